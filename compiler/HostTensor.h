@@ -1,0 +1,42 @@
+// HostTensor: a tensor as the reference interpreter holds it (every element a double), and its
+// conversion to and from the stored (safetensors) form.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "ir/Types.h"
+#include "runtime/Safetensors.h"
+
+namespace kiln {
+
+/// A tensor with its elements held as doubles: f32 values are exactly representable, i32 and bool too.
+struct HostTensor {
+  DType dtype = DType::F32;
+  Shape shape;
+  std::vector<double> data;
+
+  HostTensor() = default;
+  HostTensor(DType dt, Shape s) : dtype(dt), shape(std::move(s)), data(size_t(kiln::numel(shape)), 0.0) {}
+  HostTensor(DType dt, Shape s, std::vector<double> d) : dtype(dt), shape(std::move(s)), data(std::move(d)) {}
+  Type type() const { return {dtype, shape}; }
+  int64_t numel() const { return int64_t(data.size()); }
+};
+
+/// Named tensors: inputs, parameters, outputs.
+using TensorMap = std::map<std::string, HostTensor>;
+
+/// The safetensors form: F32, F64, I32 or BOOL by dtype.
+StoredTensor toStored(const HostTensor& t);
+/// From the safetensors form. Accepts F32, F64, I32, BOOL, U8 and I64 (values outside i32 range are an
+/// Error naming `name`).
+HostTensor fromStored(const StoredTensor& t, const std::string& name);
+/// Whole files.
+TensorFile toStored(const TensorMap& m);
+TensorMap fromStored(const TensorFile& f);
+
+/// "f32[10] min -1.2 max 3.4 mean 0.1: [0.5, ...]": a one-line summary for the CLI.
+std::string summarize(const HostTensor& t);
+
+}  // namespace kiln

@@ -1,0 +1,42 @@
+// Assembler: turns nodes read from .kir text or JSON, with the ids their author wrote, into a Graph,
+// checking ids, operand order, names and types. Shared by the text parser and the JSON reader.
+#pragma once
+
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "ir/Error.h"
+#include "ir/Graph.h"
+
+namespace kiln {
+
+/// A node as written: its author's id, operand ids, attributes and written type.
+struct NodeDraft {
+  int64_t id = 0;
+  Op op = Op::Constant;
+  std::vector<int64_t> operands;
+  Attrs attrs;
+  Type written;
+  Location where;  ///< where the node starts, for errors
+};
+
+/// Builds a graph from drafts in order. Ids may be any distinct integers; they are renumbered densely.
+class Assembler {
+ public:
+  explicit Assembler(std::string graphName) : g_(std::move(graphName)) {}
+  /// Appends a node. Throws Error at draft.where for a duplicate id, an operand that is not defined
+  /// above, a taken input/parameter name, a type rule broken, or a written type that differs from the
+  /// inferred one.
+  void addNode(const NodeDraft& draft);
+  /// Marks node `id` as the output `name`.
+  void addOutput(const std::string& name, int64_t id, const Location& where);
+  Graph finish() { return std::move(g_); }
+  void setName(std::string name) { g_.setName(std::move(name)); }
+
+ private:
+  Graph g_;
+  std::unordered_map<int64_t, NodeId> ids_;
+};
+
+}  // namespace kiln

@@ -1,0 +1,179 @@
+// The C++ DSL for writing graphs. A Builder owns the graph under construction; Values are handles to its
+// nodes with operator overloads and numpy-style broadcasting (the builder inserts explicit broadcasts).
+// Every function takes the caller's std::source_location, so a shape or dtype mistake throws kiln::Error
+// pointing at the line of the user's C++ file that made it.
+//
+//   Builder b("mlp");
+//   Value x = b.input("x", {DType::F32, {128, 784}});
+//   Value w = b.parameter("fc.weight", {10, 784}, Init::Uniform, 0.0357);
+//   b.output("logits", matmul(x, w, false, true) * 0.5);
+#pragma once
+
+#include <source_location>
+#include <string>
+#include <vector>
+
+#include "ir/Error.h"
+#include "ir/Graph.h"
+
+namespace kiln {
+
+class Builder;
+using Site = std::source_location;
+
+/// A value in a graph under construction: a node of a Builder.
+class Value {
+ public:
+  Value() = default;
+  Value(Builder* b, NodeId id) : b_(b), id_(id) {}
+
+  NodeId id() const { return id_; }
+  Builder& builder() const { return *b_; }
+  const Type& type() const;
+  const Shape& shape() const { return type().shape; }
+  DType dtype() const { return type().dtype; }
+  int64_t rank() const { return type().rank(); }
+  /// Dimension `axis`; negative counts from the end.
+  int64_t dim(int64_t axis) const;
+
+ private:
+  Builder* b_ = nullptr;
+  NodeId id_;
+};
+
+/// Builds a Graph node by node, checking each node's type as it is added.
+class Builder {
+ public:
+  explicit Builder(std::string name = "main") : g_(std::move(name)) {}
+
+  /// A value fed at every run.
+  Value input(const std::string& name, const Type& type, Site site = Site::current());
+  /// A trained parameter with its initialiser (see Init for the meaning of `scale`).
+  Value parameter(const std::string& name, const Shape& shape, Init init, double scale = 0,
+                  DType dtype = DType::F32, Site site = Site::current());
+  /// A scalar constant.
+  Value scalar(double v, DType dtype = DType::F32, Site site = Site::current());
+  /// A constant of type `type`: one value (splat) or one per element.
+  Value constant(std::vector<double> values, const Type& type, Site site = Site::current());
+  /// Index along `axis` at every element of `type`.
+  Value iota(const Type& type, int64_t axis, Site site = Site::current());
+  /// Marks `v` as the output called `name`.
+  void output(const std::string& name, Value v, Site site = Site::current());
+
+  /// Appends one node, inferring (or for declared-type ops checking) its type; a mistake throws Error at
+  /// `site` naming the op and the operand types.
+  Value add(Op op, const std::vector<Value>& operands, Attrs attrs, const Type& declared, Site site);
+  Value add(Op op, const std::vector<Value>& operands, Attrs attrs, Site site) {
+    return add(op, operands, std::move(attrs), Type{}, site);
+  }
+
+  const Graph& graph() const { return g_; }
+  /// The finished graph.
+  Graph finish() { return g_; }
+
+ private:
+  Graph g_;
+};
+
+/// An operand of an overloaded operator: a Value or a number, with the call site of the expression.
+struct Operand {
+  Operand(Value v, Site site = Site::current()) : value(v), site(site) {}
+  Operand(double s, Site site = Site::current()) : number(s), site(site) {}
+  Value value;
+  double number = 0;
+  Site site;
+  bool isValue() const { return value.id().valid(); }
+};
+
+/// Element-wise arithmetic with numpy broadcasting; a number takes the other operand's dtype.
+Value operator+(const Operand& a, const Operand& b);
+Value operator-(const Operand& a, const Operand& b);
+Value operator*(const Operand& a, const Operand& b);
+Value operator/(const Operand& a, const Operand& b);
+Value operator-(const Operand& a);
+
+// Unary element-wise primitives.
+Value neg(Value x, Site site = Site::current());
+Value abs(Value x, Site site = Site::current());
+Value exp(Value x, Site site = Site::current());
+Value log(Value x, Site site = Site::current());
+Value sqrt(Value x, Site site = Site::current());
+Value rsqrt(Value x, Site site = Site::current());
+Value tanh(Value x, Site site = Site::current());
+Value sigmoid(Value x, Site site = Site::current());
+Value erf(Value x, Site site = Site::current());
+
+/// A binary element-wise op (add ... pow, eq ... ge) with numpy broadcasting.
+Value binary(Op op, const Operand& a, const Operand& b);
+Value maximum(const Operand& a, const Operand& b);
+Value minimum(const Operand& a, const Operand& b);
+Value pow(const Operand& a, const Operand& b);
+Value eq(const Operand& a, const Operand& b);
+Value ne(const Operand& a, const Operand& b);
+Value lt(const Operand& a, const Operand& b);
+Value le(const Operand& a, const Operand& b);
+Value gt(const Operand& a, const Operand& b);
+Value ge(const Operand& a, const Operand& b);
+/// `a` where `cond` else `b`, all three broadcast to one shape.
+Value select(Value cond, const Operand& a, const Operand& b, Site site = Site::current());
+/// Converts element type.
+Value cast(Value x, DType to, Site site = Site::current());
+
+// Movement.
+/// Broadcasts numpy-style to `shape` (no-op when already that shape).
+Value broadcastTo(Value x, const Shape& shape, Site site = Site::current());
+/// Same elements, new shape; one dim may be -1 (inferred).
+Value reshape(Value x, Shape shape, Site site = Site::current());
+/// Output dim i is input dim perm[i].
+Value permute(Value x, const std::vector<int64_t>& perm, Site site = Site::current());
+/// Swaps two axes (negative counts from the end).
+Value transpose(Value x, int64_t a, int64_t b, Site site = Site::current());
+/// [start, stop) on every axis.
+Value slice(Value x, const std::vector<int64_t>& start, const std::vector<int64_t>& stop, Site site = Site::current());
+/// [start, stop) along one axis, everything along the others.
+Value sliceAxis(Value x, int64_t axis, int64_t start, int64_t stop, Site site = Site::current());
+Value concat(const std::vector<Value>& xs, int64_t axis, Site site = Site::current());
+Value pad(Value x, const std::vector<int64_t>& lo, const std::vector<int64_t>& hi, double value = 0,
+          Site site = Site::current());
+
+// Reductions; negative axes count from the end.
+Value sum(Value x, std::vector<int64_t> axes, bool keepdims = false, Site site = Site::current());
+Value reduceMax(Value x, std::vector<int64_t> axes, bool keepdims = false, Site site = Site::current());
+Value mean(Value x, std::vector<int64_t> axes, bool keepdims = false, Site site = Site::current());
+
+// Contractions and windows.
+/// Batched [...,M,K] x [...,K,N], with optional transposes of the last two dims.
+Value matmul(Value a, Value b, bool transposeA = false, bool transposeB = false, Site site = Site::current());
+/// x [N,C,H,W] * w [O,C,KH,KW] -> [N,O,OH,OW].
+Value conv2d(Value x, Value w, std::vector<int64_t> stride = {1, 1}, std::vector<int64_t> padding = {0, 0},
+             Site site = Site::current());
+Value maxPool2d(Value x, int64_t kernel, int64_t stride, int64_t padding = 0, Site site = Site::current());
+Value avgPool2d(Value x, int64_t kernel, int64_t stride, int64_t padding = 0, Site site = Site::current());
+/// Rows of table[V, ...] at i32 indices: [idx..., ...].
+Value gather(Value table, Value indices, Site site = Site::current());
+/// The adjoint of gather: rows [V, ...] with src[i...] added at row indices[i...].
+Value scatterAdd(Value indices, Value src, int64_t rows, Site site = Site::current());
+
+// Composites, built from the primitives above (ir/Composites.cpp).
+Value relu(Value x, Site site = Site::current());
+/// Exact GELU: x/2 * (1 + erf(x / sqrt 2)), as PyTorch's nn.GELU().
+Value gelu(Value x, Site site = Site::current());
+/// exp(x - max) / sum: stable for any finite input.
+Value softmax(Value x, int64_t axis = -1, Site site = Site::current());
+/// x - max - log(sum(exp(x - max))).
+Value logSoftmax(Value x, int64_t axis = -1, Site site = Site::current());
+/// Normalises the last axis to mean 0, variance 1 (biased), then scales by gamma and shifts by beta.
+Value layerNorm(Value x, Value gamma, Value beta, double eps = 1e-5, Site site = Site::current());
+/// x[..., in] * w[out, in]^T + b[out], as PyTorch's nn.Linear.
+Value linear(Value x, Value w, Value b, Site site = Site::current());
+Value linear(Value x, Value w, Site site = Site::current());
+/// Mean over rows of -log softmax(logits)[label]; logits [N, C], labels i32 [N] in [0, C).
+Value crossEntropy(Value logits, Value labels, Site site = Site::current());
+/// Mean of (a - b)^2 over all elements.
+Value mse(Value a, Value b, Site site = Site::current());
+/// Causal multi-head self-attention over x [B, T, C]: qkv = linear(x, wqkv[3C, C], bqkv), per-head
+/// softmax(q k^T / sqrt(C/heads)) with future positions masked, then linear(., wproj[C, C], bproj).
+Value causalSelfAttention(Value x, Value wqkv, Value bqkv, Value wproj, Value bproj, int64_t heads,
+                          Site site = Site::current());
+
+}  // namespace kiln

@@ -1,0 +1,78 @@
+// Graph: an append-only arena of typed nodes addressed by strong ids. A node refers only to ids that exist
+// already, so id order is a topological order: no cycles, no toposort pass, copying a graph copies vectors.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "ir/Attrs.h"
+#include "ir/Ops.h"
+#include "ir/Types.h"
+
+namespace kiln {
+
+/// The id of a node in its graph; printed as %N.
+struct NodeId {
+  int32_t v = -1;
+  bool valid() const { return v >= 0; }
+  auto operator<=>(const NodeId&) const = default;
+};
+
+/// One operation: its op, result type, operands and attributes.
+struct Node {
+  Op op = Op::Constant;
+  Type type;
+  std::vector<NodeId> inputs;
+  Attrs attrs;
+  /// The .kir line the node was parsed from (0 when it was built in C++); used by diagnostics.
+  int srcLine = 0;
+};
+
+/// A named result of the graph.
+struct Output {
+  std::string name;
+  NodeId node;
+};
+
+/// A computation graph. Nodes are only ever appended; passes build new graphs.
+class Graph {
+ public:
+  explicit Graph(std::string name = "main") : name_(std::move(name)) {}
+
+  /// Appends a node whose operands all exist already, returning its id. The caller has checked its type
+  /// (Builder and Parser do, through inferType); the verifier re-checks everything.
+  NodeId add(Node node);
+  /// Marks `node` as the graph output called `name`.
+  void addOutput(std::string name, NodeId node);
+
+  const Node& node(NodeId id) const;
+  const Node& operator[](NodeId id) const { return node(id); }
+  const std::vector<Node>& nodes() const { return nodes_; }
+  const std::vector<Output>& outputs() const { return outputs_; }
+  int32_t size() const { return int32_t(nodes_.size()); }
+  const std::string& name() const { return name_; }
+  void setName(std::string name) { name_ = std::move(name); }
+
+  /// Ids of the nodes with op `op`, in order (e.g. every input or parameter).
+  std::vector<NodeId> nodesWithOp(Op op) const;
+  /// The input or parameter called `name`.
+  std::optional<NodeId> findLeaf(std::string_view name) const;
+  /// The output called `name`.
+  std::optional<NodeId> findOutput(std::string_view name) const;
+  /// For every node, the nodes that use it (in id order, once per use).
+  std::vector<std::vector<NodeId>> users() const;
+
+ private:
+  std::string name_;
+  std::vector<Node> nodes_;
+  std::vector<Output> outputs_;
+};
+
+/// The name attribute of an input or parameter node.
+const std::string& leafName(const Node& n);
+
+}  // namespace kiln

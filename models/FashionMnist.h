@@ -1,0 +1,26 @@
+// Fashion-MNIST from the IDX gz files of Debian's dataset-fashion-mnist package.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace kiln {
+
+/// Where Debian's dataset-fashion-mnist installs the files.
+inline constexpr const char* kFashionMnistDir = "/usr/share/datasets/fashion-mnist";
+
+/// One split: images normalised as (x/255 - 0.2860)/0.3530, row-major [count, 28*28], and labels 0..9.
+struct Dataset {
+  int64_t count = 0;
+  int64_t rows = 28, cols = 28;
+  std::vector<float> images;
+  std::vector<int32_t> labels;
+};
+
+/// Loads "train" (60000 images) or "test" (10000) from `dir`. Throws Error naming the file when it is
+/// missing (with the package to install), not gzip, truncated, of the wrong IDX magic or shape, or when
+/// images and labels disagree in count, or a label is outside 0..9.
+Dataset loadFashionMnist(const std::string& split, const std::string& dir = kFashionMnistDir);
+
+}  // namespace kiln

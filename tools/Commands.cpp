@@ -1,0 +1,181 @@
+// kiln export, dump, run and models.
+#include "tools/Commands.h"
+
+#include <iostream>
+
+#include <fmt/format.h>
+
+#include "compiler/Interpreter.h"
+#include "compiler/ParamInit.h"
+#include "ir/Error.h"
+#include "ir/Json.h"
+#include "ir/Parser.h"
+#include "ir/Printer.h"
+#include "ir/Verifier.h"
+#include "models/FashionMnist.h"
+#include "models/Models.h"
+#include "passes/PassRegistry.h"
+#include "tools/Args.h"
+
+namespace kiln {
+
+namespace {
+
+/// Prints help and returns true when --help or -h is among the arguments.
+bool wantsHelp(const std::vector<std::string>& args, const std::string& help) {
+  for (const std::string& a : args)
+    if (a == "--help" || a == "-h") {
+      std::cout << help;
+      return true;
+    }
+  return false;
+}
+
+std::string fileLabel(const std::string& path) { return path == "-" ? "<stdin>" : path; }
+
+Graph loadGraph(const std::string& path) {
+  Graph g = parseGraph(readFile(path), fileLabel(path));
+  verifyOrThrow(g, fileLabel(path));
+  return g;
+}
+
+/// Splits "a,b,c" into names.
+std::vector<std::string> splitList(const std::string& s) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= s.size()) {
+    size_t comma = s.find(',', start);
+    if (comma == std::string::npos) comma = s.size();
+    if (comma > start) out.push_back(s.substr(start, comma - start));
+    start = comma + 1;
+  }
+  return out;
+}
+
+const char* kExportHelp =
+    "usage: kiln export MODEL [--batch N] [--json]\n"
+    "Prints a model's graph as canonical .kir text (or JSON with --json).\n"
+    "  --batch N   batch size (default: the model's own)\n"
+    "  --json      print JSON instead of .kir\n"
+    "Models: see `kiln models`.\n";
+
+int cmdExport(const std::vector<std::string>& argv) {
+  if (wantsHelp(argv, kExportHelp)) return 0;
+  Args args("export", argv, {{"batch"}, {"json"}});
+  args.expectPositionals(1, "one MODEL");
+  const ModelSpec& m = findModel(args.positionals()[0]);
+  Graph g = m.build(args.integer("batch", m.defaultBatch, 1, 1 << 20));
+  std::cout << (args.has("json") ? graphToJson(g) : printGraph(g));
+  return 0;
+}
+
+const char* kDumpHelp =
+    "usage: kiln dump FILE|- [--json] [--passes=LIST] [--print-after-all]\n"
+    "Parses a graph (.kir text or JSON, detected), verifies it, runs the listed passes and prints the\n"
+    "result canonically.\n"
+    "  --json             print JSON instead of .kir\n"
+    "  --passes=a,b       run these passes in order (see `kiln passes`)\n"
+    "  --print-after-all  print the graph after every pass, each under a '# after PASS' line\n";
+
+int cmdDump(const std::vector<std::string>& argv) {
+  if (wantsHelp(argv, kDumpHelp)) return 0;
+  Args args("dump", argv, {{"passes"}, {"json", "print-after-all"}});
+  args.expectPositionals(1, "one FILE (or - for standard input)");
+  std::string path = args.positionals()[0];
+  Graph g = loadGraph(path);
+  for (const std::string& name : splitList(args.value("passes").value_or(""))) {
+    g = findPass(name).run(g);
+    verifyOrThrow(g, fileLabel(path));
+    if (args.has("print-after-all")) std::cout << "# after " << name << "\n" << printGraph(g);
+  }
+  if (!args.has("print-after-all")) std::cout << (args.has("json") ? graphToJson(g) : printGraph(g));
+  return 0;
+}
+
+const char* kRunHelp =
+    "usage: kiln run FILE [--inputs IN.safetensors | --data fashion-mnist | --seed N] [--out OUT.safetensors]\n"
+    "Evaluates a graph with the reference interpreter and prints a summary of each output.\n"
+    "  --inputs F      values for inputs (all of them) and for any parameters (by name)\n"
+    "  --data fashion-mnist\n"
+    "                  feed inputs x and labels from a real Fashion-MNIST training batch\n"
+    "  --batch-index K which batch of the training set --data takes (default 0)\n"
+    "  --seed N        seed for random inputs (when neither --inputs nor --data is given) and for\n"
+    "                  parameters not in --inputs, initialised as declared (default 0)\n"
+    "  --f64           evaluate f32 nodes in f64\n"
+    "  --out F         write the outputs to a safetensors file\n";
+
+/// Inputs x and labels from batch `index` of the Fashion-MNIST training set, shaped as `g` declares.
+TensorMap fashionBatch(const Graph& g, int64_t index) {
+  auto x = g.findLeaf("x"), labels = g.findLeaf("labels");
+  if (!x || !labels || g[*x].type.rank() < 1 || g[*labels].type.rank() != 1 ||
+      g[*x].type.numel() != g[*x].type.shape[0] * 784 || g[*labels].type.shape[0] != g[*x].type.shape[0])
+    throw Error("--data fashion-mnist needs inputs x [B, 784] or [B, 1, 28, 28] and labels i32[B]");
+  Dataset d = loadFashionMnist("train");
+  int64_t batch = g[*x].type.shape[0];
+  if ((index + 1) * batch > d.count)
+    throw Error(fmt::format("--batch-index {} is past the {} training images", index, d.count));
+  HostTensor xs(DType::F32, g[*x].type.shape), ls(DType::I32, {batch});
+  for (int64_t i = 0; i < batch * 784; ++i) xs.data[size_t(i)] = d.images[size_t(index * batch * 784 + i)];
+  for (int64_t i = 0; i < batch; ++i) ls.data[size_t(i)] = d.labels[size_t(index * batch + i)];
+  return {{"x", xs}, {"labels", ls}};
+}
+
+int cmdRun(const std::vector<std::string>& argv) {
+  if (wantsHelp(argv, kRunHelp)) return 0;
+  Args args("run", argv, {{"inputs", "seed", "out", "data", "batch-index"}, {"f64"}});
+  args.expectPositionals(1, "one FILE (or - for standard input)");
+  if (args.has("inputs") + args.has("data") > 1) throw Error("kiln run: give at most one of --inputs and --data");
+  Graph g = loadGraph(args.positionals()[0]);
+  uint64_t seed = uint64_t(args.integer("seed", 0, 0, INT64_MAX));
+  TensorMap feeds = initParameters(g, seed);
+  if (auto in = args.value("inputs")) {
+    for (auto& [k, v] : fromStored(readSafetensors(*in))) {
+      if (!g.findLeaf(k)) throw Error(Location{*in, 0, 0}, fmt::format("tensor \"{}\" matches no input or parameter", k));
+      feeds[k] = v;
+    }
+  } else if (auto data = args.value("data")) {
+    if (*data != "fashion-mnist") throw Error(fmt::format("kiln run: unknown --data '{}'; expected fashion-mnist", *data));
+    for (auto& [k, v] : fashionBatch(g, args.integer("batch-index", 0, 0, INT32_MAX))) feeds[k] = v;
+  } else {
+    for (auto& [k, v] : randomInputs(g, seed)) feeds[k] = v;
+  }
+  TensorMap outs = evaluate(g, feeds, args.has("f64") ? Precision::F64 : Precision::Declared);
+  for (const Output& o : g.outputs()) std::cout << o.name << ": " << summarize(outs[o.name]) << "\n";
+  if (auto out = args.value("out")) writeSafetensors(*out, toStored(outs));
+  return 0;
+}
+
+const char* kModelsHelp = "usage: kiln models\nLists the models `kiln export` knows.\n";
+
+int cmdModels(const std::vector<std::string>& argv) {
+  if (wantsHelp(argv, kModelsHelp)) return 0;
+  Args args("models", argv, {});
+  args.expectPositionals(0, "no arguments");
+  for (const ModelSpec& m : allModels()) std::cout << fmt::format("{:<6} batch {:<4} {}\n", m.name, m.defaultBatch, m.description);
+  return 0;
+}
+
+const char* kPassesHelp = "usage: kiln passes\nLists the passes `kiln dump --passes` can run.\n";
+
+int cmdPasses(const std::vector<std::string>& argv) {
+  if (wantsHelp(argv, kPassesHelp)) return 0;
+  Args args("passes", argv, {});
+  args.expectPositionals(0, "no arguments");
+  for (const PassInfo& p : allPasses()) std::cout << fmt::format("{:<14} {}\n", p.name, p.summary);
+  return 0;
+}
+
+}  // namespace
+
+const std::vector<Command>& allCommands() {
+  static const std::vector<Command> commands = {
+      {"export", "print a model's graph", kExportHelp, cmdExport},
+      {"dump", "parse, verify, transform and print a graph", kDumpHelp, cmdDump},
+      {"run", "evaluate a graph with the reference interpreter", kRunHelp, cmdRun},
+      {"models", "list the models", kModelsHelp, cmdModels},
+      {"passes", "list the passes", kPassesHelp, cmdPasses},
+  };
+  return commands;
+}
+
+}  // namespace kiln
