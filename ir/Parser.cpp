@@ -214,7 +214,9 @@ class Parser {
     Type t{*d, {}};
     expectPunct("[");
     while (!atPunct("]")) {
-      if (!t.shape.empty()) expectPunct(",");
+      if (!t.shape.empty() && !atPunct(","))
+        throw lex_.err(tok_, fmt::format("expected ',' or ']' in the shape, found {}", tok_.kind == Tok::End ? "end of input" : "'" + tok_.text + "'"));
+      if (!t.shape.empty()) take();
       Token n = expect(Tok::Number, "a dimension");
       t.shape.push_back(toInt(n));
       if (t.shape.size() > size_t(kMaxRank)) throw lex_.err(n, fmt::format("rank exceeds the maximum rank {}", kMaxRank));
@@ -285,8 +287,10 @@ class Parser {
     void operator()(const char* key, bool& out) {
       const AttrVal* v = find(key, false);
       if (!v) return (void)(out = false);
-      if (v->tok.kind != Tok::End) throw p.lex_.err(v->tok, fmt::format("attribute '{}' is a flag: write it without a value", key));
-      out = true;
+      bool isBoolWord = v->tok.kind == Tok::Ident && (v->tok.text == "true" || v->tok.text == "false");
+      if (v->tok.kind != Tok::End && !isBoolWord)
+        throw p.lex_.err(v->tok, fmt::format("attribute '{}' is a flag: write '{}' alone, or ={{true|false}}", key, key));
+      out = v->tok.kind == Tok::End || v->tok.text == "true";
       vals.erase(key);
     }
     void operator()(const char* key, double& out) {

@@ -22,7 +22,9 @@ struct Checker {
   std::string error;
 
   bool fail(const std::string& msg) {
-    if (error.empty()) error = fmt::format("{}: {} (operands: {})", opName(op), msg, typesStr(in));
+    if (error.empty())
+      error = in.empty() ? fmt::format("{}: {}", opName(op), msg)
+                         : fmt::format("{}: {} (operands: {})", opName(op), msg, typesStr(in));
     return false;
   }
   bool floatOperand(size_t i) {
