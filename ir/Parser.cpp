@@ -89,7 +89,7 @@ class Lexer {
           advance(), advance();
         } else throw err(t, fmt::format("unknown escape '\\{}' in string", e));
       }
-    } else if (std::strchr("=,:[]{}", c)) {
+    } else if (c != 0 && std::strchr("=,:[]{}", c)) {
       t.kind = Tok::Punct;
       t.text = advance();
     } else {
@@ -370,7 +370,7 @@ Graph parseKir(std::string_view text, const std::string& file) {
 
 Graph parseGraph(std::string_view text, const std::string& file) {
   size_t i = text.find_first_not_of(" \t\r\n");
-  if (i != std::string_view::npos && text[i] == '{') return graphFromJson(text, file);
+  if (i != std::string_view::npos && (text[i] == '{' || text[i] == '[')) return graphFromJson(text, file);
   return parseKir(text, file);
 }
 

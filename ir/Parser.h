@@ -13,7 +13,7 @@ namespace kiln {
 /// duplicate or forward ids, type errors.
 Graph parseKir(std::string_view text, const std::string& file = "<input>");
 
-/// Parses .kir text or JSON, whichever `text` is (JSON starts with '{').
+/// Parses .kir text or JSON, whichever `text` is (JSON starts with { or [).
 Graph parseGraph(std::string_view text, const std::string& file = "<input>");
 
 /// Reads a whole file, or standard input for "-". Throws Error naming the file when it cannot be read.

@@ -1,1 +1,115 @@
+// The kiln command line, run as a user would: help, round trips through pipes, and errors that name
+// the place and exit 1 (never a crash).
 #include <doctest/doctest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "compiler/HostTensor.h"
+#include "runtime/Safetensors.h"
+#include "tests/TestUtil.h"
+
+namespace kiln {
+
+using test::runKiln;
+
+TEST_CASE("kiln --help and every verb's --help") {
+  test::CliResult top = runKiln("--help");
+  CHECK(top.status == 0);
+  for (const char* verb : {"export", "dump", "run", "models", "passes"}) {
+    INFO("verb ", verb);
+    CHECK(top.out.find(std::string("  ") + verb) != std::string::npos);
+    test::CliResult r = runKiln(std::string(verb) + " --help");
+    CHECK(r.status == 0);
+    CHECK(r.out.rfind(std::string("usage: kiln ") + verb, 0) == 0);
+  }
+  test::CliResult none = runKiln("");
+  CHECK(none.status == 1);
+  CHECK(none.err.find("usage: kiln VERB") != std::string::npos);
+}
+
+TEST_CASE("export | dump round-trips, in text and JSON") {
+  test::CliResult kir = runKiln("export mlp --batch 4");
+  REQUIRE(kir.status == 0);
+  CHECK(kir.out.rfind("kiln 1\ngraph \"mlp\"\n", 0) == 0);
+  CHECK(kir.out.find("%0 = input {name=\"x\"} : f32[4,784]") != std::string::npos);
+  test::CliResult again = runKiln("dump -", kir.out);
+  CHECK(again.status == 0);
+  CHECK(again.out == kir.out);
+  test::CliResult json = runKiln("export mlp --batch 4 --json");
+  REQUIRE(json.status == 0);
+  CHECK(json.out.find("\"format\": \"kiln-ir\"") != std::string::npos);
+  test::CliResult fromJson = runKiln("dump -", json.out);
+  CHECK(fromJson.out == kir.out);
+  CHECK(runKiln("dump - --json", kir.out).out == json.out);
+  CHECK(runKiln("dump - --passes=verify --print-after-all", kir.out).out == "# after verify\n" + kir.out);
+}
+
+TEST_CASE("kiln run evaluates, reads and writes safetensors") {
+  std::string dir = test::tempDir("clirun");
+  std::string graph = dir + "/g.kir";
+  std::ofstream(graph) << "kiln 1\n%0 = input {name=\"a\"} : f32[3]\n%1 = parameter {name=\"w\", init=ones, scale=0} : f32[3]\n"
+                          "%2 = mul %0, %1 : f32[3]\n%3 = reduce_sum %2 {axes=[0]} : f32[]\noutput \"s\" = %3\n";
+  writeSafetensors(dir + "/in.safetensors", toStored(TensorMap{{"a", test::tensor(DType::F32, {3}, {1, 2, 3.5})}}));
+  test::CliResult r = runKiln("run " + graph + " --inputs " + dir + "/in.safetensors --out " + dir + "/out.safetensors");
+  CHECK(r.status == 0);
+  CHECK(r.out == "s: f32[] min 6.5 max 6.5 mean 6.5: [6.5]\n");
+  CHECK(fromStored(readSafetensors(dir + "/out.safetensors")).at("s").data == std::vector<double>{6.5});
+  // Parameters may come from the same file; random inputs are reproducible by seed.
+  writeSafetensors(dir + "/in2.safetensors", toStored(TensorMap{{"a", test::tensor(DType::F32, {3}, {1, 2, 3})},
+                                                              {"w", test::tensor(DType::F32, {3}, {2, 2, 2})}}));
+  CHECK(runKiln("run " + graph + " --inputs " + dir + "/in2.safetensors").out == "s: f32[] min 12 max 12 mean 12: [12]\n");
+  CHECK(runKiln("run " + graph + " --seed 5").out == runKiln("run " + graph + " --seed 5").out);
+  CHECK(runKiln("run " + graph + " --seed 5").out != runKiln("run " + graph + " --seed 6").out);
+  // Wrong shapes and unknown names in --inputs are errors naming the tensor.
+  writeSafetensors(dir + "/bad.safetensors", toStored(TensorMap{{"a", test::tensor(DType::F32, {2}, {1, 2})}}));
+  test::CliResult bad = runKiln("run " + graph + " --inputs " + dir + "/bad.safetensors");
+  CHECK(bad.status == 1);
+  CHECK(bad.err == "error: input \"a\": expected f32[3], got f32[2]\n");
+  writeSafetensors(dir + "/extra.safetensors", toStored(TensorMap{{"zz", test::tensor(DType::F32, {2}, {1, 2})}}));
+  CHECK(runKiln("run " + graph + " --inputs " + dir + "/extra.safetensors").err ==
+        dir + "/extra.safetensors: error: tensor \"zz\" matches no input or parameter\n");
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("kiln run --data fashion-mnist evaluates the MLP on a real batch") {
+  test::CliResult kir = runKiln("export mlp --batch 16");
+  test::CliResult r = runKiln("run - --data fashion-mnist", kir.out);
+  CHECK(r.status == 0);
+  CHECK(r.out.rfind("loss: f32[] min 2.", 0) == 0);
+}
+
+TEST_CASE("CLI errors: clear message, exit status 1") {
+  struct Case {
+    std::string args, stdinText, err;
+  };
+  std::vector<Case> cases = {
+      {"export nosuch", "", "error: unknown model 'nosuch'; known models: mlp, cnn, gpt\n"},
+      {"export mlp --bogus", "", "error: kiln export: unknown flag --bogus; see kiln export --help\n"},
+      {"export mlp --batch 0", "", "error: kiln export: --batch expects an integer in [1, 1048576], got '0'\n"},
+      {"export mlp --batch", "", "error: kiln export: --batch needs a value\n"},
+      {"export", "", "error: kiln export: expected one MODEL, got 0 argument(s); see kiln export --help\n"},
+      {"frobnicate", "", "error: unknown verb 'frobnicate'; see kiln --help\n"},
+      {"dump /nonexistent/g.kir", "", "/nonexistent/g.kir: error: cannot open file: No such file or directory\n"},
+      {"dump -", "kiln 1\n%0 = input {name=\"x\"} : f32[2]\n%1 = frob %0 : f32[2]\n", "<stdin>:3:6: error: unknown op 'frob'\n"},
+      {"dump - --passes=nope", "kiln 1\n", "error: unknown pass 'nope'; known passes: verify\n"},
+      {"dump -", "{\"format\": 1", "<stdin>: error: malformed JSON at byte 13: "},
+      {"run - --data mnist", "kiln 1\n", "error: kiln run: unknown --data 'mnist'; expected fashion-mnist\n"},
+      {"run - --data fashion-mnist", "kiln 1\n", "error: --data fashion-mnist needs inputs x [B, 784] or [B, 1, 28, 28] and labels i32[B]\n"},
+  };
+  for (const Case& c : cases) {
+    INFO("kiln ", c.args);
+    test::CliResult r = runKiln(c.args, c.stdinText);
+    CHECK(r.status == 1);
+    CHECK(r.out.empty());
+    CHECK(r.err.rfind(c.err, 0) == 0);
+  }
+  // An index out of range at run time is an error naming the node, not a crash.
+  std::string g = "kiln 1\n%0 = input {name=\"t\"} : f32[2,2]\n%1 = constant {values=[5]} : i32[1]\n"
+                  "%2 = gather %0, %1 : f32[1,2]\noutput \"y\" = %2\n";
+  test::CliResult r = runKiln("run -", g);
+  CHECK(r.status == 1);
+  CHECK(r.err == "error: %2 (gather): index 5 at position 0 is out of range [0, 2)\n");
+}
+
+}  // namespace kiln

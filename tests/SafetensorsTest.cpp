@@ -1,1 +1,61 @@
+// safetensors: round trips of every dtype, atomic writes, and conversions to interpreter tensors.
 #include <doctest/doctest.h>
+
+#include <filesystem>
+
+#include "compiler/HostTensor.h"
+#include "ir/Error.h"
+#include "runtime/Safetensors.h"
+#include "tests/TestUtil.h"
+
+namespace kiln {
+
+TEST_CASE("safetensors round trip of every dtype, through a file") {
+  TensorMap m = {{"f", test::tensor(DType::F32, {2, 2}, {1.5, -2, 0, 3.25})},
+                 {"d", test::tensor(DType::F64, {3}, {0.1, 1e300, -0.0})},
+                 {"i", test::tensor(DType::I32, {2}, {-7, 2147483647})},
+                 {"b", test::tensor(DType::Bool, {3}, {1, 0, 1})},
+                 {"empty", test::tensor(DType::F32, {0, 4}, {})},
+                 {"scalar", test::tensor(DType::F32, {}, {42})}};
+  std::string dir = test::tempDir("st");
+  std::string path = dir + "/t.safetensors";
+  writeSafetensors(path, toStored(m));
+  TensorMap back = fromStored(readSafetensors(path));
+  REQUIRE(back.size() == m.size());
+  for (const auto& [k, v] : m) {
+    INFO("tensor ", k);
+    CHECK(back.at(k).dtype == v.dtype);
+    CHECK(back.at(k).shape == v.shape);
+    CHECK(back.at(k).data == v.data);
+  }
+  // The header is padded to 8 bytes and the first 8 bytes are its little-endian length.
+  std::vector<uint8_t> image = serializeSafetensors(toStored(m));
+  uint64_t hlen = 0;
+  for (int i = 7; i >= 0; --i) hlen = (hlen << 8) | image[size_t(i)];
+  CHECK((8 + hlen) % 8 == 0);
+  // Overwriting is atomic: no temporary files are left behind.
+  writeSafetensors(path, toStored(TensorMap{{"only", m.at("f")}}));
+  CHECK(fromStored(readSafetensors(path)).size() == 1);
+  int files = 0;
+  for (auto& e : std::filesystem::directory_iterator(dir)) files += e.is_regular_file();
+  CHECK(files == 1);
+  CHECK_THROWS_WITH_AS(writeSafetensors(dir + "/no/such/dir/x.safetensors", toStored(m)),
+                       doctest::Contains("cannot create a temporary file"), Error);
+  CHECK_THROWS_WITH_AS(readSafetensors(dir + "/missing.safetensors"), doctest::Contains("cannot open file"), Error);
+  CHECK_THROWS_WITH_AS(readSafetensors(dir), doctest::Contains("is a directory"), Error);
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("I64 and U8 tensors convert to i32, refusing values that do not fit") {
+  StoredTensor i64{"I64", {2}, std::vector<uint8_t>(16, 0)};
+  i64.bytes[0] = 5;
+  i64.bytes[8] = 0xff;  // 255
+  CHECK(fromStored(i64, "t").data == std::vector<double>{5, 255});
+  CHECK(fromStored(i64, "t").dtype == DType::I32);
+  i64.bytes[12] = 1;  // 2^32 + 255
+  CHECK_THROWS_WITH_AS(fromStored(i64, "t"), doctest::Contains("does not fit in i32"), Error);
+  StoredTensor u8{"U8", {2}, {3, 250}};
+  CHECK(fromStored(u8, "u").data == std::vector<double>{3, 250});
+}
+
+}  // namespace kiln
