@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Installs what kiln needs on Debian 12 (run as root), skipping packages that are already there.
+set -euo pipefail
+pkgs=(g++ cmake ninja-build pkg-config llvm-19-dev libfmt-dev doctest-dev nlohmann-json3-dev zlib1g-dev
+      dataset-fashion-mnist)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "kiln setup: installing ${missing[*]}"
+  apt-get update -q
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
