@@ -156,11 +156,9 @@ NodeDraft readNode(const Json& jn, const std::string& path, const std::string& f
 }  // namespace
 
 std::string graphToJson(const Graph& g) {
-  Json j;
-  j["format"] = "kiln-ir";
-  j["version"] = kIrVersion;
-  j["graph"] = g.name();
-  Json nodes = Json::array();
+  // One node per line: readable and diffable, still plain JSON.
+  std::string out = fmt::format("{{\n  \"format\": \"kiln-ir\",\n  \"version\": {},\n  \"graph\": {},\n  \"nodes\": [",
+                                kIrVersion, Json(g.name()).dump());
   for (int32_t i = 0; i < g.size(); ++i) {
     const Node& n = g.node(NodeId{i});
     Json jn;
@@ -174,13 +172,14 @@ std::string graphToJson(const Graph& g) {
     Json attrs = Json::object();
     std::visit([&](const auto& a) { a.fields(FieldWriter{attrs}); }, n.attrs);
     if (!attrs.empty()) jn["attrs"] = attrs;
-    nodes.push_back(jn);
+    out += (i ? ",\n    " : "\n    ") + jn.dump();
   }
-  j["nodes"] = nodes;
-  Json outs = Json::array();
-  for (const Output& o : g.outputs()) outs.push_back(Json{{"name", o.name}, {"node", o.node.v}});
-  j["outputs"] = outs;
-  return j.dump(2) + "\n";
+  out += g.size() ? "\n  ],\n  \"outputs\": [" : "],\n  \"outputs\": [";
+  for (size_t i = 0; i < g.outputs().size(); ++i) {
+    const Output& o = g.outputs()[i];
+    out += (i ? ",\n    " : "\n    ") + Json{{"name", o.name}, {"node", o.node.v}}.dump();
+  }
+  return out + (g.outputs().empty() ? "]\n}\n" : "\n  ]\n}\n");
 }
 
 Graph graphFromJson(std::string_view text, const std::string& file) {

@@ -13,7 +13,7 @@
 
 namespace kiln {
 
-/// The graph as JSON text (2-space indented, keys in a fixed order).
+/// The graph as JSON text: keys in a fixed order, one node per line.
 std::string graphToJson(const Graph& g);
 /// Reads the JSON form; throws Error naming the file and the JSON path of the first problem.
 Graph graphFromJson(std::string_view text, const std::string& file = "<input>");
