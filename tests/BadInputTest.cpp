@@ -4,9 +4,13 @@
 
 #include <cstring>
 
+#include "compiler/Interpreter.h"
+#include "compiler/ParamInit.h"
 #include "ir/Error.h"
 #include "ir/Json.h"
 #include "ir/Parser.h"
+#include "ir/Printer.h"
+#include "ir/Verifier.h"
 #include "runtime/Safetensors.h"
 #include "tests/TestUtil.h"
 
@@ -158,6 +162,85 @@ TEST_CASE("malformed safetensors") {
     INFO("error: ", err);
     CHECK(err.rfind(c.expected, 0) == 0);
   }
+}
+
+}  // namespace kiln
+
+namespace kiln {
+
+namespace {
+
+/// Applies `count` random byte edits (replace, insert, delete, duplicate a span) to `s`.
+std::string mutate(std::string s, Rng& rng, int count) {
+  const std::string alphabet = "%0123456789-[]{},:=\"\\ \nabcdefxyz.#\xff";
+  for (int i = 0; i < count && !s.empty(); ++i) {
+    size_t at = size_t(rng.next() % s.size());
+    switch (rng.next() % 4) {
+      case 0: s[at] = alphabet[rng.next() % alphabet.size()]; break;
+      case 1: s.insert(s.begin() + ptrdiff_t(at), alphabet[rng.next() % alphabet.size()]); break;
+      case 2: s.erase(at, 1 + rng.next() % 3); break;
+      default: s.insert(at, s.substr(at, 1 + rng.next() % 8)); break;
+    }
+  }
+  return s;
+}
+
+int64_t totalElements(const Graph& g) {
+  int64_t n = 0;
+  for (const Node& node : g.nodes()) n += node.type.numel();
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("mutated .kir, JSON and safetensors never crash: each parses or gives an Error") {
+  std::string kirText =
+      "kiln 1\n%0 = input {name=\"x\"} : f32[2,3]\n%1 = input {name=\"i\"} : i32[2]\n"
+      "%2 = parameter {name=\"w\", init=he_uniform, scale=1} : f32[4,3]\n%3 = matmul %0, %2 {transpose_b} : f32[2,4]\n"
+      "%4 = reduce_max %3 {axes=[1], keepdims} : f32[2,1]\n%5 = broadcast %4 : f32[2,4]\n%6 = sub %3, %5 : f32[2,4]\n"
+      "%7 = gather %3, %1 : f32[2,4]\n%8 = cast %6 : i32[2,4]\n%9 = pad %6 {lo=[0,1], hi=[1,0], value=0} : f32[3,5]\n"
+      "output \"y\" = %9\noutput \"g\" = %7\noutput \"c\" = %8\n";
+  std::string json = graphToJson(parseKir(kirText));
+  std::vector<uint8_t> st = serializeSafetensors({{"a", {"F32", {2}, std::vector<uint8_t>(8, 1)}},
+                                                  {"b", {"I64", {1}, std::vector<uint8_t>(8, 2)}}});
+  Rng rng(2024);
+  int parsed = 0, rejected = 0, evaluated = 0;
+  for (int iter = 0; iter < 6000; ++iter) {
+    int edits = rng.next() % 4 == 0 ? 2 + int(rng.next() % 3) : 1;
+    std::string text = iter % 3 == 0 ? mutate(json, rng, edits) : mutate(kirText, rng, edits);
+    try {
+      Graph g = parseGraph(text, "fuzz");
+      parsed++;
+      CHECK(verify(g).empty());
+      std::string printed = printGraph(g);
+      CHECK(printGraph(parseKir(printed, "again")) == printed);
+      if (totalElements(g) < 100000) {
+        try {
+          TensorMap feeds = initParameters(g, 1);
+          for (auto& [k, v] : randomInputs(g, 1)) feeds[k] = v;
+          evaluate(g, feeds);
+          evaluated++;
+        } catch (const Error&) {
+          // a run-time error (an index out of range, a NaN cast) is a fine outcome
+        }
+      }
+    } catch (const Error&) {
+      rejected++;
+    }
+  }
+  for (int iter = 0; iter < 1000; ++iter) {
+    std::string bytes(st.begin(), st.end());
+    bytes = mutate(bytes, rng, 1 + int(rng.next() % 3));
+    try {
+      parseSafetensors(std::vector<uint8_t>(bytes.begin(), bytes.end()), "fuzz");
+    } catch (const Error&) {
+    }
+  }
+  // Both outcomes occur, so the mutations exercise the readers rather than always failing early.
+  MESSAGE("parsed ", parsed, ", rejected ", rejected, ", evaluated ", evaluated);
+  CHECK(parsed > 200);
+  CHECK(rejected > 3000);
+  CHECK(evaluated > 100);
 }
 
 }  // namespace kiln

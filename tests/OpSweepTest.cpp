@@ -157,7 +157,7 @@ TEST_CASE("op sweep covers every op of the table") {
   }
 }
 
-TEST_CASE("f32 nodes round to f32; f64 precision keeps the digits") {
+TEST_CASE("f32 nodes round to f32 and f64 precision keeps the digits") {
   Graph g = test::kir("kiln 1\n%0 = input {name=\"a\"} : f32[1]\n%1 = input {name=\"b\"} : f32[1]\n"
                       "%2 = div %0, %1 : f32[1]\noutput \"y\" = %2\n");
   TensorMap feeds = {{"a", test::tensor(DType::F32, {1}, {1})}, {"b", test::tensor(DType::F32, {1}, {3})}};
