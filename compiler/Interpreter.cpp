@@ -208,20 +208,10 @@ struct Eval {
   }
 
   HostTensor conv2d() const {
-    auto& a = std::get<ConvAttrs>(n.attrs);
     const HostTensor &x = in(0), &w = in(1);
     HostTensor r = out();
-    int64_t C = x.shape[1], H = x.shape[2], W = x.shape[3], KH = w.shape[2], KW = w.shape[3];
-    forEachIndex(r.shape, [&](int64_t lin, const auto& o) {
-      double acc = 0;
-      for (int64_t c = 0; c < C; ++c)
-        for (int64_t kh = 0; kh < KH; ++kh)
-          for (int64_t kw = 0; kw < KW; ++kw) {
-            int64_t h = o[2] * a.stride[0] + kh - a.padding[0], ww = o[3] * a.stride[1] + kw - a.padding[1];
-            if (h < 0 || h >= H || ww < 0 || ww >= W) continue;
-            acc += x.data[size_t(((o[0] * C + c) * H + h) * W + ww)] * w.data[size_t(((o[1] * C + c) * KH + kh) * KW + kw)];
-          }
-      r.data[size_t(lin)] = acc;
+    forEachConvTerm(x.shape, w.shape, r.shape, [&](int64_t g, int64_t xi, int64_t k) {
+      r.data[size_t(g)] += x.data[size_t(xi)] * w.data[size_t(k)];
     });
     return r;
   }
@@ -243,6 +233,67 @@ struct Eval {
           acc = isMax ? (std::isnan(acc) || std::isnan(v) ? NAN : std::max(acc, v)) : acc + v;
         }
       r.data[size_t(lin)] = isMax ? acc : acc / double(a.kernel[0] * a.kernel[1]);
+    });
+    return r;
+  }
+
+  /// Calls f(gyIndex, xIndex, wIndex) for every multiply-add term of a conv2d with x, w and gy of the
+  /// types given: the one loop nest that conv2d's two gradients share.
+  template <class F>
+  void forEachConvTerm(const Shape& xs, const Shape& ws, const Shape& gs, F&& f) const {
+    auto& a = std::get<ConvAttrs>(n.attrs);
+    int64_t C = xs[1], H = xs[2], W = xs[3], KH = ws[2], KW = ws[3];
+    forEachIndex(gs, [&](int64_t lin, const auto& o) {
+      for (int64_t c = 0; c < C; ++c)
+        for (int64_t kh = 0; kh < KH; ++kh)
+          for (int64_t kw = 0; kw < KW; ++kw) {
+            int64_t h = o[2] * a.stride[0] + kh - a.padding[0], w = o[3] * a.stride[1] + kw - a.padding[1];
+            if (h < 0 || h >= H || w < 0 || w >= W) continue;
+            f(lin, ((o[0] * C + c) * H + h) * W + w, ((o[1] * C + c) * KH + kh) * KW + kw);
+          }
+    });
+  }
+
+  HostTensor conv2dGrad() const {
+    HostTensor r = out();
+    if (n.op == Op::Conv2dGradInput) {  // operands gy, w; result x
+      const HostTensor &gy = in(0), &w = in(1);
+      forEachConvTerm(r.shape, w.shape, gy.shape, [&](int64_t g, int64_t x, int64_t k) {
+        r.data[size_t(x)] += gy.data[size_t(g)] * w.data[size_t(k)];
+      });
+    } else {  // operands x, gy; result w
+      const HostTensor &x = in(0), &gy = in(1);
+      forEachConvTerm(x.shape, r.shape, gy.shape, [&](int64_t g, int64_t xi, int64_t k) {
+        r.data[size_t(k)] += gy.data[size_t(g)] * x.data[size_t(xi)];
+      });
+    }
+    return r;
+  }
+
+  /// The gradient of a pooling: max sends each window's gradient to its first maximum (row-major), avg
+  /// spreads it evenly over the window (padding included in the count, as the forward pass divides).
+  HostTensor poolGrad() const {
+    auto& a = std::get<PoolAttrs>(n.attrs);
+    bool isMax = n.op == Op::MaxPool2dGrad;
+    const HostTensor& gy = in(isMax ? 1 : 0);
+    HostTensor r = out();
+    int64_t C = r.shape[1], H = r.shape[2], W = r.shape[3];
+    forEachIndex(gy.shape, [&](int64_t lin, const auto& o) {
+      int64_t best = -1;
+      double bestVal = 0;
+      for (int64_t kh = 0; kh < a.kernel[0]; ++kh)
+        for (int64_t kw = 0; kw < a.kernel[1]; ++kw) {
+          int64_t h = o[2] * a.stride[0] + kh - a.padding[0], w = o[3] * a.stride[1] + kw - a.padding[1];
+          if (h < 0 || h >= H || w < 0 || w >= W) continue;
+          int64_t at = ((o[0] * C + o[1]) * H + h) * W + w;
+          if (!isMax) {
+            r.data[size_t(at)] += gy.data[size_t(lin)] / double(a.kernel[0] * a.kernel[1]);
+            continue;
+          }
+          double v = in(0).data[size_t(at)];
+          if (best < 0 || v > bestVal || (std::isnan(v) && !std::isnan(bestVal))) best = at, bestVal = v;
+        }
+      if (isMax && best >= 0) r.data[size_t(best)] += gy.data[size_t(lin)];
     });
     return r;
   }
@@ -278,11 +329,12 @@ struct Eval {
   HostTensor run() const {
     switch (n.op) {
       case Op::Input:
-      case Op::Parameter: KILN_ASSERT(false, "leaves are fed, not evaluated");
+      case Op::Parameter:
+      case Op::State: KILN_ASSERT(false, "leaves are fed, not evaluated");
       case Op::Constant:
       case Op::Iota: return leaf();
       case Op::Neg: case Op::Abs: case Op::Exp: case Op::Log: case Op::Sqrt: case Op::Rsqrt: case Op::Tanh:
-      case Op::Sigmoid: case Op::Erf: case Op::Add: case Op::Sub: case Op::Mul: case Op::Div: case Op::Max:
+      case Op::Sigmoid: case Op::Erf: case Op::Sin: case Op::Cos: case Op::Add: case Op::Sub: case Op::Mul: case Op::Div: case Op::Max:
       case Op::Min: case Op::Pow: case Op::Eq: case Op::Ne: case Op::Lt: case Op::Le: case Op::Gt: case Op::Ge:
       case Op::Select: case Op::Cast: return elementwise();
       case Op::Broadcast: return broadcast();
@@ -297,6 +349,10 @@ struct Eval {
       case Op::Conv2d: return conv2d();
       case Op::MaxPool2d:
       case Op::AvgPool2d: return pool();
+      case Op::Conv2dGradInput:
+      case Op::Conv2dGradWeight: return conv2dGrad();
+      case Op::MaxPool2dGrad:
+      case Op::AvgPool2dGrad: return poolGrad();
       case Op::Gather: return gather();
       case Op::ScatterAdd: return scatterAdd();
     }
@@ -324,7 +380,7 @@ std::vector<HostTensor> evaluateAll(const Graph& g, const TensorMap& feeds, Prec
   vals.reserve(size_t(g.size()));
   for (int32_t i = 0; i < g.size(); ++i) {
     const Node& n = g.nodes()[size_t(i)];
-    HostTensor v = (n.op == Op::Input || n.op == Op::Parameter) ? feedFor(n, NodeId{i}, feeds, precision)
+    HostTensor v = isNamedLeaf(n.op) ? feedFor(n, NodeId{i}, feeds, precision)
                                                                 : Eval{g, n, NodeId{i}, vals}.run();
     DType storage = precision == Precision::F64 && n.type.dtype == DType::F32 ? DType::F64 : n.type.dtype;
     for (double& x : v.data) x = roundTo(storage, x);

@@ -76,7 +76,8 @@ HostTensor initOne(const Node& n, uint64_t seed) {
 
 TensorMap initParameters(const Graph& g, uint64_t seed) {
   TensorMap out;
-  for (NodeId id : g.nodesWithOp(Op::Parameter)) out[leafName(g[id])] = initOne(g[id], seed);
+  for (const Op op : {Op::Parameter, Op::State})
+    for (NodeId id : g.nodesWithOp(op)) out[leafName(g[id])] = initOne(g[id], seed);
   return out;
 }
 

@@ -27,7 +27,8 @@ class Rng {
 /// others' values unchanged.
 uint64_t hashName(const std::string& name);
 
-/// Values of every parameter of `g` from its declared initialiser (see Init), seeded by `seed`.
+/// Values of every parameter and state leaf of `g` from its declared initialiser (see Init), seeded by
+/// `seed`.
 TensorMap initParameters(const Graph& g, uint64_t seed);
 
 /// Random values for every input of `g`: floats from N(0, 1), bools fair, and i32 inputs within the

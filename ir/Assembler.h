@@ -2,6 +2,7 @@
 // checking ids, operand order, names and types. Shared by the text parser and the JSON reader.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -18,6 +19,7 @@ struct NodeDraft {
   std::vector<int64_t> operands;
   Attrs attrs;
   Type written;
+  std::optional<int64_t> origin;  ///< `from %N`
   Location where;  ///< where the node starts, for errors
 };
 
@@ -29,8 +31,8 @@ class Assembler {
   /// above, a taken input/parameter name, a type rule broken, or a written type that differs from the
   /// inferred one.
   void addNode(const NodeDraft& draft);
-  /// Marks node `id` as the output `name`.
-  void addOutput(const std::string& name, int64_t id, const Location& where);
+  /// Marks node `id` as the output `name`, replacing leaf `aliases` after a run when given.
+  void addOutput(const std::string& name, int64_t id, std::optional<int64_t> aliases, const Location& where);
   Graph finish() { return std::move(g_); }
   void setName(std::string name) { g_.setName(std::move(name)); }
 

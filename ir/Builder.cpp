@@ -49,6 +49,11 @@ Value Builder::parameter(const std::string& name, const Shape& shape, Init init,
   return add(Op::Parameter, {}, ParamAttrs{name, init, scale}, Type{dtype, shape}, site);
 }
 
+Value Builder::state(const std::string& name, const Type& type, Init init, Site site) {
+  if (g_.findLeaf(name)) throw Error(Location::of(site), fmt::format("state: the name \"{}\" is taken", name));
+  return add(Op::State, {}, ParamAttrs{name, init, 0}, type, site);
+}
+
 Value Builder::scalar(double v, DType dtype, Site site) { return constant({v}, Type{dtype, {}}, site); }
 
 Value Builder::constant(std::vector<double> values, const Type& type, Site site) {

@@ -51,6 +51,8 @@ class Builder {
   /// A trained parameter with its initialiser (see Init for the meaning of `scale`).
   Value parameter(const std::string& name, const Shape& shape, Init init, double scale = 0,
                   DType dtype = DType::F32, Site site = Site::current());
+  /// Persistent state that is not trained (optimizer moments, step counters), initialised as declared.
+  Value state(const std::string& name, const Type& type, Init init = Init::Zeros, Site site = Site::current());
   /// A scalar constant.
   Value scalar(double v, DType dtype = DType::F32, Site site = Site::current());
   /// A constant of type `type`: one value (splat) or one per element.

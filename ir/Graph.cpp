@@ -12,9 +12,14 @@ NodeId Graph::add(Node node) {
   return NodeId{size() - 1};
 }
 
-void Graph::addOutput(std::string name, NodeId node) {
+void Graph::addOutput(std::string name, NodeId node, NodeId aliases) {
   KILN_ASSERT(node.v >= 0 && node.v < size(), "output id out of range");
-  outputs_.push_back({std::move(name), node});
+  KILN_ASSERT(aliases.v < size(), "aliased id out of range");
+  outputs_.push_back({std::move(name), node, aliases});
+}
+
+void Graph::removeOutputs(const std::function<bool(const Output&)>& drop) {
+  std::erase_if(outputs_, drop);
 }
 
 const Node& Graph::node(NodeId id) const {
@@ -32,7 +37,7 @@ std::vector<NodeId> Graph::nodesWithOp(Op op) const {
 std::optional<NodeId> Graph::findLeaf(std::string_view name) const {
   for (int32_t i = 0; i < size(); ++i) {
     const Node& n = nodes_[size_t(i)];
-    if ((n.op == Op::Input || n.op == Op::Parameter) && leafName(n) == name) return NodeId{i};
+    if (isNamedLeaf(n.op) && leafName(n) == name) return NodeId{i};
   }
   return std::nullopt;
 }
@@ -53,7 +58,7 @@ std::vector<std::vector<NodeId>> Graph::users() const {
 const std::string& leafName(const Node& n) {
   if (auto* in = std::get_if<InputAttrs>(&n.attrs)) return in->name;
   if (auto* p = std::get_if<ParamAttrs>(&n.attrs)) return p->name;
-  KILN_ASSERT(false, "leafName of a node that is neither input nor parameter");
+  KILN_ASSERT(false, "leafName of a node that is not an input, parameter or state");
 }
 
 }  // namespace kiln

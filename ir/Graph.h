@@ -28,6 +28,9 @@ struct Node {
   Type type;
   std::vector<NodeId> inputs;
   Attrs attrs;
+  /// For nodes made by a pass on behalf of another node (a backward node for its forward node, an
+  /// optimizer update for its parameter): that node. Printed as a trailing `from %N`.
+  NodeId origin;
   /// The .kir line the node was parsed from (0 when it was built in C++); used by diagnostics.
   int srcLine = 0;
 };
@@ -36,6 +39,9 @@ struct Node {
 struct Output {
   std::string name;
   NodeId node;
+  /// The input, parameter or state leaf whose buffer this output replaces after a run (a donated buffer:
+  /// the new parameters of a training step alias the old ones). Printed as `aliases %N`.
+  NodeId aliases;
 };
 
 /// A computation graph. Nodes are only ever appended; passes build new graphs.
@@ -46,8 +52,10 @@ class Graph {
   /// Appends a node whose operands all exist already, returning its id. The caller has checked its type
   /// (Builder and Parser do, through inferType); the verifier re-checks everything.
   NodeId add(Node node);
-  /// Marks `node` as the graph output called `name`.
-  void addOutput(std::string name, NodeId node);
+  /// Marks `node` as the graph output called `name`, optionally replacing leaf `aliases` after a run.
+  void addOutput(std::string name, NodeId node, NodeId aliases = {});
+  /// Removes the outputs whose names satisfy `drop`.
+  void removeOutputs(const std::function<bool(const Output&)>& drop);
 
   const Node& node(NodeId id) const;
   const Node& operator[](NodeId id) const { return node(id); }
@@ -59,7 +67,7 @@ class Graph {
 
   /// Ids of the nodes with op `op`, in order (e.g. every input or parameter).
   std::vector<NodeId> nodesWithOp(Op op) const;
-  /// The input or parameter called `name`.
+  /// The input, parameter or state leaf called `name`.
   std::optional<NodeId> findLeaf(std::string_view name) const;
   /// The output called `name`.
   std::optional<NodeId> findOutput(std::string_view name) const;
@@ -72,7 +80,7 @@ class Graph {
   std::vector<Output> outputs_;
 };
 
-/// The name attribute of an input or parameter node.
+/// The name attribute of an input, parameter or state node.
 const std::string& leafName(const Node& n);
 
 }  // namespace kiln

@@ -129,6 +129,7 @@ NodeDraft readNode(const Json& jn, const std::string& path, const std::string& f
   int arity = opInfo(d.op).arity;
   if (arity >= 0 && int(d.operands.size()) != arity)
     throw JsonProblem{fmt::format("{}: {} expects {} operand(s), got {}", path, opName, arity, d.operands.size())};
+  if (jn.contains("from")) d.origin = readInt(jn["from"], path + ".from");
   d.attrs = defaultAttrs(d.op);
   Json noAttrs = Json::object();
   auto ait = jn.find("attrs");
@@ -172,12 +173,15 @@ std::string graphToJson(const Graph& g) {
     Json attrs = Json::object();
     std::visit([&](const auto& a) { a.fields(FieldWriter{attrs}); }, n.attrs);
     if (!attrs.empty()) jn["attrs"] = attrs;
+    if (n.origin.valid()) jn["from"] = n.origin.v;
     out += (i ? ",\n    " : "\n    ") + jn.dump();
   }
   out += g.size() ? "\n  ],\n  \"outputs\": [" : "],\n  \"outputs\": [";
   for (size_t i = 0; i < g.outputs().size(); ++i) {
     const Output& o = g.outputs()[i];
-    out += (i ? ",\n    " : "\n    ") + Json{{"name", o.name}, {"node", o.node.v}}.dump();
+    Json jo{{"name", o.name}, {"node", o.node.v}};
+    if (o.aliases.valid()) jo["aliases"] = o.aliases.v;
+    out += (i ? ",\n    " : "\n    ") + jo.dump();
   }
   return out + (g.outputs().empty() ? "]\n}\n" : "\n  ]\n}\n");
 }
@@ -212,8 +216,10 @@ Graph graphFromJson(std::string_view text, const std::string& file) {
     for (size_t i = 0; i < outs.size(); ++i) {
       std::string path = fmt::format("$.outputs[{}]", i);
       try {
+        std::optional<int64_t> aliases;
+        if (outs[i].is_object() && outs[i].contains("aliases")) aliases = readInt(outs[i]["aliases"], path + ".aliases");
         as.addOutput(readString(member(outs[i], "name", path), path + ".name"),
-                     readInt(member(outs[i], "node", path), path + ".node"), Location{});
+                     readInt(member(outs[i], "node", path), path + ".node"), aliases, Location{});
       } catch (const Error& e) {
         throw JsonProblem{path + ": " + e.message()};
       }

@@ -41,7 +41,7 @@ Attrs defaultAttrs(Op op) {
 bool typeIsDeclared(Op op) {
   OpClass c = opInfo(op).cls;
   return c == OpClass::Leaf || c == OpClass::Cast || op == Op::Broadcast || op == Op::Reshape ||
-         op == Op::ScatterAdd;
+         op == Op::ScatterAdd || op == Op::Conv2dGradInput || op == Op::Conv2dGradWeight || op == Op::AvgPool2dGrad;
 }
 
 bool isElementwise(Op op) {

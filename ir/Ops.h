@@ -37,9 +37,12 @@ std::span<const Op> allOps();
 /// The attribute struct `op` takes, default-constructed.
 Attrs defaultAttrs(Op op);
 /// Whether the op's result type is written by its user rather than inferred (leaves, cast, broadcast,
-/// reshape, scatter_add): the printer always writes types, and for these the type is part of the op.
+/// reshape, scatter_add and the gradients whose result shape is not implied by their operands): the printer
+/// always writes types, and for these the type is part of the op.
 bool typeIsDeclared(Op op);
 /// Elementwise: unary, binary, compare, select and cast.
 bool isElementwise(Op op);
+/// Leaves whose values persist across runs and are fed by name: input, parameter, state.
+inline bool isNamedLeaf(Op op) { return op == Op::Input || op == Op::Parameter || op == Op::State; }
 
 }  // namespace kiln

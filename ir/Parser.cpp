@@ -156,7 +156,12 @@ class Parser {
         std::string name = expect(Tok::String, "a quoted output name").text;
         expectPunct("=");
         Token ref = expect(Tok::NodeRef, "a node reference like %3");
-        as.addOutput(name, refId(ref), loc(at));
+        std::optional<int64_t> aliases;
+        if (tok_.kind == Tok::Ident && tok_.text == "aliases") {
+          take();
+          aliases = refId(expect(Tok::NodeRef, "a node reference after 'aliases'"));
+        }
+        as.addOutput(name, refId(ref), aliases, loc(at));
       } else {
         throw lex_.err(tok_, fmt::format("expected a node ('%N = op ...') or 'output', found '{}'", tok_.text));
       }
@@ -352,6 +357,10 @@ class Parser {
       throw lex_.err(vals.begin()->second.tok, fmt::format("{} has no attribute '{}'", opTok.text, vals.begin()->first));
     expectPunct(":");
     d.written = parseType();
+    if (tok_.kind == Tok::Ident && tok_.text == "from") {
+      take();
+      d.origin = refId(expect(Tok::NodeRef, "a node reference after 'from'"));
+    }
     return d;
   }
 

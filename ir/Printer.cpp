@@ -62,13 +62,18 @@ std::string printNode(const Graph& g, NodeId id) {
   for (size_t i = 0; i < n.inputs.size(); ++i) s += fmt::format("{}%{}", i ? ", " : " ", n.inputs[i].v);
   std::string attrs = printAttrs(n.attrs);
   if (!attrs.empty()) s += " " + attrs;
-  return s + " : " + n.type.str();
+  s += " : " + n.type.str();
+  if (n.origin.valid()) s += fmt::format(" from %{}", n.origin.v);
+  return s;
 }
 
 std::string printGraph(const Graph& g) {
   std::string s = fmt::format("kiln {}\ngraph {}\n", kIrVersion, quote(g.name()));
   for (int32_t i = 0; i < g.size(); ++i) s += printNode(g, NodeId{i}) + "\n";
-  for (const Output& o : g.outputs()) s += fmt::format("output {} = %{}\n", quote(o.name), o.node.v);
+  for (const Output& o : g.outputs()) {
+    s += fmt::format("output {} = %{}", quote(o.name), o.node.v);
+    s += o.aliases.valid() ? fmt::format(" aliases %{}\n", o.aliases.v) : "\n";
+  }
   return s;
 }
 

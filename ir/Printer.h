@@ -12,7 +12,8 @@ inline constexpr int kIrVersion = 1;
 
 /// The whole graph as canonical .kir text (see docs/IR.md).
 std::string printGraph(const Graph& g);
-/// One node's line without the trailing newline: `%3 = add %1, %2 : f32[4]`.
+/// One node's line without the trailing newline: `%3 = add %1, %2 : f32[4]` (then ` from %N` for a node
+/// made on behalf of node N).
 std::string printNode(const Graph& g, NodeId id);
 /// The attributes of a node as `{key=value, ...}`, or "" when it has none to print.
 std::string printAttrs(const Attrs& attrs);

@@ -22,6 +22,8 @@ inline double applyUnary(Op op, double x) {
     case Op::Tanh: return std::tanh(x);
     case Op::Sigmoid: return x >= 0 ? 1.0 / (1.0 + std::exp(-x)) : std::exp(x) / (1.0 + std::exp(x));
     case Op::Erf: return std::erf(x);
+    case Op::Sin: return std::sin(x);
+    case Op::Cos: return std::cos(x);
     default: KILN_ASSERT(false, "applyUnary of a non-unary op");
   }
 }

@@ -78,9 +78,16 @@ Inferred inferUnchecked(Op op, std::span<const Type> in, const Attrs& attrs, con
   switch (op) {
     case Op::Input:
     case Op::Parameter:
+    case Op::State:
     case Op::Iota:
     case Op::Constant: {
       if (op == Op::Parameter && !isFloat(decl.dtype)) return bad("parameters must be f32 or f64");
+      if (op == Op::State) {
+        Init init = std::get<ParamAttrs>(attrs).init;
+        if (decl.dtype == DType::Bool) return bad("state cannot be bool");
+        if (!isFloat(decl.dtype) && init != Init::Zeros && init != Init::Ones)
+          return bad("integer state must be initialised with zeros or ones");
+      }
       if (op == Op::Iota) {
         auto& a = std::get<AxisAttrs>(attrs);
         if (decl.dtype == DType::Bool) return bad("iota cannot be bool");
@@ -105,6 +112,8 @@ Inferred inferUnchecked(Op op, std::span<const Type> in, const Attrs& attrs, con
     case Op::Tanh:
     case Op::Sigmoid:
     case Op::Erf:
+    case Op::Sin:
+    case Op::Cos:
       if (!c.floatOperand(0)) return {{}, c.error};
       return {in[0], ""};
     case Op::Add:
@@ -247,6 +256,28 @@ Inferred inferUnchecked(Op op, std::span<const Type> in, const Attrs& attrs, con
     case Op::MaxPool2d:
     case Op::AvgPool2d:
       return windowType(c, in[0], std::get<PoolAttrs>(attrs));
+    case Op::Conv2dGradInput:
+    case Op::Conv2dGradWeight: {
+      // The forward conv2d of the declared type (x or w) and the other operand must produce gy's type.
+      bool wantsInput = op == Op::Conv2dGradInput;
+      Type fwdIn[2] = {wantsInput ? decl : in[0], wantsInput ? in[1] : decl};
+      Inferred fwd = inferUnchecked(Op::Conv2d, fwdIn, attrs, decl);
+      if (!fwd.ok()) return bad("declared type does not fit a conv2d: " + fwd.error);
+      const Type& gy = in[wantsInput ? 0 : 1];
+      if (!(fwd.type == gy)) return bad(fmt::format("the gradient must have the conv2d output type {}", fwd.type.str()));
+      return {decl, ""};
+    }
+    case Op::MaxPool2dGrad:
+    case Op::AvgPool2dGrad: {
+      const Type& x = op == Op::MaxPool2dGrad ? in[0] : decl;
+      const Type& gy = op == Op::MaxPool2dGrad ? in[1] : in[0];
+      Type fwdIn[1] = {x};
+      Checker fc{op == Op::MaxPool2dGrad ? Op::MaxPool2d : Op::AvgPool2d, fwdIn, ""};
+      Inferred fwd = windowType(fc, x, std::get<PoolAttrs>(attrs));
+      if (!fwd.ok()) return bad("input type does not fit the pooling: " + fwd.error);
+      if (!(fwd.type == gy)) return bad(fmt::format("the gradient must have the pooling output type {}", fwd.type.str()));
+      return {x, ""};
+    }
     case Op::Gather: {
       if (in[1].dtype != DType::I32) return bad("indices must be i32");
       if (!c.rankAtLeast(0, 1)) return {{}, c.error};

@@ -3,6 +3,7 @@
 // and read back. A final check fails when an op of the table has no case here.
 #include <doctest/doctest.h>
 
+#include <cmath>
 #include <set>
 
 #include <fmt/format.h>
@@ -49,6 +50,8 @@ std::vector<OpCase> opCases() {
       {Op::Input, "%0 = input {name=\"a\"} : f32[3]\noutput \"y\" = %0\n", a3({1, -2, 3}), F, {1, -2, 3}},
       {Op::Parameter, "%0 = parameter {name=\"p\", init=zeros, scale=0} : f32[2]\noutput \"y\" = %0\n",
        {{"p", tensor(F, {2}, {0.25, -4})}}, F, {0.25, -4}},
+      {Op::State, "%0 = state {name=\"s\", init=zeros, scale=0} : i32[2]\noutput \"y\" = %0\n",
+       {{"s", tensor(I, {2}, {3, 4})}}, I, {3, 4}},
       {Op::Constant, "%0 = constant {values=[1.5,-2,0,7]} : f32[2,2]\noutput \"y\" = %0\n", {}, F, {1.5, -2, 0, 7}},
       {Op::Iota, "%0 = iota {axis=1} : i32[2,3]\noutput \"y\" = %0\n", {}, I, {0, 1, 2, 0, 1, 2}},
       {Op::Neg, unaryBody("neg"), a3({1, -2, 0}), F, {-1, 2, 0}},
@@ -60,6 +63,8 @@ std::vector<OpCase> opCases() {
       {Op::Tanh, unaryBody("tanh"), a3({0, 1, -2}), F, {0, 0.7615941559557649, -0.9640275800758169}},
       {Op::Sigmoid, unaryBody("sigmoid"), a3({0, 2, -2}), F, {0.5, 0.8807970779778823, 0.11920292202211755}},
       {Op::Erf, unaryBody("erf"), a3({0, 1, -0.5}), F, {0, 0.8427007929497149, -0.5204998778130465}},
+      {Op::Sin, unaryBody("sin"), a3({0, M_PI / 2, -M_PI / 6}), F, {0, 1, -0.5}},
+      {Op::Cos, unaryBody("cos"), a3({0, M_PI, M_PI / 3}), F, {1, -1, 0.5}},
       {Op::Add, binaryBody("add"), ab({1, 2, 3}, {4, 5, 6}), F, {5, 7, 9}},
       {Op::Sub, binaryBody("sub"), ab({1, 2, 3}, {4, 5, 7}), F, {-3, -3, -4}},
       {Op::Mul, binaryBody("mul"), ab({1, -2, 3}, {4, 5, 0.5}), F, {4, -10, 1.5}},
@@ -116,6 +121,28 @@ std::vector<OpCase> opCases() {
        "%0 = input {name=\"x\"} : f32[1,1,4,4]\n%1 = avg_pool2d %0 {kernel=[2,2], stride=[2,2], padding=[0,0]} : f32[1,1,2,2]\n"
        "output \"y\" = %1\n",
        {{"x", tensor(F, {1, 1, 4, 4}, {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16})}}, F, {3.5, 5.5, 11.5, 13.5}},
+      // dx[h,w] = sum gy[oh,ow] * w[h-oh, w-ow]: gy lands at (oh,ow) and, negated, at (oh+1,ow+1).
+      {Op::Conv2dGradInput,
+       "%0 = input {name=\"g\"} : f32[1,1,2,2]\n%1 = input {name=\"w\"} : f32[1,1,2,2]\n"
+       "%2 = conv2d_grad_input %0, %1 {stride=[1,1], padding=[0,0]} : f32[1,1,3,3]\noutput \"y\" = %2\n",
+       {{"g", tensor(F, {1, 1, 2, 2}, {1, 2, 3, 4})}, {"w", tensor(F, {1, 1, 2, 2}, {1, 0, 0, -1})}}, F,
+       {1, 2, 0, 3, 3, -2, 0, -3, -4}},
+      // dw[kh,kw] = x[kh,kw] + x[1+kh,1+kw] for gy = identity 2x2.
+      {Op::Conv2dGradWeight,
+       "%0 = input {name=\"x\"} : f32[1,1,3,3]\n%1 = input {name=\"g\"} : f32[1,1,2,2]\n"
+       "%2 = conv2d_grad_weight %0, %1 {stride=[1,1], padding=[0,0]} : f32[1,1,2,2]\noutput \"y\" = %2\n",
+       {{"x", tensor(F, {1, 1, 3, 3}, {1, 2, 3, 4, 5, 6, 7, 8, 9})}, {"g", tensor(F, {1, 1, 2, 2}, {1, 0, 0, 1})}}, F,
+       {6, 8, 12, 14}},
+      // The second window ties (2, 2, 2): its gradient goes to the first maximum in row-major order.
+      {Op::MaxPool2dGrad,
+       "%0 = input {name=\"x\"} : f32[1,1,2,4]\n%1 = input {name=\"g\"} : f32[1,1,1,2]\n"
+       "%2 = max_pool2d_grad %0, %1 {kernel=[2,2], stride=[2,2], padding=[0,0]} : f32[1,1,2,4]\noutput \"y\" = %2\n",
+       {{"x", tensor(F, {1, 1, 2, 4}, {1, 5, 2, 2, 3, 0, 2, 1})}, {"g", tensor(F, {1, 1, 1, 2}, {10, 20})}}, F,
+       {0, 10, 20, 0, 0, 0, 0, 0}},
+      {Op::AvgPool2dGrad,
+       "%0 = input {name=\"g\"} : f32[1,1,1,2]\n"
+       "%1 = avg_pool2d_grad %0 {kernel=[2,2], stride=[2,2], padding=[0,0]} : f32[1,1,2,4]\noutput \"y\" = %1\n",
+       {{"g", tensor(F, {1, 1, 1, 2}, {4, 8})}}, F, {1, 1, 2, 2, 1, 1, 2, 2}},
       {Op::Gather,
        "%0 = input {name=\"t\"} : f32[3,2]\n%1 = input {name=\"i\"} : i32[2]\n%2 = gather %0, %1 : f32[2,2]\noutput \"y\" = %2\n",
        {{"t", tensor(F, {3, 2}, {1, 2, 3, 4, 5, 6})}, {"i", tensor(I, {2}, {2, 0})}}, F, {5, 6, 1, 2}},
