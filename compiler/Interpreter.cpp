@@ -193,15 +193,21 @@ struct Eval {
     int64_t M = r.shape[rk - 2], N = r.shape[rk - 1];
     int64_t K = x.shape[rk - (a.transpose_a ? 2 : 1)];
     int64_t batch = numel(Shape(r.shape.begin(), r.shape.end() - 2));
+    // Copy each operand to the plain layout (A as [M,K], B as [K,N]) so the inner loop runs along rows.
+    std::vector<double> pa(size_t(M * K)), pb(size_t(K * N));
     for (int64_t b = 0; b < batch; ++b) {
       const double* xp = x.data.data() + b * M * K;
       const double* yp = y.data.data() + b * K * N;
       for (int64_t i = 0; i < M; ++i)
-        for (int64_t j = 0; j < N; ++j) {
-          double acc = 0;
-          for (int64_t k = 0; k < K; ++k)
-            acc += xp[a.transpose_a ? k * M + i : i * K + k] * yp[a.transpose_b ? j * K + k : k * N + j];
-          r.data[size_t(b * M * N + i * N + j)] = acc;
+        for (int64_t k = 0; k < K; ++k) pa[size_t(i * K + k)] = xp[a.transpose_a ? k * M + i : i * K + k];
+      for (int64_t k = 0; k < K; ++k)
+        for (int64_t j = 0; j < N; ++j) pb[size_t(k * N + j)] = yp[a.transpose_b ? j * K + k : k * N + j];
+      double* out = r.data.data() + b * M * N;
+      for (int64_t i = 0; i < M; ++i)
+        for (int64_t k = 0; k < K; ++k) {
+          double av = pa[size_t(i * K + k)];
+          const double* brow = pb.data() + k * N;
+          for (int64_t j = 0; j < N; ++j) out[i * N + j] += av * brow[j];
         }
     }
     return r;

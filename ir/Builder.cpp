@@ -10,7 +10,7 @@
 
 namespace kiln {
 
-const Type& Value::type() const {
+Type Value::type() const {
   KILN_ASSERT(b_ != nullptr, "use of an empty Value");
   return b_->graph().node(id_).type;
 }
@@ -35,6 +35,7 @@ Value Builder::add(Op op, const std::vector<Value>& operands, Attrs attrs, const
   if (!t.ok()) throw Error(Location::of(site), t.error);
   n.type = t.type;
   n.attrs = std::move(attrs);
+  n.origin = origin_;
   return Value(this, g_.add(std::move(n)));
 }
 
@@ -64,9 +65,11 @@ Value Builder::iota(const Type& type, int64_t axis, Site site) {
   return add(Op::Iota, {}, AxisAttrs{axis}, type, site);
 }
 
-void Builder::output(const std::string& name, Value v, Site site) {
+void Builder::output(const std::string& name, Value v, Site site) { output(name, v, NodeId{}, site); }
+
+void Builder::output(const std::string& name, Value v, NodeId aliases, Site site) {
   if (g_.findOutput(name)) throw Error(Location::of(site), fmt::format("output: the name \"{}\" is taken", name));
-  g_.addOutput(name, v.id());
+  g_.addOutput(name, v.id(), aliases);
 }
 
 // ---- element-wise ----
@@ -147,6 +150,8 @@ Value rsqrt(Value x, Site site) { return unary(Op::Rsqrt, x, site); }
 Value tanh(Value x, Site site) { return unary(Op::Tanh, x, site); }
 Value sigmoid(Value x, Site site) { return unary(Op::Sigmoid, x, site); }
 Value erf(Value x, Site site) { return unary(Op::Erf, x, site); }
+Value sin(Value x, Site site) { return unary(Op::Sin, x, site); }
+Value cos(Value x, Site site) { return unary(Op::Cos, x, site); }
 
 Value select(Value cond, const Operand& a, const Operand& b, Site site) {
   Builder& bld = cond.builder();
@@ -263,7 +268,8 @@ Value scatterAdd(Value indices, Value src, int64_t rows, Site site) {
   if (src.rank() < indices.rank())
     throw Error(Location::of(site), fmt::format("scatter_add: source {} has lower rank than indices {}",
                                                 src.type().str(), indices.type().str()));
-  out.insert(out.end(), src.shape().begin() + indices.rank(), src.shape().end());
+  Shape srcShape = src.shape();
+  out.insert(out.end(), srcShape.begin() + indices.rank(), srcShape.end());
   return src.builder().add(Op::ScatterAdd, {indices, src}, NoAttrs{}, Type{src.dtype(), out}, site);
 }
 

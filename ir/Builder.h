@@ -29,8 +29,9 @@ class Value {
 
   NodeId id() const { return id_; }
   Builder& builder() const { return *b_; }
-  const Type& type() const;
-  const Shape& shape() const { return type().shape; }
+  /// The type, by value: adding nodes may move the graph's storage, so no reference is handed out.
+  Type type() const;
+  Shape shape() const { return type().shape; }
   DType dtype() const { return type().dtype; }
   int64_t rank() const { return type().rank(); }
   /// Dimension `axis`; negative counts from the end.
@@ -45,6 +46,18 @@ class Value {
 class Builder {
  public:
   explicit Builder(std::string name = "main") : g_(std::move(name)) {}
+  /// Continues an existing graph (passes append to a copy of their input this way).
+  explicit Builder(Graph g) : g_(std::move(g)) {}
+
+  /// A handle to an existing node.
+  Value at(NodeId id) { return Value(this, id); }
+  /// Nodes added from now on record `origin` as the node they were made for (see Node::origin);
+  /// NodeId{} stops recording.
+  void setOrigin(NodeId origin) { origin_ = origin; }
+  /// Adds an output, as Graph::addOutput.
+  void output(const std::string& name, Value v, NodeId aliases, Site site = Site::current());
+  /// Removes outputs, as Graph::removeOutputs.
+  void removeOutputs(const std::function<bool(const Output&)>& drop) { g_.removeOutputs(drop); }
 
   /// A value fed at every run.
   Value input(const std::string& name, const Type& type, Site site = Site::current());
@@ -75,6 +88,7 @@ class Builder {
 
  private:
   Graph g_;
+  NodeId origin_;
 };
 
 /// An operand of an overloaded operator: a Value or a number, with the call site of the expression.
@@ -104,6 +118,8 @@ Value rsqrt(Value x, Site site = Site::current());
 Value tanh(Value x, Site site = Site::current());
 Value sigmoid(Value x, Site site = Site::current());
 Value erf(Value x, Site site = Site::current());
+Value sin(Value x, Site site = Site::current());
+Value cos(Value x, Site site = Site::current());
 
 /// A binary element-wise op (add ... pow, eq ... ge) with numpy broadcasting.
 Value binary(Op op, const Operand& a, const Operand& b);

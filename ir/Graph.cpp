@@ -61,4 +61,19 @@ const std::string& leafName(const Node& n) {
   KILN_ASSERT(false, "leafName of a node that is not an input, parameter or state");
 }
 
+std::vector<NodeId> savedForBackward(const Graph& g) {
+  std::vector<bool> saved(size_t(g.size()), false);
+  for (const Node& n : g.nodes())
+    if (n.origin.valid())
+      for (NodeId in : n.inputs) {
+        const Node& src = g[in];
+        if (!src.origin.valid() && !isNamedLeaf(src.op) && src.op != Op::Constant && src.op != Op::Iota)
+          saved[size_t(in.v)] = true;
+      }
+  std::vector<NodeId> out;
+  for (int32_t i = 0; i < g.size(); ++i)
+    if (saved[size_t(i)]) out.push_back(NodeId{i});
+  return out;
+}
+
 }  // namespace kiln

@@ -80,6 +80,10 @@ class Graph {
   std::vector<Output> outputs_;
 };
 
+/// Forward nodes (no origin) that nodes made by passes use: for a training program, the activations the
+/// backward pass keeps alive. Leaves and constants are not counted: they live for the whole run anyway.
+std::vector<NodeId> savedForBackward(const Graph& g);
+
 /// The name attribute of an input, parameter or state node.
 const std::string& leafName(const Node& n);
 

@@ -67,6 +67,19 @@ std::string printNode(const Graph& g, NodeId id) {
   return s;
 }
 
+std::string printSavedForBackward(const Graph& g) {
+  std::vector<NodeId> saved = savedForBackward(g);
+  if (saved.empty()) return "";
+  int64_t total = 0;
+  std::string rows;
+  for (NodeId id : saved) {
+    total += g[id].type.bytes();
+    rows += fmt::format("#   %{} {} {} bytes\n", id.v, g[id].type.str(), g[id].type.bytes());
+  }
+  return fmt::format("# saved for backward: {} activation{}, {} bytes\n", saved.size(), saved.size() == 1 ? "" : "s", total) +
+         rows;
+}
+
 std::string printGraph(const Graph& g) {
   std::string s = fmt::format("kiln {}\ngraph {}\n", kIrVersion, quote(g.name()));
   for (int32_t i = 0; i < g.size(); ++i) s += printNode(g, NodeId{i}) + "\n";
@@ -74,7 +87,7 @@ std::string printGraph(const Graph& g) {
     s += fmt::format("output {} = %{}", quote(o.name), o.node.v);
     s += o.aliases.valid() ? fmt::format(" aliases %{}\n", o.aliases.v) : "\n";
   }
-  return s;
+  return s + printSavedForBackward(g);
 }
 
 }  // namespace kiln

@@ -10,8 +10,11 @@ namespace kiln {
 /// The .kir format version written in the header line and accepted by the parser.
 inline constexpr int kIrVersion = 1;
 
-/// The whole graph as canonical .kir text (see docs/IR.md).
+/// The whole graph as canonical .kir text (see docs/IR.md). A graph with backward nodes ends with comment
+/// lines listing the forward activations they keep alive (printSavedForBackward).
 std::string printGraph(const Graph& g);
+/// "# saved for backward: N activations, B bytes" and one comment line per activation; "" if none.
+std::string printSavedForBackward(const Graph& g);
 /// One node's line without the trailing newline: `%3 = add %1, %2 : f32[4]` (then ` from %N` for a node
 /// made on behalf of node N).
 std::string printNode(const Graph& g, NodeId id);

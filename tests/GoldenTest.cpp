@@ -1,6 +1,6 @@
 // Golden IR tests: every tests/golden/<dir>/<file>.kir holds cases, each IR in and the expected text out
 // (or the expected error). Format:
-//   #! RUN: verify,other-pass      passes to run after parsing (or "none"), once per file
+//   #! RUN: verify,other-pass --key=value   passes to run after parsing (or "none") and their options
 //   #! CASE: name                  starts a case; the lines up to EXPECT are its input
 //   #! EXPECT:                     the lines after it, up to the next CASE, are the expected output
 //   #! EXPECT-ERROR: message       instead: the expected error, exactly, with the case named as the file
@@ -30,6 +30,7 @@ struct GoldenCase {
 
 struct GoldenFile {
   std::vector<std::string> passes;
+  PassOptions options;
   std::vector<GoldenCase> cases;
 };
 
@@ -42,7 +43,14 @@ GoldenFile readGolden(const std::string& path) {
   enum { None, Input, Expect } state = None;
   while (std::getline(in, line)) {
     if (startsWith(line, "#! RUN:")) {
-      std::stringstream ss(line.substr(7));
+      std::stringstream words(line.substr(7));
+      std::string word, passList;
+      words >> passList;
+      while (words >> word) {  // --key=value options for the passes
+        size_t eq = word.find('=');
+        if (startsWith(word, "--") && eq != std::string::npos) f.options.set(word.substr(2, eq - 2), word.substr(eq + 1));
+      }
+      std::stringstream ss(passList);
       std::string item;
       while (std::getline(ss, item, ',')) {
         item.erase(0, item.find_first_not_of(' '));
@@ -73,7 +81,7 @@ std::string runCase(const GoldenFile& f, const GoldenCase& c, bool& failed) {
     Graph g = parseGraph(c.input, c.name);
     verifyOrThrow(g, c.name);
     for (const std::string& p : f.passes) {
-      g = findPass(p).run(g);
+      g = findPass(p).run(g, f.options);
       verifyOrThrow(g, c.name);
     }
     failed = false;

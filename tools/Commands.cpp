@@ -16,55 +16,33 @@
 #include "models/Models.h"
 #include "passes/PassRegistry.h"
 #include "tools/Args.h"
+#include "tools/CliCommon.h"
 
 namespace kiln {
 
 namespace {
 
-/// Prints help and returns true when --help or -h is among the arguments.
-bool wantsHelp(const std::vector<std::string>& args, const std::string& help) {
-  for (const std::string& a : args)
-    if (a == "--help" || a == "-h") {
-      std::cout << help;
-      return true;
-    }
-  return false;
-}
-
-std::string fileLabel(const std::string& path) { return path == "-" ? "<stdin>" : path; }
-
-Graph loadGraph(const std::string& path) {
-  Graph g = parseGraph(readFile(path), fileLabel(path));
-  verifyOrThrow(g, fileLabel(path));
-  return g;
-}
-
-/// Splits "a,b,c" into names.
-std::vector<std::string> splitList(const std::string& s) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  while (start <= s.size()) {
-    size_t comma = s.find(',', start);
-    if (comma == std::string::npos) comma = s.size();
-    if (comma > start) out.push_back(s.substr(start, comma - start));
-    start = comma + 1;
-  }
-  return out;
-}
-
 const char* kExportHelp =
-    "usage: kiln export MODEL [--batch N] [--json]\n"
+    "usage: kiln export MODEL [--batch N] [--train OPTIMIZER [optimizer flags]] [--json]\n"
     "Prints a model's graph as canonical .kir text (or JSON with --json).\n"
-    "  --batch N   batch size (default: the model's own)\n"
-    "  --json      print JSON instead of .kir\n"
+    "  --batch N          batch size (default: the model's own)\n"
+    "  --train OPTIMIZER  print the training program instead: the forward pass, its backward pass\n"
+    "                     (autodiff) and the parameter updates (optimizer)\n"
+    "  --json             print JSON instead of .kir\n"
     "Models: see `kiln models`.\n";
 
 int cmdExport(const std::vector<std::string>& argv) {
   if (wantsHelp(argv, kExportHelp)) return 0;
-  Args args("export", argv, {{"batch"}, {"json"}});
+  Args args("export", argv, withPassFlags({{"batch", "train"}, {"json"}}));
   args.expectPositionals(1, "one MODEL");
   const ModelSpec& m = findModel(args.positionals()[0]);
   Graph g = m.build(args.integer("batch", m.defaultBatch, 1, 1 << 20));
+  if (auto opt = args.value("train")) {
+    if (args.has("optimizer")) throw Error("kiln export: give the optimizer once, as --train OPTIMIZER");
+    PassOptions o = passOptions(args);
+    o.set("optimizer", *opt);
+    g = findPass("optimizer").run(findPass("autodiff").run(g, o), o);
+  }
   std::cout << (args.has("json") ? graphToJson(g) : printGraph(g));
   return 0;
 }
@@ -75,16 +53,21 @@ const char* kDumpHelp =
     "result canonically.\n"
     "  --json             print JSON instead of .kir\n"
     "  --passes=a,b       run these passes in order (see `kiln passes`)\n"
-    "  --print-after-all  print the graph after every pass, each under a '# after PASS' line\n";
+    "  --print-after-all  print the graph after every pass, each under a '# after PASS' line\n"
+    "  --loss NAME        autodiff: the output to differentiate (default loss)\n"
+    "  --wrt a,b          autodiff: the leaves to differentiate against (default: every parameter)\n"
+    "and the optimizer flags of `kiln train --help`.\n";
 
 int cmdDump(const std::vector<std::string>& argv) {
   if (wantsHelp(argv, kDumpHelp)) return 0;
-  Args args("dump", argv, {{"passes"}, {"json", "print-after-all"}});
+  Args args("dump", argv, withPassFlags({{"passes"}, {"json", "print-after-all"}}));
   args.expectPositionals(1, "one FILE (or - for standard input)");
   std::string path = args.positionals()[0];
   Graph g = loadGraph(path);
-  for (const std::string& name : splitList(args.value("passes").value_or(""))) {
-    g = findPass(name).run(g);
+  PassOptions passList;
+  passList.set("passes", args.value("passes").value_or(""));
+  for (const std::string& name : passList.list("passes")) {
+    g = findPass(name).run(g, passOptions(args));
     verifyOrThrow(g, fileLabel(path));
     if (args.has("print-after-all")) std::cout << "# after " << name << "\n" << printGraph(g);
   }
@@ -172,6 +155,8 @@ const std::vector<Command>& allCommands() {
       {"export", "print a model's graph", kExportHelp, cmdExport},
       {"dump", "parse, verify, transform and print a graph", kDumpHelp, cmdDump},
       {"run", "evaluate a graph with the reference interpreter", kRunHelp, cmdRun},
+      {"train", "train a model", kTrainHelp, cmdTrain},
+      {"gradcheck", "check gradients against finite differences", kGradcheckHelp, cmdGradcheck},
       {"models", "list the models", kModelsHelp, cmdModels},
       {"passes", "list the passes", kPassesHelp, cmdPasses},
   };

@@ -1,0 +1,32 @@
+// Helpers shared by the kiln verbs: help, loading graphs, pass options from flags, and the verbs that
+// live in their own files.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "ir/Graph.h"
+#include "passes/PassRegistry.h"
+#include "tools/Args.h"
+
+namespace kiln {
+
+/// Prints `help` and returns true when --help or -h is among the arguments.
+bool wantsHelp(const std::vector<std::string>& args, const char* help);
+/// "<stdin>" for "-", else the path.
+std::string fileLabel(const std::string& path);
+/// Reads, parses (.kir or JSON) and verifies a graph file, or standard input for "-".
+Graph loadGraph(const std::string& path);
+/// `spec` plus a value flag for every option any pass reads (--lr, --optimizer, ...).
+FlagSpec withPassFlags(FlagSpec spec);
+/// The pass options given as flags.
+PassOptions passOptions(const Args& args);
+/// Help text for the optimizer flags, shared by the verbs that build training programs.
+extern const char* kOptimizerFlagsHelp;
+
+int cmdTrain(const std::vector<std::string>& args);
+int cmdGradcheck(const std::vector<std::string>& args);
+extern const char* kTrainHelp;
+extern const char* kGradcheckHelp;
+
+}  // namespace kiln
