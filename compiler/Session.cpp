@@ -7,6 +7,7 @@
 
 #include "compiler/ParamInit.h"
 #include "ir/Error.h"
+#include "ir/Printer.h"
 #include "ir/Verifier.h"
 
 namespace kiln {
@@ -32,7 +33,7 @@ TensorMap Session::step(const TensorMap& batch) {
   double l = loss(out);
   if (!std::isfinite(l) && !allowNonFinite)
     throw Error(fmt::format("step {}: the loss is {} (training stopped; parameters are those before this step)",
-                            steps_, l));
+                            steps_, printNumber(l)));
   for (const Output& o : program_.outputs())
     if (o.aliases.valid()) values_[leafName(program_[o.aliases])] = out.at(o.name);
   steps_++;

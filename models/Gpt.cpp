@@ -31,6 +31,14 @@ Value applyBlock(const GptBlock& k, Value x) {
 
 }  // namespace
 
+Graph buildGptBlock(int64_t batch, int64_t seq) {
+  Builder b("gpt-block");
+  Value x = b.input("x", {DType::F32, {batch, seq, kModel}});
+  Value target = b.input("target", {DType::F32, {batch, seq, kModel}});
+  b.output("loss", mse(applyBlock(makeBlock(b, "h0."), x), target));
+  return b.finish();
+}
+
 Graph buildGpt(int64_t batch) {
   Builder b("gpt");
   Value tokens = b.input("tokens", {DType::I32, {batch, kContext}});

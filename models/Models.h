@@ -32,5 +32,8 @@ Graph buildCnn(int64_t batch);
 /// Character-level GPT: inputs tokens i32[B,128], targets i32[B,128]; vocab 96, 4 pre-LN layers of
 /// 4 heads, d_model 256, GELU MLP 4x, tied embeddings, learned positions (3,216,896 parameters).
 Graph buildGpt(int64_t batch);
+/// One block of the GPT (parameters named h0.*) on x f32[B,T,256], with loss mse(block(x), target):
+/// the unit the PyTorch comparison checks.
+Graph buildGptBlock(int64_t batch, int64_t seq);
 
 }  // namespace kiln

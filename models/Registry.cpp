@@ -11,6 +11,8 @@ const std::vector<ModelSpec>& allModels() {
       {"mlp", "784-512-512-10 MLP for Fashion-MNIST, cross-entropy", 128, buildMlp},
       {"cnn", "two conv + two linear layers for Fashion-MNIST, cross-entropy", 64, buildCnn},
       {"gpt", "char-level GPT: 4 layers, 4 heads, d_model 256, context 128, vocab 96", 16, buildGpt},
+      {"gpt-block", "one GPT block on x [B,128,256], loss mse(block(x), target)", 16,
+       [](int64_t batch) { return buildGptBlock(batch, 128); }},
   };
   return models;
 }

@@ -44,7 +44,7 @@ TEST_CASE("models: parameter counts and default batches") {
   CHECK(findModel("mlp").defaultBatch == 128);
   CHECK(findModel("cnn").defaultBatch == 64);
   CHECK(findModel("gpt").defaultBatch == 16);
-  CHECK_THROWS_WITH_AS(findModel("resnet"), "error: unknown model 'resnet'; known models: mlp, cnn, gpt", Error);
+  CHECK_THROWS_WITH_AS(findModel("resnet"), "error: unknown model 'resnet'; known models: mlp, cnn, gpt, gpt-block", Error);
 }
 
 TEST_CASE("models export, round-trip and give a loss near ln(classes) at initialisation") {

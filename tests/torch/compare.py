@@ -1,0 +1,172 @@
+"""PyTorch as the outside oracle: rebuilds kiln's model in torch from the same weights and inputs
+(safetensors files written by the C++ test), and compares the loss, every parameter gradient, and the
+parameters after three AdamW steps on that batch. Run with Debian's /usr/bin/python3 (python3-torch).
+
+usage: compare.py DIR MODEL   (MODEL: mlp, cnn or gpt-block)
+DIR holds weights.safetensors (initial parameters), inputs.safetensors, and kiln.safetensors ("loss",
+"grad/NAME" and "after/NAME" for every parameter NAME), and case.json (lr, weight_decay, steps,
+tolerances). Prints one JSON line of the worst relative differences; exits 1 if any exceeds its
+tolerance, 2 on a setup problem (missing torch is one: the test fails, it never skips).
+"""
+import json
+import struct
+import sys
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+DTYPES = {"F32": np.float32, "F64": np.float64, "I32": np.int32, "I64": np.int64, "BOOL": np.bool_, "U8": np.uint8}
+
+
+def read_safetensors(path):
+    with open(path, "rb") as f:
+        data = f.read()
+    (n,) = struct.unpack("<Q", data[:8])
+    header = json.loads(data[8:8 + n])
+    out = {}
+    for name, e in header.items():
+        if name == "__metadata__":
+            continue
+        begin, end = e["data_offsets"]
+        raw = data[8 + n + begin:8 + n + end]
+        out[name] = np.frombuffer(raw, dtype=DTYPES[e["dtype"]]).reshape(e["shape"]).copy()
+    return out
+
+
+class Mlp(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc1, self.fc2, self.fc3 = nn.Linear(784, 512), nn.Linear(512, 512), nn.Linear(512, 10)
+
+    def loss(self, inputs):
+        x = torch.from_numpy(inputs["x"])
+        logits = self.fc3(F.relu(self.fc2(F.relu(self.fc1(x)))))
+        return F.cross_entropy(logits, torch.from_numpy(inputs["labels"]).long())
+
+
+class Cnn(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1, self.conv2 = nn.Conv2d(1, 32, 5), nn.Conv2d(32, 64, 5)
+        self.fc1, self.fc2 = nn.Linear(1024, 512), nn.Linear(512, 10)
+
+    def loss(self, inputs):
+        x = torch.from_numpy(inputs["x"])
+        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
+        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
+        logits = self.fc2(F.relu(self.fc1(x.flatten(1))))
+        return F.cross_entropy(logits, torch.from_numpy(inputs["labels"]).long())
+
+
+class Attention(nn.Module):
+    def __init__(self, c, heads):
+        super().__init__()
+        self.qkv, self.proj, self.heads = nn.Linear(c, 3 * c), nn.Linear(c, c), heads
+
+    def forward(self, x):
+        b, t, c = x.shape
+        q, k, v = self.qkv(x).split(c, dim=2)
+        q, k, v = (z.view(b, t, self.heads, c // self.heads).transpose(1, 2) for z in (q, k, v))
+        att = (q @ k.transpose(-2, -1)) / (c // self.heads) ** 0.5
+        mask = torch.tril(torch.ones(t, t, dtype=torch.bool))
+        att = F.softmax(att.masked_fill(~mask, float("-inf")), dim=-1)
+        return self.proj((att @ v).transpose(1, 2).reshape(b, t, c))
+
+
+class MlpBlock(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.fc, self.proj = nn.Linear(c, 4 * c), nn.Linear(4 * c, c)
+
+    def forward(self, x):
+        return self.proj(F.gelu(self.fc(x)))
+
+
+class Block(nn.Module):
+    def __init__(self, c=256, heads=4):
+        super().__init__()
+        self.ln1, self.attn, self.ln2, self.mlp = nn.LayerNorm(c), Attention(c, heads), nn.LayerNorm(c), MlpBlock(c)
+
+    def forward(self, x):
+        x = x + self.attn(self.ln1(x))
+        return x + self.mlp(self.ln2(x))
+
+
+class GptBlock(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.h0 = Block()
+
+    def loss(self, inputs):
+        return F.mse_loss(self.h0(torch.from_numpy(inputs["x"])), torch.from_numpy(inputs["target"]))
+
+
+MODELS = {"mlp": Mlp, "cnn": Cnn, "gpt-block": GptBlock}
+
+
+def rel_diff(a, b):
+    """max |a - b| relative to the largest magnitude of the reference b."""
+    scale = max(float(np.abs(b).max()) if b.size else 0.0, 1e-30)
+    return float(np.abs(a.astype(np.float64) - b.astype(np.float64)).max()) / scale if b.size else 0.0
+
+
+def fresh_model(name, weights):
+    torch.manual_seed(0)
+    model = MODELS[name]()
+    model.load_state_dict({k: torch.from_numpy(v) for k, v in weights.items()}, strict=True)
+    return model
+
+
+def main():
+    directory, name = sys.argv[1], sys.argv[2]
+    case = json.load(open(f"{directory}/case.json"))
+    weights = read_safetensors(f"{directory}/weights.safetensors")
+    inputs = read_safetensors(f"{directory}/inputs.safetensors")
+    kiln = read_safetensors(f"{directory}/kiln.safetensors")
+    torch.set_num_threads(1)
+
+    model = fresh_model(name, weights)
+    loss = model.loss(inputs)
+    loss.backward()
+    result = {"model": name, "loss_torch": float(loss), "loss_kiln": float(kiln["loss"])}
+    result["loss"] = abs(float(kiln["loss"]) - float(loss)) / abs(float(loss))
+    params = dict(model.named_parameters())
+    result["grad"] = max(rel_diff(kiln["grad/" + k], p.grad.numpy()) for k, p in params.items())
+    result["grad_worst"] = max(params, key=lambda k: rel_diff(kiln["grad/" + k], params[k].grad.numpy()))
+
+    model = fresh_model(name, weights)
+    opt = torch.optim.AdamW(model.parameters(), lr=case["lr"], weight_decay=case["weight_decay"])
+    for _ in range(case["steps"]):
+        opt.zero_grad()
+        model.loss(inputs).backward()
+        opt.step()
+    after = dict(model.named_parameters())
+    # The parameters move by about lr per step; their difference is measured in units of that movement.
+    # Adam divides by sqrt(v) + eps, so an element whose gradient is rounding noise (|g| ~ 1e-9) can move
+    # either way by up to lr: "adamw" compares the elements whose first gradient is at least 1e-5, and
+    # "adamw_all" reports every element.
+    moved = case["lr"] * case["steps"]
+    worst, worst_all = 0.0, 0.0
+    for k, p in after.items():
+        diff = np.abs(kiln["after/" + k] - p.detach().numpy()) / moved
+        conditioned = np.abs(params[k].grad.numpy()) >= 1e-5
+        worst_all = max(worst_all, float(diff.max()))
+        if conditioned.any():
+            worst = max(worst, float(diff[conditioned].max()))
+    result["adamw"], result["adamw_all"] = worst, worst_all
+    print(json.dumps(result))
+    tol = case["tolerance"]
+    ok = result["loss"] <= tol["loss"] and result["grad"] <= tol["grad"] and result["adamw"] <= tol["adamw"]
+    sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except SystemExit:
+        raise
+    except Exception as e:  # a setup problem: say what, fail
+        print(f"compare.py: {type(e).__name__}: {e}", file=sys.stderr)
+        sys.exit(2)
