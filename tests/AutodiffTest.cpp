@@ -7,7 +7,7 @@
 
 #include "compiler/GradCheck.h"
 #include "compiler/ParamInit.h"
-#include "compiler/Session.h"
+#include "compiler/InterpSession.h"
 #include "ir/Builder.h"
 #include "ir/Error.h"
 #include "ir/Verifier.h"
@@ -69,10 +69,10 @@ Graph linearLoss(const std::vector<std::string>& params, int64_t n) {
   return b.finish();
 }
 
-Session optimizerSession(const OptimizerOptions& o, const std::vector<std::string>& params = {"w"}, int64_t n = 3) {
+InterpSession optimizerSession(const OptimizerOptions& o, const std::vector<std::string>& params = {"w"}, int64_t n = 3) {
   Graph prog = addOptimizer(autodiff(linearLoss(params, n)), o);
   REQUIRE(verify(prog).empty());
-  return Session(prog, 0);
+  return InterpSession(prog, 0);
 }
 
 HostTensor f32(const std::vector<double>& v) { return test::tensor(DType::F32, {int64_t(v.size())}, v); }
@@ -87,7 +87,7 @@ TEST_CASE("Adam and AdamW: three steps against the closed form") {
     o.kind = kind;
     o.lr = 0.01;
     o.weightDecay = 0.1;
-    Session s = optimizerSession(o);
+    InterpSession s = optimizerSession(o);
     s.set("w", f32(w0));
     std::vector<double> w = w0, m(3, 0), v(3, 0);
     for (int t = 1; t <= 3; ++t) {
@@ -117,7 +117,7 @@ TEST_CASE("SGD, momentum and Nesterov against the closed form") {
     o.lr = 0.1;
     o.momentum = 0.9;
     o.weightDecay = 0.01;
-    Session s = optimizerSession(o);
+    InterpSession s = optimizerSession(o);
     s.set("w", f32({1, 2, 3}));
     std::vector<double> w = {1, 2, 3}, buf(3, 0);
     for (int t = 0; t < 3; ++t) {
@@ -138,7 +138,7 @@ TEST_CASE("gradient clipping by global norm") {
   OptimizerOptions o;
   o.lr = 1;
   o.clipNorm = 1;
-  Session s = optimizerSession(o, {"a", "b"}, 2);
+  InterpSession s = optimizerSession(o, {"a", "b"}, 2);
   s.set("a", f32({0, 0}));
   s.set("b", f32({0, 0}));
   s.step({{"c_a", f32({3, 0})}, {"c_b", f32({0, 4})}});  // global norm 5: scaled by 1 / (5 + 1e-6)
@@ -156,7 +156,7 @@ TEST_CASE("warm-up then cosine schedule at chosen steps") {
   o.warmupSteps = 4;
   o.totalSteps = 12;
   o.minLr = 0.1;
-  Session s = optimizerSession(checkedOptimizerOptions(o, false));
+  InterpSession s = optimizerSession(checkedOptimizerOptions(o, false));
   std::vector<double> lrs;
   for (int t = 0; t <= 20; ++t) lrs.push_back(s.step({{"c_w", f32({0, 0, 0})}}).at("lr").data[0]);
   // warm-up: (t+1)/4; then 0.1 + 0.45 (1 + cos(pi (t-4)/8)), clamped after step 12.
@@ -184,8 +184,8 @@ TEST_CASE("training programs: aliasing outputs, state, determinism") {
   CHECK(aliased == 6 * 3 + 1);  // each parameter, its two moments, the step counter
   CHECK(!savedForBackward(prog).empty());
   TensorMap batch = randomInputs(prog, 5);
-  Session a(prog, 7), b(prog, 7);
-  for (int i = 0; i < 3; ++i) CHECK(Session::loss(a.step(batch)) == Session::loss(b.step(batch)));
+  InterpSession a(prog, 7), b(prog, 7);
+  for (int i = 0; i < 3; ++i) CHECK(InterpSession::loss(a.step(batch)) == InterpSession::loss(b.step(batch)));
   CHECK(a.get("fc1.weight").data == b.get("fc1.weight").data);
   CHECK_THROWS_WITH_AS(a.set("fc1.weight", f32({1})), doctest::Contains("\"fc1.weight\" is f32[512,784], got f32[1]"), Error);
   CHECK_THROWS_WITH_AS(a.step({}), doctest::Contains("input \"x\" is missing from the batch"), Error);
@@ -196,7 +196,7 @@ TEST_CASE("a NaN loss stops training with an error naming the step") {
   Value w = b.parameter("w", {1}, Init::Ones);
   b.output("loss", sum(log(w * b.input("c", {DType::F32, {1}})), {0}));
   OptimizerOptions o;
-  Session s(addOptimizer(autodiff(b.finish()), o), 0);
+  InterpSession s(addOptimizer(autodiff(b.finish()), o), 0);
   s.step({{"c", f32({1})}});
   CHECK_THROWS_WITH_AS(s.step({{"c", f32({-1})}}), "error: step 1: the loss is nan (training stopped; parameters are those before this step)", Error);
   CHECK(s.get("w").data[0] == doctest::Approx(1 - 0.01));

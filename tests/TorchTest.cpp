@@ -17,7 +17,7 @@
 
 #include "compiler/Interpreter.h"
 #include "compiler/ParamInit.h"
-#include "compiler/Session.h"
+#include "compiler/InterpSession.h"
 #include "models/FashionMnist.h"
 #include "models/Models.h"
 #include "passes/Autodiff.h"
@@ -50,7 +50,7 @@ nlohmann::json compareWithTorch(const std::string& model, const Graph& g, const 
   for (auto& [k, v] : params) kiln["grad/" + k] = out.at(gradOutputName(k));
   OptimizerOptions o;
   o.kind = "adamw", o.lr = kLr, o.weightDecay = kWeightDecay;
-  Session s(addOptimizer(withGrads, o), 0);
+  InterpSession s(addOptimizer(withGrads, o), 0);
   for (auto& [k, v] : params) s.set(k, v);
   for (int i = 0; i < kSteps; ++i) s.step(inputs);
   for (auto& [k, v] : params) kiln["after/" + k] = s.get(k);

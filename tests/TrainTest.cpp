@@ -5,7 +5,7 @@
 #include <numeric>
 
 #include "compiler/ParamInit.h"
-#include "compiler/Session.h"
+#include "compiler/InterpSession.h"
 #include "models/FashionMnist.h"
 #include "models/Models.h"
 #include "passes/Autodiff.h"
@@ -19,7 +19,7 @@ TEST_CASE("the MLP trains in the interpreter: 300 steps of batch 16 more than ha
   OptimizerOptions o;
   o.kind = "sgd-momentum";
   o.lr = 0.01;
-  Session s(addOptimizer(autodiff(findModel("mlp").build(batch)), o), 1);
+  InterpSession s(addOptimizer(autodiff(findModel("mlp").build(batch)), o), 1);
   Dataset d = loadFashionMnist("train");
   std::vector<int64_t> order(size_t(d.count));
   std::iota(order.begin(), order.end(), 0);
@@ -33,7 +33,7 @@ TEST_CASE("the MLP trains in the interpreter: 300 steps of batch 16 more than ha
       std::copy_n(d.images.begin() + src * 784, 784, x.data.begin() + i * 784);
       l.data[size_t(i)] = d.labels[size_t(src)];
     }
-    losses.push_back(Session::loss(s.step({{"x", x}, {"labels", l}})));
+    losses.push_back(InterpSession::loss(s.step({{"x", x}, {"labels", l}})));
   }
   double first = std::accumulate(losses.begin(), losses.begin() + window, 0.0) / window;
   double last = std::accumulate(losses.end() - window, losses.end(), 0.0) / window;

@@ -1,5 +1,5 @@
-// kiln train: trains a model on Fashion-MNIST with a training program (autodiff + optimizer) run by a
-// session, printing progress and the test accuracy.
+// kiln train: trains a model on Fashion-MNIST with its training program (autodiff + optimizer), run by the
+// JIT or the interpreter, with a progress bar, test accuracy per epoch, and atomic checkpoints.
 #include <unistd.h>
 
 #include <chrono>
@@ -9,27 +9,34 @@
 
 #include <fmt/format.h>
 
-#include "compiler/Interpreter.h"
 #include "compiler/ParamInit.h"
-#include "compiler/Session.h"
 #include "ir/Error.h"
 #include "models/FashionMnist.h"
 #include "models/Models.h"
 #include "tools/CliCommon.h"
+#include "tools/Engines.h"
 
 namespace kiln {
 
 const char* kTrainHelp =
-    "usage: kiln train MODEL --data fashion-mnist (--steps N | --epochs N) [--engine interp] [--batch N]\n"
-    "                  [--seed N] [--eval-limit N] [--log-every N] [optimizer flags]\n"
-    "Trains MODEL (mlp or cnn) on the Fashion-MNIST training set, shuffled each epoch with the seed, and\n"
-    "prints the test accuracy after each epoch (or at the end of --steps). Incomplete last batches are\n"
-    "dropped (the graph's batch size is static).\n"
-    "  --engine interp    the reference interpreter (slow, exact); the JIT arrives with its issue\n"
-    "  --batch N          batch size (default: the model's own)\n"
-    "  --seed N           parameter initialisation and shuffling (default 0)\n"
-    "  --eval-limit N     evaluate on the first N test images (a multiple of 100; default all 10000)\n"
-    "  --log-every N      progress line every N steps (default 20)\n"
+    "usage: kiln train MODEL --data fashion-mnist (--steps N | --epochs N) [--engine jit|interp] [--batch N]\n"
+    "                  [--seed N] [--save CKPT] [--resume CKPT] [--eval-limit N] [--log-every N]\n"
+    "                  [--time-passes] [--no-cache] [--allow-nan] [optimizer flags]\n"
+    "Trains MODEL (mlp or cnn) on the Fashion-MNIST training set, shuffled each epoch with the seed, showing\n"
+    "a progress bar (epoch, step, loss, images/s, ETA) and the test accuracy after each epoch (or at the end\n"
+    "of --steps). Incomplete last batches are dropped (the graph's batch size is static).\n"
+    "  --engine jit|interp  compiled kernels (default) or the reference interpreter (slow, exact)\n"
+    "  --batch N            batch size (default: the model's own)\n"
+    "  --seed N             parameter initialisation and shuffling (default 0)\n"
+    "  --save CKPT          write parameters and optimizer state after each epoch and at the end, atomically\n"
+    "  --resume CKPT        start from a checkpoint; training continues at the step it was saved after, with\n"
+    "                       the same data order, so the next step is the one that was not run\n"
+    "  --eval-limit N       evaluate on the first N test images (a multiple of 100; default all 10000)\n"
+    "  --log-every N        without a terminal, a progress line every N steps (default 100)\n"
+    "  --time-passes        report compile time per stage\n"
+    "  --no-cache           compile without the on-disk object cache\n"
+    "  --allow-nan          skip a step whose loss is NaN or infinite (its update is dropped) instead of\n"
+    "                       stopping with an error naming the step\n"
     "Defaults: --optimizer sgd-momentum --lr 0.01.\n";
 
 namespace {
@@ -38,9 +45,10 @@ struct TrainSetup {
   const ModelSpec* model;
   int64_t batch, steps, epochs, evalLimit, logEvery;
   uint64_t seed;
+  std::string engine;
 };
 
-/// Images [first..first+count) of `d` in the order `order`, shaped as input x of `g`, and their labels.
+/// Images order[first..first+count) of `d`, shaped as input x of `g`, and their labels.
 TensorMap makeBatch(const Dataset& d, const std::vector<int64_t>& order, int64_t first, int64_t count, const Graph& g) {
   HostTensor x(DType::F32, g[*g.findLeaf("x")].type.shape), l(DType::I32, {count});
   for (int64_t i = 0; i < count; ++i) {
@@ -51,86 +59,131 @@ TensorMap makeBatch(const Dataset& d, const std::vector<int64_t>& order, int64_t
   return {{"x", x}, {"labels", l}};
 }
 
-/// Accuracy of the model with the session's parameters on the first `limit` test images.
-double testAccuracy(const TrainSetup& s, const Session& session, const Dataset& test) {
-  const int64_t evalBatch = 100;
-  Graph g = s.model->build(evalBatch);
-  TensorMap feeds;
-  for (NodeId p : g.nodesWithOp(Op::Parameter)) feeds[leafName(g[p])] = session.get(leafName(g[p]));
+constexpr int64_t kEvalBatch = 100;
+
+/// Accuracy with the engine's current parameters on the first `limit` test images.
+double testAccuracy(Engine& engine, const Graph& forward, const Dataset& test, int64_t limit) {
   std::vector<int64_t> order(size_t(test.count));
   std::iota(order.begin(), order.end(), 0);
   int64_t correct = 0;
-  for (int64_t first = 0; first < s.evalLimit; first += evalBatch) {
-    for (auto& [k, v] : makeBatch(test, order, first, evalBatch, g)) feeds[k] = v;
-    HostTensor logits = evaluate(g, feeds).at("logits");
-    for (int64_t i = 0; i < evalBatch; ++i) {
+  for (int64_t first = 0; first < limit; first += kEvalBatch) {
+    TensorMap in = makeBatch(test, order, first, kEvalBatch, forward);
+    HostTensor logits = engine.evaluateForward(in).at("logits");
+    for (int64_t i = 0; i < kEvalBatch; ++i) {
       auto row = logits.data.begin() + i * 10;
-      correct += std::max_element(row, row + 10) - row == feeds.at("labels").data[size_t(i)];
+      correct += std::max_element(row, row + 10) - row == in.at("labels").data[size_t(i)];
     }
   }
-  return double(correct) / double(s.evalLimit);
+  return double(correct) / double(limit);
 }
 
 TrainSetup parseSetup(const Args& args) {
   TrainSetup s{};
   args.expectPositionals(1, "one MODEL");
   s.model = &findModel(args.positionals()[0]);
-  if (s.model->name == "gpt") throw Error("kiln train: gpt has no dataset yet; train mlp or cnn");
-  std::string engine = args.value("engine").value_or("interp");
-  if (engine != "interp") throw Error(fmt::format("kiln train: unknown --engine '{}'; only interp is built so far", engine));
-  std::string data = args.value("data").value_or("");
-  if (data != "fashion-mnist") throw Error("kiln train: --data fashion-mnist is required (the one dataset so far)");
+  if (s.model->name != "mlp" && s.model->name != "cnn")
+    throw Error(fmt::format("kiln train: {} has no dataset yet; train mlp or cnn", s.model->name));
+  s.engine = args.value("engine").value_or("jit");
+  if (s.engine != "jit" && s.engine != "interp")
+    throw Error(fmt::format("kiln train: unknown --engine '{}'; expected jit or interp", s.engine));
+  if (args.value("data").value_or("") != "fashion-mnist")
+    throw Error("kiln train: --data fashion-mnist is required (the one dataset so far)");
   if (args.has("steps") == args.has("epochs")) throw Error("kiln train: give exactly one of --steps and --epochs");
   s.batch = args.integer("batch", s.model->defaultBatch, 1, 60000);
   s.steps = args.integer("steps", 0, 1, INT32_MAX);
   s.epochs = args.integer("epochs", 0, 1, 10000);
   s.evalLimit = args.integer("eval-limit", 10000, 100, 10000);
   if (s.evalLimit % 100 != 0) throw Error("kiln train: --eval-limit must be a multiple of 100");
-  s.logEvery = args.integer("log-every", 20, 1, INT32_MAX);
+  s.logEvery = args.integer("log-every", 100, 1, INT32_MAX);
   s.seed = uint64_t(args.integer("seed", 0, 0, INT64_MAX));
   return s;
+}
+
+/// The progress line: a bar on a terminal (redrawn in place), else a line every `every` steps.
+class Progress {
+ public:
+  Progress(int64_t total, int64_t perEpoch, int64_t batch, int64_t every)
+      : total_(total), perEpoch_(perEpoch), batch_(batch), every_(every), tty_(isatty(2)) {}
+
+  void update(int64_t step, int64_t done, double loss) {  // `done` steps run by this process so far
+    lossSum_ += loss, lossCount_++;
+    auto now = std::chrono::steady_clock::now();
+    bool last = step + 1 == total_ || (step + 1) % perEpoch_ == 0;
+    double sinceDraw = std::chrono::duration<double>(now - drawn_).count();
+    if (tty_ ? !(last || sinceDraw > 0.1) : !(last || (step + 1) % every_ == 0)) return;
+    double secs = std::chrono::duration<double>(now - start_).count();
+    double rate = double(done * batch_) / std::max(secs, 1e-9);
+    int64_t eta = int64_t(double((total_ - step - 1) * batch_) / std::max(rate, 1e-9));
+    int64_t inEpoch = step % perEpoch_ + 1, filled = inEpoch * 20 / perEpoch_;
+    std::string line = fmt::format("epoch {} [{}{}] step {}/{} loss {:.4f} {:.0f} img/s ETA {}:{:02}", step / perEpoch_ + 1,
+                                   std::string(size_t(filled), '#'), std::string(size_t(20 - filled), '.'), step + 1,
+                                   total_, lossSum_ / double(lossCount_), rate, eta / 60, eta % 60);
+    std::cerr << (tty_ ? "\r" + line + (last ? "\n" : "") : line + "\n") << std::flush;
+    lossSum_ = 0, lossCount_ = 0, drawn_ = now;
+  }
+
+ private:
+  int64_t total_, perEpoch_, batch_, every_;
+  bool tty_;
+  double lossSum_ = 0;
+  int64_t lossCount_ = 0;
+  std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now(), drawn_ = start_;
+};
+
+/// Steps already run by the program whose state `values` holds (its optimizer.step counter).
+int64_t completedSteps(const TensorMap& values) {
+  auto it = values.find("optimizer.step");
+  return it == values.end() ? 0 : int64_t(it->second.data.at(0));
 }
 
 }  // namespace
 
 int cmdTrain(const std::vector<std::string>& argv) {
   if (wantsHelp(argv, kTrainHelp)) return 0;
-  Args args("train", argv, withPassFlags({{"engine", "data", "steps", "epochs", "batch", "seed", "eval-limit", "log-every"}, {}}));
+  Args args("train", argv,
+            withPassFlags({{"engine", "data", "steps", "epochs", "batch", "seed", "eval-limit", "log-every", "save", "resume"},
+                           {"time-passes", "no-cache", "allow-nan"}}));
   TrainSetup s = parseSetup(args);
   PassOptions o = passOptions(args);
   if (!o.has("optimizer")) o.set("optimizer", "sgd-momentum");
   Graph model = s.model->build(s.batch);
   Graph program = findPass("optimizer").run(findPass("autodiff").run(model, o), o);
-  Session session(program, s.seed);
+  Graph forward = s.model->build(kEvalBatch);
+  std::unique_ptr<Engine> engine =
+      makeEngine(s.engine, program, forward, s.seed, {!args.has("no-cache"), ""}, args.has("time-passes"));
   Dataset train = loadFashionMnist("train"), test = loadFashionMnist("test");
   int64_t perEpoch = train.count / s.batch;
   int64_t total = s.steps ? s.steps : perEpoch * s.epochs;
-  std::cout << fmt::format("training {} on Fashion-MNIST: batch {}, {} steps ({} per epoch), {} (lr {}), engine interp\n",
-                           s.model->name, s.batch, total, perEpoch, o.text("optimizer", ""), o.number("lr", 0.01));
+  int64_t first = 0;
+  if (auto ckpt = args.value("resume")) {
+    engine->load(*ckpt);
+    first = completedSteps(engine->values());
+    std::cout << fmt::format("resumed from {} after step {}\n", *ckpt, first);
+  }
+  std::cout << fmt::format("training {} on Fashion-MNIST: batch {}, {} steps ({} per epoch), {} (lr {}), engine {}\n",
+                           s.model->name, s.batch, total, perEpoch, o.text("optimizer", ""), o.number("lr", 0.01), s.engine);
   std::vector<int64_t> order(size_t(train.count));
-  auto start = std::chrono::steady_clock::now();
-  double lossSum = 0;
-  int64_t lossCount = 0;
-  for (int64_t step = 0; step < total; ++step) {
+  Progress progress(total, perEpoch, s.batch, s.logEvery);
+  for (int64_t step = first; step < total; ++step) {
     int64_t epoch = step / perEpoch, inEpoch = step % perEpoch;
-    if (inEpoch == 0) {  // a new shuffle per epoch, from the seed and the epoch number
+    if (inEpoch == 0 || step == first) {  // the shuffle of this epoch, from the seed and the epoch number
       std::iota(order.begin(), order.end(), 0);
       Rng rng(s.seed * 1000003 + uint64_t(epoch));
       for (size_t i = order.size() - 1; i > 0; --i) std::swap(order[i], order[rng.next() % (i + 1)]);
     }
-    lossSum += Session::loss(session.step(makeBatch(train, order, inEpoch * s.batch, s.batch, model)));
-    lossCount++;
-    bool epochEnd = inEpoch == perEpoch - 1 || step == total - 1;
-    if ((step + 1) % s.logEvery == 0 || epochEnd) {
-      double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-      double rate = double((step + 1) * s.batch) / secs;
-      std::cerr << fmt::format("epoch {} step {}/{} loss {:.4f} {:.0f} img/s ETA {:.0f}s\n", epoch + 1, step + 1, total,
-                               lossSum / double(lossCount), rate, double((total - step - 1) * s.batch) / rate);
-      lossSum = 0, lossCount = 0;
+    double loss = 0;
+    try {
+      loss = engine->step(makeBatch(train, order, inEpoch * s.batch, s.batch, model));
+    } catch (const Error& e) {
+      if (!args.has("allow-nan") || e.message().find("the loss is") == std::string::npos) throw;
     }
-    if (epochEnd)
-      std::cout << fmt::format("epoch {}: test accuracy {:.2f}% ({} images)\n", epoch + 1,
-                               100 * testAccuracy(s, session, test), s.evalLimit);
+    progress.update(step, step - first + 1, loss);
+    bool epochEnd = inEpoch == perEpoch - 1 || step == total - 1;
+    if (!epochEnd) continue;
+    if (auto path = args.value("save")) engine->save(*path);
+    std::cout << fmt::format("epoch {}: test accuracy {:.2f}% ({} images)\n", epoch + 1,
+                             100 * testAccuracy(*engine, forward, test, s.evalLimit), s.evalLimit)
+              << std::flush;
   }
   return 0;
 }

@@ -1,5 +1,5 @@
 // The interpreter-backed training session.
-#include "compiler/Session.h"
+#include "compiler/InterpSession.h"
 
 #include <cmath>
 
@@ -12,7 +12,7 @@
 
 namespace kiln {
 
-Session::Session(Graph program, uint64_t seed, Precision precision)
+InterpSession::InterpSession(Graph program, uint64_t seed, Precision precision)
     : program_(std::move(program)), precision_(precision) {
   verifyOrThrow(program_);
   auto loss = program_.findOutput("loss");
@@ -21,7 +21,7 @@ Session::Session(Graph program, uint64_t seed, Precision precision)
   values_ = initParameters(program_, seed);
 }
 
-TensorMap Session::step(const TensorMap& batch) {
+TensorMap InterpSession::step(const TensorMap& batch) {
   TensorMap feeds = values_;
   for (NodeId id : program_.nodesWithOp(Op::Input)) {
     const std::string& name = leafName(program_[id]);
@@ -40,13 +40,13 @@ TensorMap Session::step(const TensorMap& batch) {
   return out;
 }
 
-const HostTensor& Session::get(const std::string& name) const {
+const HostTensor& InterpSession::get(const std::string& name) const {
   auto it = values_.find(name);
   if (it == values_.end()) throw Error(fmt::format("session: no parameter or state is called \"{}\"", name));
   return it->second;
 }
 
-void Session::set(const std::string& name, const HostTensor& value) {
+void InterpSession::set(const std::string& name, const HostTensor& value) {
   auto id = program_.findLeaf(name);
   if (!id || program_[*id].op == Op::Input)
     throw Error(fmt::format("session: no parameter or state is called \"{}\"", name));

@@ -1,4 +1,4 @@
-// Session: runs a training program step after step with the reference interpreter, holding the
+// InterpSession: runs a training program step after step with the reference interpreter, holding the
 // parameters and optimizer state between steps.
 #pragma once
 
@@ -13,11 +13,11 @@ namespace kiln {
 
 /// Holds a training program (outputs that alias leaves replace them after each step) and the values of
 /// its parameters and state.
-class Session {
+class InterpSession {
  public:
   /// Initialises parameters and state as the program declares, from `seed`. The program must have a
   /// scalar output "loss". Throws Error if it does not verify.
-  Session(Graph program, uint64_t seed, Precision precision = Precision::Declared);
+  InterpSession(Graph program, uint64_t seed, Precision precision = Precision::Declared);
 
   /// Runs one step on `batch` (every input, by name): returns every output, and replaces each aliased
   /// leaf with its output. A non-finite loss is an Error naming the step, unless allowNonFinite is set;

@@ -1,0 +1,49 @@
+// The LLVM side of kiln: the host target, the optimisation pipeline, object emission, the on-disk object
+// cache, and ORC LLJIT linking. Every LLVM failure becomes a kiln::Error. Included only inside compiler/.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <llvm/IR/LLVMContext.h>
+#include <llvm/IR/Module.h>
+#include <llvm/Target/TargetMachine.h>
+
+#include "compiler/Pipeline.h"
+
+namespace kiln {
+
+/// The host CPU as LLVM names it, and a target machine for it.
+struct HostTarget {
+  std::string triple, cpu, features;
+  bool avx512 = false;
+  std::unique_ptr<llvm::TargetMachine> machine;
+};
+/// Initialises LLVM's native target (once) and describes the host.
+HostTarget& hostTarget();
+
+/// Sets the module's triple and data layout, and each function's target-cpu, target-features and (on
+/// AVX-512 hosts) prefer-vector-width=512.
+void prepareModule(llvm::Module& m);
+/// The O3 pipeline with loop and SLP vectorisation on.
+void optimizeModule(llvm::Module& m);
+/// The module as an object file, or as assembly text.
+std::vector<char> emitObject(llvm::Module& m);
+std::string emitAssembly(llvm::Module& m);
+/// The module as LLVM IR text.
+std::string moduleText(const llvm::Module& m);
+
+/// Compiled code: keeps the JIT alive and maps kernel names to entry points.
+struct LinkedCode {
+  std::shared_ptr<void> owner;
+  std::map<std::string, void*> symbols;
+};
+/// Optimises and compiles `m` (or loads its object from the cache, keyed by a hash of its unoptimised IR and
+/// the host), links it with LLJIT and looks up `symbols`. Fills the optimise / codegen / link times and the
+/// cache fields of `stats`.
+LinkedCode compileAndLink(std::unique_ptr<llvm::LLVMContext> ctx, std::unique_ptr<llvm::Module> m,
+                          const std::vector<std::string>& symbols, const CompileOptions& opts, CompileStats& stats);
+
+}  // namespace kiln

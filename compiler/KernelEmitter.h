@@ -1,0 +1,82 @@
+// KernelEmitter: the small vocabulary every kernel is written in — typed loads and stores at an element
+// index of a node's arena buffer, counted loops, constants, and a status for run-time errors. Kernels have
+// the ABI `i32 kernel(ptr arena, i64 begin, i64 end)` (see runtime/Executable.h).
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <llvm/IR/IRBuilder.h>
+#include <llvm/IR/Module.h>
+
+#include "ir/Graph.h"
+#include "runtime/Executable.h"
+
+namespace kiln {
+
+/// Emits kernels into one module.
+class KernelEmitter {
+ public:
+  /// `offsets` gives each node's byte offset in the arena.
+  KernelEmitter(llvm::Module& m, const Graph& g, const std::vector<int64_t>& offsets);
+
+  /// Starts function `name`; rangeBegin()/rangeEnd() are its outer-loop bounds.
+  void beginKernel(const std::string& name);
+  /// Returns the status and closes the function.
+  void endKernel();
+
+  llvm::IRBuilder<>& b() { return b_; }
+  llvm::LLVMContext& ctx() { return m_.getContext(); }
+  llvm::Module& module() { return m_; }
+  const Graph& graph() const { return g_; }
+  llvm::Value* rangeBegin() const { return begin_; }
+  llvm::Value* rangeEnd() const { return end_; }
+
+  /// An i64 constant.
+  llvm::Value* c64(int64_t v);
+  /// A constant of value type `t` (see valueType).
+  llvm::Value* constant(DType t, double v);
+  /// How elements are stored: f32, f64, i32, i8 (bool).
+  llvm::Type* storageType(DType t);
+  /// How elements are computed on: f32, f64, i32, i1 (bool).
+  llvm::Type* valueType(DType t);
+
+  /// Element `index` (i64) of node `id`'s buffer, as a value type.
+  llvm::Value* load(NodeId id, llvm::Value* index);
+  /// Stores `v` (a value type) at element `index` of node `id`'s buffer.
+  void store(NodeId id, llvm::Value* index, llvm::Value* v);
+  /// The address of element `index` of node `id`'s buffer.
+  llvm::Value* address(NodeId id, llvm::Value* index);
+
+  /// for (i = lo; i < hi; ++i) body(i), with i64 bounds.
+  void loop(llvm::Value* lo, llvm::Value* hi, const std::function<void(llvm::Value*)>& body);
+  void loop(int64_t n, const std::function<void(llvm::Value*)>& body) { loop(c64(0), c64(n), body); }
+  /// Nested loops over `shape` (outermost first); body receives one index per dim. An empty shape runs once.
+  void loopNest(const Shape& shape, const std::function<void(const std::vector<llvm::Value*>&)>& body);
+  /// If `cond` (i1) holds, the kernel returns `status` (the first failure wins; the loop carries on).
+  void failIf(llvm::Value* cond, KernelStatus status);
+  /// A local variable of type `t`, allocated in the entry block (so it becomes a register).
+  llvm::Value* local(llvm::Type* t);
+  /// A call of an LLVM intrinsic overloaded on `t`.
+  llvm::Value* intrinsic(llvm::Intrinsic::ID id, llvm::Type* t, std::vector<llvm::Value*> args);
+  /// sum_i index[i] * stride[i] + base, as i64.
+  llvm::Value* linear(const std::vector<llvm::Value*>& index, const std::vector<int64_t>& strides, int64_t base = 0);
+
+ private:
+  llvm::Module& m_;
+  const Graph& g_;
+  const std::vector<int64_t>& offsets_;
+  llvm::IRBuilder<> b_;
+  llvm::Function* fn_ = nullptr;
+  llvm::Value* arena_ = nullptr;
+  llvm::Value* begin_ = nullptr;
+  llvm::Value* end_ = nullptr;
+  llvm::Value* status_ = nullptr;  // i32 alloca
+};
+
+/// Lowers node `id` into a kernel named `name` and returns its outer-loop extent. Defined across
+/// compiler/Lower*.cpp: one case per op.
+int64_t lowerNode(KernelEmitter& k, NodeId id, const std::string& name);
+
+}  // namespace kiln

@@ -1,0 +1,233 @@
+// Matmul, the conv2d family and the poolings.
+#include <limits>
+
+#include <llvm/IR/Intrinsics.h>
+
+#include "compiler/Lowering.h"
+#include "ir/Error.h"
+
+namespace kiln {
+
+namespace {
+
+/// With reassociation allowed for the duration of `body`, so that a reduction loop vectorises.
+void reassociating(llvm::IRBuilder<>& b, const std::function<void()>& body) {
+  llvm::FastMathFlags fmf;
+  fmf.setAllowReassoc();
+  fmf.setNoSignedZeros();
+  b.setFastMathFlags(fmf);
+  body();
+  b.clearFastMathFlags();
+}
+
+/// The [lo, hi) range of output positions o with 0 <= o * stride + k - pad < size.
+std::pair<int64_t, int64_t> validRange(int64_t outSize, int64_t stride, int64_t k, int64_t pad, int64_t size) {
+  int64_t lo = 0;
+  while (lo < outSize && lo * stride + k - pad < 0) ++lo;
+  int64_t hi = lo;
+  while (hi < outSize && hi * stride + k - pad < size) ++hi;
+  return {lo, hi};
+}
+
+}  // namespace
+
+int64_t lowerMatmul(KernelEmitter& k, NodeId id) {
+  const Node& n = k.graph()[id];
+  auto& a = std::get<MatmulAttrs>(n.attrs);
+  NodeId A = n.inputs[0], B = n.inputs[1];
+  const Shape& out = n.type.shape;
+  size_t r = out.size();
+  int64_t M = out[r - 2], N = out[r - 1], K = k.graph()[A].type.shape[r - (a.transpose_a ? 2 : 1)];
+  int64_t batch = numel(Shape(out.begin(), out.end() - 2));
+  llvm::IRBuilder<>& b = k.b();
+  llvm::Type* t = k.valueType(n.type.dtype);
+  k.loop(k.rangeBegin(), k.rangeEnd(), [&](llvm::Value* row) {  // row = batch index * M + i
+    llvm::Value* bi = b.CreateSDiv(row, k.c64(M));
+    llvm::Value* i = b.CreateSRem(row, k.c64(M));
+    llvm::Value* aBase = b.CreateMul(bi, k.c64(M * K));
+    llvm::Value* bBase = b.CreateMul(bi, k.c64(K * N));
+    llvm::Value* cRow = b.CreateMul(row, k.c64(N));
+    auto aAt = [&](llvm::Value* kk) {  // A(i, k)
+      return k.load(A, b.CreateAdd(aBase, a.transpose_a ? b.CreateAdd(b.CreateMul(kk, k.c64(M)), i)
+                                                         : b.CreateAdd(b.CreateMul(i, k.c64(K)), kk)));
+    };
+    if (!a.transpose_b) {  // C[i,:] = sum_k A(i,k) B[k,:]: rows of B and C are contiguous
+      k.loop(N, [&](llvm::Value* j) { k.store(id, b.CreateAdd(cRow, j), llvm::ConstantFP::get(t, 0.0)); });
+      k.loop(K, [&](llvm::Value* kk) {
+        llvm::Value* av = aAt(kk);
+        llvm::Value* bRow = b.CreateAdd(bBase, b.CreateMul(kk, k.c64(N)));
+        k.loop(N, [&](llvm::Value* j) {
+          llvm::Value* c = b.CreateAdd(cRow, j);
+          llvm::Value* prod = b.CreateFMul(av, k.load(B, b.CreateAdd(bRow, j)));
+          k.store(id, c, b.CreateFAdd(k.load(id, c), prod));
+        });
+      });
+      return;
+    }
+    // C[i,j] = dot(A(i,:), B[j,:]): B is [N, K], its rows contiguous along k.
+    llvm::Value* acc = k.local(t);
+    k.loop(N, [&](llvm::Value* j) {
+      b.CreateStore(llvm::ConstantFP::get(t, 0.0), acc);
+      llvm::Value* bRow = b.CreateAdd(bBase, b.CreateMul(j, k.c64(K)));
+      reassociating(b, [&] {
+        k.loop(K, [&](llvm::Value* kk) {
+          llvm::Value* prod = b.CreateFMul(aAt(kk), k.load(B, b.CreateAdd(bRow, kk)));
+          b.CreateStore(b.CreateFAdd(b.CreateLoad(t, acc), prod), acc);
+        });
+      });
+      k.store(id, b.CreateAdd(cRow, j), b.CreateLoad(t, acc));
+    });
+  });
+  return batch * M;
+}
+
+namespace {
+
+/// Shapes and attributes of a conv2d, whichever of its three kernels is being emitted.
+struct ConvDims {
+  int64_t N, C, H, W, O, KH, KW, OH, OW, sh, sw, ph, pw;
+};
+
+ConvDims convDims(const Graph& g, const Node& n) {
+  auto& a = std::get<ConvAttrs>(n.attrs);
+  Shape x, w, y;
+  if (n.op == Op::Conv2d) x = g[n.inputs[0]].type.shape, w = g[n.inputs[1]].type.shape, y = n.type.shape;
+  if (n.op == Op::Conv2dGradInput) x = n.type.shape, w = g[n.inputs[1]].type.shape, y = g[n.inputs[0]].type.shape;
+  if (n.op == Op::Conv2dGradWeight) x = g[n.inputs[0]].type.shape, w = n.type.shape, y = g[n.inputs[1]].type.shape;
+  return {x[0], x[1], x[2], x[3], w[0], w[2], w[3], y[2], y[3], a.stride[0], a.stride[1], a.padding[0], a.padding[1]};
+}
+
+}  // namespace
+
+/// conv2d and its gradients share one loop nest: n, o, c, then the window (unrolled, so the valid output
+/// range of each window position is a constant), then oh and ow; ow innermost and contiguous.
+int64_t lowerConv(KernelEmitter& k, NodeId id) {
+  const Node& n = k.graph()[id];
+  ConvDims d = convDims(k.graph(), n);
+  llvm::IRBuilder<>& b = k.b();
+  llvm::Type* t = k.valueType(n.type.dtype);
+  NodeId X = n.op == Op::Conv2dGradInput ? id : n.inputs[0];
+  NodeId Wt = n.op == Op::Conv2dGradWeight ? id : n.inputs[1];
+  NodeId Y = n.op == Op::Conv2d ? id : n.inputs[n.op == Op::Conv2dGradInput ? 0 : 1];
+  auto xAt = [&](llvm::Value* nn, llvm::Value* c, int64_t kh, int64_t kw, llvm::Value* oh, llvm::Value* ow) {
+    llvm::Value* h = b.CreateAdd(b.CreateMul(oh, k.c64(d.sh)), k.c64(kh - d.ph));
+    llvm::Value* w = b.CreateAdd(b.CreateMul(ow, k.c64(d.sw)), k.c64(kw - d.pw));
+    return k.linear({nn, c, h, w}, {d.C * d.H * d.W, d.H * d.W, d.W, 1});
+  };
+  auto yAt = [&](llvm::Value* nn, llvm::Value* o, llvm::Value* oh, llvm::Value* ow) {
+    return k.linear({nn, o, oh, ow}, {d.O * d.OH * d.OW, d.OH * d.OW, d.OW, 1});
+  };
+  auto wAt = [&](llvm::Value* o, llvm::Value* c, int64_t kh, int64_t kw) {
+    return k.linear({o, c}, {d.C * d.KH * d.KW, d.KH * d.KW}, kh * d.KW + kw);
+  };
+  auto window = [&](const std::function<void(int64_t, int64_t, std::pair<int64_t, int64_t>, std::pair<int64_t, int64_t>)>& f) {
+    for (int64_t kh = 0; kh < d.KH; ++kh)
+      for (int64_t kw = 0; kw < d.KW; ++kw) f(kh, kw, validRange(d.OH, d.sh, kh, d.ph, d.H), validRange(d.OW, d.sw, kw, d.pw, d.W));
+  };
+  llvm::Value* zero = llvm::ConstantFP::get(t, 0.0);
+  if (n.op == Op::Conv2dGradWeight) {  // dw[o,c,kh,kw] = sum over n, oh, ow of gy * x
+    llvm::Value* acc = k.local(t);
+    k.loop(k.rangeBegin(), k.rangeEnd(), [&](llvm::Value* o) {
+      k.loop(d.C, [&](llvm::Value* c) {
+        window([&](int64_t kh, int64_t kw, auto hr, auto wr) {
+          b.CreateStore(zero, acc);
+          k.loop(d.N, [&](llvm::Value* nn) {
+            k.loop(k.c64(hr.first), k.c64(hr.second), [&](llvm::Value* oh) {
+              reassociating(b, [&] {
+                k.loop(k.c64(wr.first), k.c64(wr.second), [&](llvm::Value* ow) {
+                  llvm::Value* p = b.CreateFMul(k.load(Y, yAt(nn, o, oh, ow)), k.load(X, xAt(nn, c, kh, kw, oh, ow)));
+                  b.CreateStore(b.CreateFAdd(b.CreateLoad(t, acc), p), acc);
+                });
+              });
+            });
+          });
+          k.store(id, wAt(o, c, kh, kw), b.CreateLoad(t, acc));
+        });
+      });
+    });
+    return d.O;
+  }
+  bool forward = n.op == Op::Conv2d;
+  int64_t perSample = forward ? d.O * d.OH * d.OW : d.C * d.H * d.W;
+  k.loop(k.rangeBegin(), k.rangeEnd(), [&](llvm::Value* nn) {
+    llvm::Value* base = b.CreateMul(nn, k.c64(perSample));
+    k.loop(perSample, [&](llvm::Value* i) { k.store(id, b.CreateAdd(base, i), zero); });
+    k.loop(d.O, [&](llvm::Value* o) {
+      k.loop(d.C, [&](llvm::Value* c) {
+        window([&](int64_t kh, int64_t kw, auto hr, auto wr) {
+          llvm::Value* wv = k.load(Wt, wAt(o, c, kh, kw));
+          k.loop(k.c64(hr.first), k.c64(hr.second), [&](llvm::Value* oh) {
+            k.loop(k.c64(wr.first), k.c64(wr.second), [&](llvm::Value* ow) {
+              llvm::Value* yi = yAt(nn, o, oh, ow);
+              llvm::Value* xi = xAt(nn, c, kh, kw, oh, ow);
+              llvm::Value* dst = forward ? yi : xi;
+              llvm::Value* src = forward ? k.load(X, xi) : k.load(Y, yi);
+              k.store(id, dst, b.CreateFAdd(k.load(id, dst), b.CreateFMul(wv, src)));
+            });
+          });
+        });
+      });
+    });
+  });
+  return d.N;
+}
+
+int64_t lowerPool(KernelEmitter& k, NodeId id) {
+  const Node& n = k.graph()[id];
+  auto& a = std::get<PoolAttrs>(n.attrs);
+  bool isGrad = n.op == Op::MaxPool2dGrad || n.op == Op::AvgPool2dGrad;
+  bool isMax = n.op == Op::MaxPool2d || n.op == Op::MaxPool2dGrad;
+  const Shape& xs = isGrad ? n.type.shape : k.graph()[n.inputs[0]].type.shape;
+  NodeId gy = isGrad ? n.inputs[isMax ? 1 : 0] : id;  // the pooled side
+  const Shape& ys = k.graph()[gy].type.shape;
+  int64_t H = xs[2], W = xs[3];
+  llvm::IRBuilder<>& b = k.b();
+  llvm::Type* t = k.valueType(n.type.dtype);
+  llvm::Value* acc = k.local(t);
+  llvm::Value* best = k.local(b.getInt64Ty());
+  double area = double(a.kernel[0] * a.kernel[1]);
+  if (isGrad) k.loop(n.type.numel(), [&](llvm::Value* i) { k.store(id, i, llvm::ConstantFP::get(t, 0.0)); });
+  k.loopNest(ys, [&](const std::vector<llvm::Value*>& o) {
+    llvm::Value* yi = k.linear(o, stridesOf(ys));
+    llvm::Value* plane = k.linear({o[0], o[1]}, {xs[1] * H * W, H * W});
+    b.CreateStore(llvm::ConstantFP::get(t, isMax ? -std::numeric_limits<double>::infinity() : 0.0), acc);
+    b.CreateStore(k.c64(-1), best);
+    llvm::Value* share = isGrad && !isMax ? b.CreateFDiv(k.load(gy, yi), llvm::ConstantFP::get(t, area)) : nullptr;
+    for (int64_t kh = 0; kh < a.kernel[0]; ++kh)
+      for (int64_t kw = 0; kw < a.kernel[1]; ++kw) {
+        llvm::Value* h = b.CreateAdd(b.CreateMul(o[2], k.c64(a.stride[0])), k.c64(kh - a.padding[0]));
+        llvm::Value* w = b.CreateAdd(b.CreateMul(o[3], k.c64(a.stride[1])), k.c64(kw - a.padding[1]));
+        llvm::Value* inside = b.CreateAnd(b.CreateAnd(b.CreateICmpSGE(h, k.c64(0)), b.CreateICmpSLT(h, k.c64(H))),
+                                          b.CreateAnd(b.CreateICmpSGE(w, k.c64(0)), b.CreateICmpSLT(w, k.c64(W))));
+        llvm::Value* xi = b.CreateSelect(inside, b.CreateAdd(plane, k.linear({h, w}, {W, 1})), k.c64(0));
+        if (isGrad && !isMax) {
+          k.store(id, xi, b.CreateFAdd(k.load(id, xi), b.CreateSelect(inside, share, llvm::ConstantFP::get(t, 0.0))));
+          continue;
+        }
+        llvm::Value* v = k.load(isGrad ? n.inputs[0] : n.inputs[0], xi);
+        llvm::Value* cur = b.CreateLoad(t, acc);
+        if (!isMax) {
+          b.CreateStore(b.CreateFAdd(cur, b.CreateSelect(inside, v, llvm::ConstantFP::get(t, 0.0))), acc);
+          continue;
+        }
+        // The first maximum in row-major order wins; NaN beats any number (as the interpreter).
+        llvm::Value* none = b.CreateICmpSLT(b.CreateLoad(b.getInt64Ty(), best), k.c64(0));
+        llvm::Value* better = b.CreateOr(b.CreateFCmpOGT(v, cur), b.CreateAnd(b.CreateFCmpUNO(v, v), b.CreateFCmpORD(cur, cur)));
+        llvm::Value* take = b.CreateAnd(inside, b.CreateOr(none, better));
+        b.CreateStore(b.CreateSelect(take, v, cur), acc);
+        b.CreateStore(b.CreateSelect(take, xi, b.CreateLoad(b.getInt64Ty(), best)), best);
+      }
+    if (n.op == Op::MaxPool2d) k.store(id, yi, b.CreateLoad(t, acc));
+    if (n.op == Op::AvgPool2d) k.store(id, yi, b.CreateFDiv(b.CreateLoad(t, acc), llvm::ConstantFP::get(t, area)));
+    if (n.op == Op::MaxPool2dGrad) {
+      llvm::Value* at = b.CreateLoad(b.getInt64Ty(), best);
+      llvm::Value* has = b.CreateICmpSGE(at, k.c64(0));
+      llvm::Value* safe = b.CreateSelect(has, at, k.c64(0));
+      llvm::Value* add = b.CreateSelect(has, k.load(gy, yi), llvm::ConstantFP::get(t, 0.0));
+      k.store(id, safe, b.CreateFAdd(k.load(id, safe), add));
+    }
+  });
+  return 1;
+}
+
+}  // namespace kiln

@@ -1,0 +1,131 @@
+// Element-wise kernels: one flat loop over the result, each element computed from the operands' elements
+// at the same index (the IR's explicit broadcasts make every operand the result's shape).
+#include <llvm/IR/Intrinsics.h>
+
+#include "compiler/Lowering.h"
+#include "compiler/Transcendental.h"
+#include "ir/Error.h"
+
+namespace kiln {
+
+namespace {
+
+using llvm::Intrinsic::ID;
+
+llvm::Value* unary(KernelEmitter& k, Op op, llvm::Value* x) {
+  llvm::IRBuilder<>& b = k.b();
+  llvm::Type* t = x->getType();
+  bool fp = t->isFloatingPointTy();
+  switch (op) {
+    case Op::Neg: return fp ? b.CreateFNeg(x) : b.CreateSub(b.getInt32(0), x);
+    case Op::Abs:
+      return fp ? k.intrinsic(llvm::Intrinsic::fabs, t, {x})
+                : b.CreateSelect(b.CreateICmpSLT(x, b.getInt32(0)), b.CreateSub(b.getInt32(0), x), x);
+    case Op::Exp: case Op::Log: case Op::Tanh: case Op::Sigmoid: case Op::Erf: return emitTranscendental(k, op, x);
+    case Op::Sqrt: return k.intrinsic(llvm::Intrinsic::sqrt, t, {x});
+    case Op::Rsqrt: return b.CreateFDiv(llvm::ConstantFP::get(t, 1.0), k.intrinsic(llvm::Intrinsic::sqrt, t, {x}));
+    case Op::Sin: return k.intrinsic(llvm::Intrinsic::sin, t, {x});
+    case Op::Cos: return k.intrinsic(llvm::Intrinsic::cos, t, {x});
+    default: KILN_ASSERT(false, "not a unary op");
+  }
+}
+
+/// i32 division: truncating, wrapping INT_MIN / -1 to INT_MIN, and failing on division by zero.
+llvm::Value* intDiv(KernelEmitter& k, llvm::Value* a, llvm::Value* d) {
+  llvm::IRBuilder<>& b = k.b();
+  llvm::Value* zero = b.CreateICmpEQ(d, b.getInt32(0));
+  llvm::Value* minusOne = b.CreateICmpEQ(d, b.getInt32(-1));
+  k.failIf(zero, kKernelDivisionByZero);
+  llvm::Value* safe = b.CreateSelect(b.CreateOr(zero, minusOne), b.getInt32(1), d);
+  return b.CreateSelect(minusOne, b.CreateSub(b.getInt32(0), a), b.CreateSDiv(a, safe));
+}
+
+llvm::Value* binary(KernelEmitter& k, Op op, llvm::Value* a, llvm::Value* c) {
+  llvm::IRBuilder<>& b = k.b();
+  llvm::Type* t = a->getType();
+  bool fp = t->isFloatingPointTy();
+  switch (op) {
+    case Op::Add: return fp ? b.CreateFAdd(a, c) : b.CreateAdd(a, c);
+    case Op::Sub: return fp ? b.CreateFSub(a, c) : b.CreateSub(a, c);
+    case Op::Mul: return fp ? b.CreateFMul(a, c) : b.CreateMul(a, c);
+    case Op::Div: return fp ? b.CreateFDiv(a, c) : intDiv(k, a, c);
+    case Op::Max: return k.intrinsic(fp ? llvm::Intrinsic::maximum : llvm::Intrinsic::smax, t, {a, c});
+    case Op::Min: return k.intrinsic(fp ? llvm::Intrinsic::minimum : llvm::Intrinsic::smin, t, {a, c});
+    case Op::Pow: return k.intrinsic(llvm::Intrinsic::pow, t, {a, c});
+    default: KILN_ASSERT(false, "not a binary op");
+  }
+}
+
+llvm::Value* compare(KernelEmitter& k, Op op, llvm::Value* a, llvm::Value* c) {
+  llvm::IRBuilder<>& b = k.b();
+  using P = llvm::CmpInst::Predicate;
+  bool fp = a->getType()->isFloatingPointTy(), flag = a->getType()->isIntegerTy(1);
+  P p = P::FCMP_OEQ;
+  switch (op) {  // NaN compares false, except ne
+    case Op::Eq: p = fp ? P::FCMP_OEQ : P::ICMP_EQ; break;
+    case Op::Ne: p = fp ? P::FCMP_UNE : P::ICMP_NE; break;
+    case Op::Lt: p = fp ? P::FCMP_OLT : flag ? P::ICMP_ULT : P::ICMP_SLT; break;
+    case Op::Le: p = fp ? P::FCMP_OLE : flag ? P::ICMP_ULE : P::ICMP_SLE; break;
+    case Op::Gt: p = fp ? P::FCMP_OGT : flag ? P::ICMP_UGT : P::ICMP_SGT; break;
+    case Op::Ge: p = fp ? P::FCMP_OGE : flag ? P::ICMP_UGE : P::ICMP_SGE; break;
+    default: KILN_ASSERT(false, "not a comparison");
+  }
+  return fp ? b.CreateFCmp(p, a, c) : b.CreateICmp(p, a, c);
+}
+
+/// Casts between dtypes; a float that is NaN or outside i32 fails the kernel.
+llvm::Value* castValue(KernelEmitter& k, llvm::Value* x, DType from, DType to) {
+  llvm::IRBuilder<>& b = k.b();
+  llvm::Type* dst = k.valueType(to);
+  if (from == to) return x;
+  if (to == DType::Bool)
+    return isFloat(from) ? b.CreateFCmpUNE(x, llvm::ConstantFP::get(x->getType(), 0.0))
+                         : b.CreateICmpNE(x, llvm::ConstantInt::get(x->getType(), 0));
+  if (from == DType::Bool) return isFloat(to) ? b.CreateUIToFP(x, dst) : b.CreateZExt(x, dst);
+  if (isFloat(from) && isFloat(to)) return b.CreateFPCast(x, dst);
+  if (from == DType::I32) return b.CreateSIToFP(x, dst);
+  // float -> i32: in range means -2^31 - 1 < x < 2^31 (f32 has no values strictly between -2^31 - 1 and -2^31)
+  llvm::Type* ft = x->getType();
+  double lo = from == DType::F32 ? -2147483648.0 : -2147483649.0;
+  llvm::Value* ok = b.CreateAnd(from == DType::F32 ? b.CreateFCmpOGE(x, llvm::ConstantFP::get(ft, lo))
+                                                   : b.CreateFCmpOGT(x, llvm::ConstantFP::get(ft, lo)),
+                                b.CreateFCmpOLT(x, llvm::ConstantFP::get(ft, 2147483648.0)));
+  k.failIf(b.CreateNot(ok), kKernelCastOutOfRange);
+  return b.CreateFPToSI(b.CreateSelect(ok, x, llvm::ConstantFP::get(ft, 0.0)), dst);
+}
+
+}  // namespace
+
+int64_t lowerElementwise(KernelEmitter& k, NodeId id) {
+  const Node& n = k.graph()[id];
+  k.loop(k.rangeBegin(), k.rangeEnd(), [&](llvm::Value* i) {
+    std::vector<llvm::Value*> a;
+    for (NodeId in : n.inputs) a.push_back(k.load(in, i));
+    llvm::Value* y = nullptr;
+    switch (opInfo(n.op).cls) {
+      case OpClass::Unary: y = unary(k, n.op, a[0]); break;
+      case OpClass::Binary: y = binary(k, n.op, a[0], a[1]); break;
+      case OpClass::Compare: y = compare(k, n.op, a[0], a[1]); break;
+      case OpClass::Select: y = k.b().CreateSelect(a[0], a[1], a[2]); break;
+      case OpClass::Cast: y = castValue(k, a[0], k.graph()[n.inputs[0]].type.dtype, n.type.dtype); break;
+      default: KILN_ASSERT(false, "not an element-wise op");
+    }
+    k.store(id, i, y);
+  });
+  return n.type.numel();
+}
+
+int64_t lowerIota(KernelEmitter& k, NodeId id) {
+  const Node& n = k.graph()[id];
+  size_t axis = size_t(std::get<AxisAttrs>(n.attrs).axis);
+  int64_t stride = stridesOf(n.type.shape)[axis], dim = n.type.shape[axis];
+  llvm::IRBuilder<>& b = k.b();
+  k.loop(k.rangeBegin(), k.rangeEnd(), [&](llvm::Value* i) {
+    llvm::Value* v = b.CreateSRem(b.CreateSDiv(i, k.c64(stride)), k.c64(dim));
+    llvm::Type* t = k.valueType(n.type.dtype);
+    k.store(id, i, isFloat(n.type.dtype) ? b.CreateSIToFP(v, t) : b.CreateTrunc(v, t));
+  });
+  return n.type.numel();
+}
+
+}  // namespace kiln

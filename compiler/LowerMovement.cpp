@@ -1,0 +1,182 @@
+// Movement (strided copies), reductions and indexing kernels.
+#include <limits>
+
+#include <llvm/IR/Intrinsics.h>
+
+#include "compiler/Lowering.h"
+#include "ir/Error.h"
+
+namespace kiln {
+
+namespace {
+
+using Index = std::vector<llvm::Value*>;
+
+/// Loops over `shape`; the outermost loop runs over the kernel's range when `ranged` (extent shape[0]).
+void nest(KernelEmitter& k, const Shape& shape, bool ranged, const std::function<void(const Index&)>& body) {
+  if (shape.empty()) return body({});
+  llvm::Value* lo = ranged ? k.rangeBegin() : k.c64(0);
+  llvm::Value* hi = ranged ? k.rangeEnd() : k.c64(shape[0]);
+  k.loop(lo, hi, [&](llvm::Value* i0) {
+    k.loopNest(Shape(shape.begin() + 1, shape.end()), [&](const Index& rest) {
+      Index idx{i0};
+      idx.insert(idx.end(), rest.begin(), rest.end());
+      body(idx);
+    });
+  });
+}
+
+/// dst[dstBase + idx . dstStrides] = src[srcBase + idx . srcStrides] over `shape`.
+void stridedCopy(KernelEmitter& k, NodeId dst, int64_t dstBase, const std::vector<int64_t>& dstStrides, NodeId src,
+                 int64_t srcBase, const std::vector<int64_t>& srcStrides, const Shape& shape, bool ranged) {
+  nest(k, shape, ranged, [&](const Index& idx) {
+    k.store(dst, k.linear(idx, dstStrides, dstBase), k.load(src, k.linear(idx, srcStrides, srcBase)));
+  });
+}
+
+/// Every element of node `id` set to `v`.
+void fill(KernelEmitter& k, NodeId id, double v) {
+  DType t = k.graph()[id].type.dtype;
+  llvm::Value* c = k.constant(t, v);
+  k.loop(k.graph()[id].type.numel(), [&](llvm::Value* i) { k.store(id, i, c); });
+}
+
+int64_t outerExtent(const Shape& s) { return s.empty() ? 1 : s[0]; }
+
+}  // namespace
+
+int64_t lowerMovement(KernelEmitter& k, NodeId id) {
+  const Node& n = k.graph()[id];
+  const Shape& out = n.type.shape;
+  std::vector<int64_t> outStrides = stridesOf(out);
+  const Shape& inShape = k.graph()[n.inputs[0]].type.shape;
+  std::vector<int64_t> inStrides = stridesOf(inShape);
+  switch (n.op) {
+    case Op::Broadcast: {
+      std::vector<int64_t> src(out.size(), 0);
+      size_t lead = out.size() - inShape.size();
+      for (size_t d = lead; d < out.size(); ++d) src[d] = inShape[d - lead] == 1 ? 0 : inStrides[d - lead];
+      stridedCopy(k, id, 0, outStrides, n.inputs[0], 0, src, out, true);
+      return outerExtent(out);
+    }
+    case Op::Permute: {
+      auto& perm = std::get<PermuteAttrs>(n.attrs).perm;
+      std::vector<int64_t> src;
+      for (int64_t p : perm) src.push_back(inStrides[size_t(p)]);
+      stridedCopy(k, id, 0, outStrides, n.inputs[0], 0, src, out, true);
+      return outerExtent(out);
+    }
+    case Op::Slice: {
+      auto& a = std::get<SliceAttrs>(n.attrs);
+      int64_t base = 0;
+      for (size_t d = 0; d < a.start.size(); ++d) base += a.start[d] * inStrides[d];
+      stridedCopy(k, id, 0, outStrides, n.inputs[0], base, inStrides, out, true);
+      return outerExtent(out);
+    }
+    case Op::Concat: {
+      size_t axis = size_t(std::get<AxisAttrs>(n.attrs).axis);
+      int64_t at = 0;
+      for (NodeId in : n.inputs) {
+        const Shape& s = k.graph()[in].type.shape;
+        stridedCopy(k, id, at * outStrides[axis], outStrides, in, 0, stridesOf(s), s, false);
+        at += s[axis];
+      }
+      return 1;
+    }
+    case Op::Pad: {
+      auto& a = std::get<PadAttrs>(n.attrs);
+      fill(k, id, a.value);
+      int64_t base = 0;
+      for (size_t d = 0; d < a.lo.size(); ++d) base += a.lo[d] * outStrides[d];
+      stridedCopy(k, id, base, outStrides, n.inputs[0], 0, inStrides, inShape, false);
+      return 1;
+    }
+    default: KILN_ASSERT(false, "not a movement op");
+  }
+}
+
+int64_t lowerReduction(KernelEmitter& k, NodeId id) {
+  const Node& n = k.graph()[id];
+  NodeId x = n.inputs[0];
+  const Shape& s = k.graph()[x].type.shape;
+  auto& a = std::get<ReduceAttrs>(n.attrs);
+  std::vector<bool> reduced(s.size(), false);
+  for (int64_t ax : a.axes) reduced[size_t(ax)] = true;
+  Shape kept = s;
+  for (size_t d = 0; d < s.size(); ++d)
+    if (reduced[d]) kept[d] = 1;
+  std::vector<int64_t> outStrides = stridesOf(kept), inStrides = stridesOf(s);
+  for (size_t d = 0; d < s.size(); ++d)
+    if (reduced[d]) outStrides[d] = 0;
+  bool isMax = n.op == Op::ReduceMax;
+  DType t = n.type.dtype;
+  bool fp = isFloat(t);
+  double identity = isMax ? (fp ? -std::numeric_limits<double>::infinity() : double(INT32_MIN)) : 0.0;
+  fill(k, id, identity);
+  llvm::IRBuilder<>& b = k.b();
+  auto combine = [&](llvm::Value* acc, llvm::Value* v) {
+    if (isMax) return k.intrinsic(fp ? llvm::Intrinsic::maximum : llvm::Intrinsic::smax, acc->getType(), {acc, v});
+    return fp ? b.CreateFAdd(acc, v) : b.CreateAdd(acc, v);
+  };
+  bool innerReduced = !s.empty() && reduced.back();
+  if (!innerReduced) {
+    nest(k, s, false, [&](const Index& idx) {
+      llvm::Value* o = k.linear(idx, outStrides);
+      k.store(id, o, combine(k.load(id, o), k.load(x, k.linear(idx, inStrides))));
+    });
+    return 1;
+  }
+  // The innermost axis is reduced: accumulate it in a register, with reassociation allowed so the loop
+  // vectorises (the order is fixed by the code, not by threads).
+  Shape outer(s.begin(), s.end() - 1);
+  std::vector<int64_t> outerOut(outStrides.begin(), outStrides.end() - 1), outerIn(inStrides.begin(), inStrides.end() - 1);
+  nest(k, outer, false, [&](const Index& idx) {
+    llvm::Value* acc = k.local(k.valueType(t));
+    b.CreateStore(k.constant(t, identity), acc);
+    llvm::Value* base = k.linear(idx, outerIn);
+    llvm::FastMathFlags fmf;
+    fmf.setAllowReassoc();
+    fmf.setNoSignedZeros();
+    b.setFastMathFlags(fmf);
+    k.loop(s.back(), [&](llvm::Value* j) {
+      b.CreateStore(combine(b.CreateLoad(k.valueType(t), acc), k.load(x, b.CreateAdd(base, j))), acc);
+    });
+    b.clearFastMathFlags();
+    llvm::Value* o = k.linear(idx, outerOut);
+    k.store(id, o, combine(k.load(id, o), b.CreateLoad(k.valueType(t), acc)));
+  });
+  return 1;
+}
+
+int64_t lowerIndex(KernelEmitter& k, NodeId id) {
+  const Node& n = k.graph()[id];
+  llvm::IRBuilder<>& b = k.b();
+  bool isGather = n.op == Op::Gather;
+  NodeId idx = n.inputs[isGather ? 1 : 0], src = n.inputs[isGather ? 0 : 1];
+  const Shape& table = isGather ? k.graph()[src].type.shape : n.type.shape;
+  int64_t rows = table[0], row = numel(Shape(table.begin() + 1, table.end()));
+  int64_t count = k.graph()[idx].type.numel();
+  if (!isGather) fill(k, id, 0.0);
+  llvm::Value* lo = isGather ? k.rangeBegin() : k.c64(0);
+  llvm::Value* hi = isGather ? k.rangeEnd() : k.c64(count);
+  k.loop(lo, hi, [&](llvm::Value* p) {
+    llvm::Value* v = b.CreateSExt(k.load(idx, p), b.getInt64Ty());
+    llvm::Value* bad = b.CreateOr(b.CreateICmpSLT(v, k.c64(0)), b.CreateICmpSGE(v, k.c64(rows)));
+    k.failIf(bad, kKernelIndexOutOfRange);
+    llvm::Value* r = b.CreateMul(b.CreateSelect(bad, k.c64(0), v), k.c64(row));
+    llvm::Value* q = b.CreateMul(p, k.c64(row));
+    k.loop(row, [&](llvm::Value* j) {
+      if (isGather) {
+        k.store(id, b.CreateAdd(q, j), k.load(src, b.CreateAdd(r, j)));
+      } else {
+        llvm::Value* at = b.CreateAdd(r, j);
+        llvm::Value* add = isFloat(n.type.dtype) ? b.CreateFAdd(k.load(id, at), k.load(src, b.CreateAdd(q, j)))
+                                                 : b.CreateAdd(k.load(id, at), k.load(src, b.CreateAdd(q, j)));
+        k.store(id, at, add);
+      }
+    });
+  });
+  return isGather ? count : 1;
+}
+
+}  // namespace kiln

@@ -1,0 +1,173 @@
+// Graph -> Executable: arena layout, lowering every node to a kernel, compiling and linking the module.
+#include "compiler/Pipeline.h"
+
+#include <chrono>
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "compiler/HostTensor.h"
+#include "compiler/Jit.h"
+#include "compiler/ParamInit.h"
+#include "compiler/Lowering.h"
+#include "ir/Error.h"
+#include "ir/Verifier.h"
+
+namespace kiln {
+
+std::string CompileStats::report() const {
+  return fmt::format(
+      "compile: layout {:.1f} ms, lower to LLVM IR {:.1f} ms, optimise {:.1f} ms, codegen {:.1f} ms, link {:.1f} ms; "
+      "total {:.1f} ms; {} kernels, arena {} bytes; object cache {}{}\n",
+      layoutMs, lowerMs, optimizeMs, codegenMs, linkMs, totalMs(), kernels, arenaBytes,
+      cachePath.empty() ? "off" : cacheHit ? "hit: " : "miss, stored: ", cachePath);
+}
+
+namespace {
+
+double msSince(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
+}
+
+std::string storedDtype(DType t) {
+  switch (t) {
+    case DType::F32: return "F32";
+    case DType::F64: return "F64";
+    case DType::I32: return "I32";
+    case DType::Bool: return "BOOL";
+  }
+  return "?";
+}
+
+/// Every node at its own 64-byte aligned offset; a reshape shares its operand's buffer.
+std::vector<int64_t> layout(const Graph& g, int64_t& total) {
+  std::vector<int64_t> offsets(size_t(g.size()), 0);
+  total = 0;
+  for (int32_t i = 0; i < g.size(); ++i) {
+    const Node& n = g.nodes()[size_t(i)];
+    if (n.op == Op::Reshape) {
+      offsets[size_t(i)] = offsets[size_t(n.inputs[0].v)];
+      continue;
+    }
+    offsets[size_t(i)] = total;
+    total += (n.type.bytes() + 63) / 64 * 64;
+  }
+  return offsets;
+}
+
+std::vector<uint8_t> constantBytes(const Node& n) {
+  auto& values = std::get<ConstAttrs>(n.attrs).values;
+  std::vector<uint8_t> out;
+  out.reserve(size_t(n.type.bytes()));
+  for (int64_t i = 0; i < n.type.numel(); ++i) {
+    double v = values.size() == 1 ? values[0] : values[size_t(i)];
+    auto put = [&](auto x) {
+      uint8_t buf[sizeof(x)];
+      std::memcpy(buf, &x, sizeof(x));
+      out.insert(out.end(), buf, buf + sizeof(x));
+    };
+    switch (n.type.dtype) {
+      case DType::F32: put(float(v)); break;
+      case DType::F64: put(v); break;
+      case DType::I32: put(int32_t(v)); break;
+      case DType::Bool: put(uint8_t(v != 0)); break;
+    }
+  }
+  return out;
+}
+
+Buffer bufferOf(const Graph& g, NodeId id, const std::string& name, const std::vector<int64_t>& offsets) {
+  const Type& t = g[id].type;
+  return {name, storedDtype(t.dtype), t.shape, offsets[size_t(id.v)], t.bytes()};
+}
+
+std::string kernelName(const Graph& g, NodeId id) { return fmt::format("k{}_{}", id.v, opName(g[id].op)); }
+
+/// Lowers every node that needs a kernel into one module.
+struct Lowered {
+  std::unique_ptr<llvm::LLVMContext> ctx = std::make_unique<llvm::LLVMContext>();
+  std::unique_ptr<llvm::Module> module;
+  std::vector<Kernel> kernels;
+  std::vector<int64_t> offsets;
+  int64_t arenaBytes = 0;
+};
+
+Lowered lower(const Graph& g, CompileStats& stats) {
+  verifyOrThrow(g);
+  auto t0 = std::chrono::steady_clock::now();
+  Lowered l;
+  l.offsets = layout(g, l.arenaBytes);
+  stats.layoutMs = msSince(t0);
+  t0 = std::chrono::steady_clock::now();
+  l.module = std::make_unique<llvm::Module>("kiln." + g.name(), *l.ctx);
+  KernelEmitter k(*l.module, g, l.offsets);
+  for (int32_t i = 0; i < g.size(); ++i) {
+    if (!needsKernel(g.nodes()[size_t(i)].op)) continue;
+    std::string name = kernelName(g, NodeId{i});
+    l.kernels.push_back({name, nullptr, lowerNode(k, NodeId{i}, name)});
+  }
+  prepareModule(*l.module);
+  stats.lowerMs = msSince(t0);
+  stats.kernels = l.kernels.size();
+  stats.arenaBytes = l.arenaBytes;
+  return l;
+}
+
+}  // namespace
+
+std::unique_ptr<Executable> compileGraph(const Graph& g, const CompileOptions& opts, CompileStats* statsOut) {
+  CompileStats stats;
+  Lowered l = lower(g, stats);
+  std::vector<std::string> names;
+  for (const Kernel& kn : l.kernels) names.push_back(kn.name);
+  LinkedCode code = compileAndLink(std::move(l.ctx), std::move(l.module), names, opts, stats);
+  ExecutableSpec spec;
+  spec.arenaBytes = l.arenaBytes;
+  for (Kernel& kn : l.kernels) {
+    kn.fn = reinterpret_cast<KernelFn>(code.symbols.at(kn.name));
+    spec.kernels.push_back(kn);
+  }
+  std::map<int32_t, size_t> leafIndex;
+  for (int32_t i = 0; i < g.size(); ++i) {
+    const Node& n = g.nodes()[size_t(i)];
+    if (n.op == Op::Input) spec.inputs.push_back(bufferOf(g, NodeId{i}, leafName(n), l.offsets));
+    if (n.op == Op::Parameter || n.op == Op::State) {
+      leafIndex[i] = spec.leaves.size();
+      spec.leaves.push_back(bufferOf(g, NodeId{i}, leafName(n), l.offsets));
+    }
+    if (n.op == Op::Constant) spec.init.push_back({l.offsets[size_t(i)], constantBytes(n)});
+  }
+  for (const Output& o : g.outputs()) {
+    if (o.aliases.valid()) {
+      if (g[o.aliases].op == Op::Input) throw Error(fmt::format("output \"{}\": the JIT cannot alias an input", o.name));
+      spec.aliases.push_back({spec.outputs.size(), leafIndex.at(o.aliases.v)});
+    }
+    spec.outputs.push_back(bufferOf(g, o.node, o.name, l.offsets));
+  }
+  spec.keepAlive = code.owner;
+  if (statsOut) *statsOut = stats;
+  return std::make_unique<Executable>(std::move(spec));
+}
+
+std::unique_ptr<Session> compileSession(const Graph& program, uint64_t seed, const CompileOptions& opts,
+                                        CompileStats* stats) {
+  auto session = std::make_unique<Session>(compileGraph(program, opts, stats));
+  for (const auto& [name, value] : initParameters(program, seed)) session->set(name, toStored(value));
+  return session;
+}
+
+std::string graphLlvmIr(const Graph& g, bool optimized) {
+  CompileStats stats;
+  Lowered l = lower(g, stats);
+  if (optimized) optimizeModule(*l.module);
+  return moduleText(*l.module);
+}
+
+std::string graphAssembly(const Graph& g) {
+  CompileStats stats;
+  Lowered l = lower(g, stats);
+  optimizeModule(*l.module);
+  return emitAssembly(*l.module);
+}
+
+}  // namespace kiln

@@ -1,0 +1,46 @@
+// The compiler pipeline: Graph -> arena layout -> one LLVM kernel per node -> optimised machine code
+// (ORC LLJIT, with an on-disk object cache) -> an Executable for the runtime. No LLVM types here.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "ir/Graph.h"
+#include "runtime/Executable.h"
+#include "runtime/Session.h"
+
+namespace kiln {
+
+/// How to compile.
+struct CompileOptions {
+  bool useCache = true;   ///< reuse compiled objects from cacheDir (keyed by a hash of the IR and the host)
+  std::string cacheDir;   ///< default: $KILN_CACHE_DIR, else $XDG_CACHE_HOME/kiln, else ~/.cache/kiln
+};
+
+/// What compiling cost, per stage (milliseconds), and whether the object came from the cache.
+struct CompileStats {
+  double layoutMs = 0, lowerMs = 0, optimizeMs = 0, codegenMs = 0, linkMs = 0;
+  bool cacheHit = false;
+  std::string cachePath;
+  size_t kernels = 0;
+  int64_t arenaBytes = 0;
+  double totalMs() const { return layoutMs + lowerMs + optimizeMs + codegenMs + linkMs; }
+  /// One line per stage, for --time-passes.
+  std::string report() const;
+};
+
+/// Compiles `g` (which must verify) into an executable: one kernel per node (reshapes are views), every
+/// value at its own arena offset, constants copied in at creation.
+std::unique_ptr<Executable> compileGraph(const Graph& g, const CompileOptions& opts = {}, CompileStats* stats = nullptr);
+
+/// Compiles a training program into a session whose parameters and state are initialised as the program
+/// declares, from `seed` (the same values the interpreter's session starts from).
+std::unique_ptr<Session> compileSession(const Graph& program, uint64_t seed, const CompileOptions& opts = {},
+                                        CompileStats* stats = nullptr);
+
+/// The LLVM IR of `g`'s kernels as text, before or after the O3 pipeline.
+std::string graphLlvmIr(const Graph& g, bool optimized);
+/// The host assembly of `g`'s kernels.
+std::string graphAssembly(const Graph& g);
+
+}  // namespace kiln

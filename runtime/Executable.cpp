@@ -1,0 +1,77 @@
+// The arena and the kernel loop.
+#include "runtime/Executable.h"
+
+#include <cstdlib>
+#include <cstring>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "ir/Error.h"
+
+namespace kiln {
+
+const char* kernelStatusMessage(int32_t status) {
+  switch (status) {
+    case kKernelOk: return "ok";
+    case kKernelIndexOutOfRange: return "an index is out of range";
+    case kKernelDivisionByZero: return "integer division by zero";
+    case kKernelCastOutOfRange: return "a value cast to i32 is NaN or out of range";
+    default: return "unknown failure";
+  }
+}
+
+static char* allocateArena(int64_t bytes) {
+  size_t size = size_t((bytes + 63) / 64 * 64);
+  void* p = std::aligned_alloc(64, size == 0 ? 64 : size);
+  if (!p) throw Error(fmt::format("cannot allocate the {}-byte arena", bytes));
+  std::memset(p, 0, size == 0 ? 64 : size);
+  return static_cast<char*>(p);
+}
+
+Executable::Executable(ExecutableSpec spec) : spec_(std::move(spec)), arena_(allocateArena(spec_.arenaBytes), std::free) {
+  for (const InitData& d : spec_.init) std::memcpy(arena_.get() + d.offset, d.bytes.data(), d.bytes.size());
+}
+
+const Buffer* Executable::find(const std::string& name) const {
+  for (const auto* list : {&spec_.inputs, &spec_.leaves, &spec_.outputs})
+    for (const Buffer& b : *list)
+      if (b.name == name) return &b;
+  return nullptr;
+}
+
+void Executable::set(const std::string& name, const StoredTensor& value) {
+  const Buffer* b = nullptr;
+  for (const auto* list : {&spec_.inputs, &spec_.leaves})
+    for (const Buffer& c : *list)
+      if (c.name == name) b = &c;
+  if (!b) throw Error(fmt::format("no input, parameter or state is called \"{}\"", name));
+  if (value.dtype != b->dtype || value.shape != b->shape || int64_t(value.bytes.size()) != b->bytes)
+    throw Error(fmt::format("\"{}\": expected {}[{}], got {}[{}]", name, b->dtype, fmt::join(b->shape, ","), value.dtype,
+                            fmt::join(value.shape, ",")));
+  std::memcpy(arena_.get() + b->offset, value.bytes.data(), value.bytes.size());
+}
+
+StoredTensor Executable::get(const std::string& name) const {
+  const Buffer* b = find(name);
+  if (!b) throw Error(fmt::format("no buffer is called \"{}\"", name));
+  StoredTensor t{b->dtype, b->shape, std::vector<uint8_t>(size_t(b->bytes))};
+  std::memcpy(t.bytes.data(), arena_.get() + b->offset, size_t(b->bytes));
+  return t;
+}
+
+void Executable::run() {
+  for (const Kernel& k : spec_.kernels) {
+    int32_t status = k.fn(arena_.get(), 0, k.extent);
+    if (status != kKernelOk) throw Error(fmt::format("kernel {}: {}", k.name, kernelStatusMessage(status)));
+  }
+}
+
+void Executable::commitAliases() {
+  for (auto [out, leaf] : spec_.aliases) {
+    const Buffer &o = spec_.outputs[out], &l = spec_.leaves[leaf];
+    if (o.offset != l.offset) std::memmove(arena_.get() + l.offset, arena_.get() + o.offset, size_t(l.bytes));
+  }
+}
+
+}  // namespace kiln

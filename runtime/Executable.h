@@ -1,0 +1,89 @@
+// Executable: a compiled graph as the runtime sees it — one arena, a table of kernels, and where every
+// named buffer lives in the arena. The runtime knows nothing of ops or LLVM: running is calling each
+// kernel over its range, in order.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "runtime/Safetensors.h"
+
+namespace kiln {
+
+/// The kernel ABI: computes iterations [begin, end) of the kernel's outer loop over the arena.
+/// Returns 0, or a KernelStatus code.
+using KernelFn = int32_t (*)(char* arena, int64_t begin, int64_t end);
+
+/// Why a kernel stopped.
+enum KernelStatus : int32_t {
+  kKernelOk = 0,
+  kKernelIndexOutOfRange = 1,   ///< gather / scatter_add with an index outside the table
+  kKernelDivisionByZero = 2,    ///< integer division by zero
+  kKernelCastOutOfRange = 3,    ///< a float that is NaN or does not fit in i32, cast to i32
+};
+/// A message for a status code.
+const char* kernelStatusMessage(int32_t status);
+
+/// One kernel: its name (for errors and profiles), entry point and the extent of its outer loop.
+struct Kernel {
+  std::string name;
+  KernelFn fn = nullptr;
+  int64_t extent = 1;
+};
+
+/// A named region of the arena with its element type (safetensors dtype name) and shape.
+struct Buffer {
+  std::string name;
+  std::string dtype;
+  std::vector<int64_t> shape;
+  int64_t offset = 0, bytes = 0;
+};
+
+/// Bytes copied into the arena when it is created (constants).
+struct InitData {
+  int64_t offset = 0;
+  std::vector<uint8_t> bytes;
+};
+
+/// Everything the compiler hands the runtime.
+struct ExecutableSpec {
+  int64_t arenaBytes = 0;
+  std::vector<Kernel> kernels;
+  std::vector<Buffer> inputs;     ///< fed at every run
+  std::vector<Buffer> leaves;     ///< parameters and state: persist across runs
+  std::vector<Buffer> outputs;    ///< readable after a run
+  std::vector<std::pair<size_t, size_t>> aliases;  ///< (output index, leaf index): copy after a run
+  std::vector<InitData> init;
+  std::shared_ptr<void> keepAlive;  ///< owns the code the kernel pointers point into
+};
+
+/// A compiled graph with its arena.
+class Executable {
+ public:
+  explicit Executable(ExecutableSpec spec);
+
+  /// Copies a tensor into input or leaf `name`; Error for an unknown name or a wrong dtype or shape.
+  void set(const std::string& name, const StoredTensor& value);
+  /// A copy of input, leaf or output `name`.
+  StoredTensor get(const std::string& name) const;
+  /// Runs every kernel in order; Error naming the kernel if one fails. Aliased leaves are not updated:
+  /// call commitAliases() for that (after checking the outputs, e.g. that the loss is finite).
+  void run();
+  /// Copies every aliasing output into the leaf it replaces.
+  void commitAliases();
+
+  const ExecutableSpec& spec() const { return spec_; }
+  /// The raw arena (for tests and profiling).
+  char* arena() { return arena_.get(); }
+
+ private:
+  const Buffer* find(const std::string& name) const;
+
+  ExecutableSpec spec_;
+  std::unique_ptr<char, void (*)(void*)> arena_;
+};
+
+}  // namespace kiln
