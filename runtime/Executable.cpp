@@ -33,18 +33,15 @@ Executable::Executable(ExecutableSpec spec) : spec_(std::move(spec)), arena_(all
   for (const InitData& d : spec_.init) std::memcpy(arena_.get() + d.offset, d.bytes.data(), d.bytes.size());
 }
 
-const Buffer* Executable::find(const std::string& name) const {
-  for (const auto* list : {&spec_.inputs, &spec_.leaves, &spec_.outputs})
+const Buffer* Executable::find(const std::vector<const std::vector<Buffer>*>& lists, const std::string& name) const {
+  for (const auto* list : lists)
     for (const Buffer& b : *list)
       if (b.name == name) return &b;
   return nullptr;
 }
 
 void Executable::set(const std::string& name, const StoredTensor& value) {
-  const Buffer* b = nullptr;
-  for (const auto* list : {&spec_.inputs, &spec_.leaves})
-    for (const Buffer& c : *list)
-      if (c.name == name) b = &c;
+  const Buffer* b = find({&spec_.inputs, &spec_.leaves}, name);
   if (!b) throw Error(fmt::format("no input, parameter or state is called \"{}\"", name));
   if (value.dtype != b->dtype || value.shape != b->shape || int64_t(value.bytes.size()) != b->bytes)
     throw Error(fmt::format("\"{}\": expected {}[{}], got {}[{}]", name, b->dtype, fmt::join(b->shape, ","), value.dtype,
@@ -52,12 +49,22 @@ void Executable::set(const std::string& name, const StoredTensor& value) {
   std::memcpy(arena_.get() + b->offset, value.bytes.data(), value.bytes.size());
 }
 
-StoredTensor Executable::get(const std::string& name) const {
-  const Buffer* b = find(name);
-  if (!b) throw Error(fmt::format("no buffer is called \"{}\"", name));
-  StoredTensor t{b->dtype, b->shape, std::vector<uint8_t>(size_t(b->bytes))};
-  std::memcpy(t.bytes.data(), arena_.get() + b->offset, size_t(b->bytes));
+StoredTensor Executable::copyOut(const Buffer& b) const {
+  StoredTensor t{b.dtype, b.shape, std::vector<uint8_t>(size_t(b.bytes))};
+  std::memcpy(t.bytes.data(), arena_.get() + b.offset, size_t(b.bytes));
   return t;
+}
+
+StoredTensor Executable::get(const std::string& name) const {
+  const Buffer* b = find({&spec_.inputs, &spec_.leaves}, name);
+  if (!b) throw Error(fmt::format("no input, parameter or state is called \"{}\"", name));
+  return copyOut(*b);
+}
+
+StoredTensor Executable::output(const std::string& name) const {
+  const Buffer* b = find({&spec_.outputs}, name);
+  if (!b) throw Error(fmt::format("no output is called \"{}\"", name));
+  return copyOut(*b);
 }
 
 void Executable::run() {

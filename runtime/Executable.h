@@ -67,8 +67,10 @@ class Executable {
 
   /// Copies a tensor into input or leaf `name`; Error for an unknown name or a wrong dtype or shape.
   void set(const std::string& name, const StoredTensor& value);
-  /// A copy of input, leaf or output `name`.
+  /// A copy of input or leaf `name` (a leaf and the output that replaces it share a name).
   StoredTensor get(const std::string& name) const;
+  /// A copy of output `name`, as the last run left it.
+  StoredTensor output(const std::string& name) const;
   /// Runs every kernel in order; Error naming the kernel if one fails. Aliased leaves are not updated:
   /// call commitAliases() for that (after checking the outputs, e.g. that the loss is finite).
   void run();
@@ -80,7 +82,8 @@ class Executable {
   char* arena() { return arena_.get(); }
 
  private:
-  const Buffer* find(const std::string& name) const;
+  const Buffer* find(const std::vector<const std::vector<Buffer>*>& lists, const std::string& name) const;
+  StoredTensor copyOut(const Buffer& b) const;
 
   ExecutableSpec spec_;
   std::unique_ptr<char, void (*)(void*)> arena_;

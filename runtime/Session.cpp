@@ -29,7 +29,7 @@ double Session::step(const TensorFile& batch) {
     if (!known) throw Error(fmt::format("step {}: the program has no input \"{}\"", steps_, name));
   }
   exe_->run();
-  StoredTensor l = exe_->get("loss");
+  StoredTensor l = exe_->output("loss");
   double loss = 0;
   if (l.dtype == "F32") {
     float f;

@@ -14,6 +14,7 @@
 #include "ir/Parser.h"
 #include "ir/Printer.h"
 #include "ir/Verifier.h"
+#include "tests/OpCases.h"
 #include "tests/TestUtil.h"
 
 namespace kiln {
@@ -21,14 +22,6 @@ namespace kiln {
 namespace {
 
 using test::tensor;
-
-struct OpCase {
-  Op op;
-  std::string body;  ///< nodes after the header; the output "y" is the op under test
-  TensorMap feeds;
-  DType dtype;       ///< of y
-  std::vector<double> expected;
-};
 
 const DType F = DType::F32, I = DType::I32, B = DType::Bool;
 
@@ -43,6 +36,8 @@ TensorMap ab(std::vector<double> a, std::vector<double> b) {
   return {{"a", tensor(F, {3}, std::move(a))}, {"b", tensor(F, {3}, std::move(b))}};
 }
 TensorMap a3(std::vector<double> a) { return {{"a", tensor(F, {3}, std::move(a))}}; }
+
+}  // namespace
 
 std::vector<OpCase> opCases() {
   TensorMap cmp = ab({1, 2, 3}, {2, 2, 2});
@@ -152,8 +147,6 @@ std::vector<OpCase> opCases() {
        {{"i", tensor(I, {3}, {0, 2, 0})}, {"s", tensor(F, {3, 2}, {1, 2, 3, 4, 5, 6})}}, F, {6, 8, 0, 0, 3, 4}},
   };
 }
-
-}  // namespace
 
 TEST_CASE("op sweep: every op evaluates to hand-computed values and round-trips") {
   for (const OpCase& c : opCases()) {

@@ -73,7 +73,7 @@ class JitEngine : public Engine {
     for (const auto& [k, v] : inputs) forwardExe_->set(k, toStored(v));
     forwardExe_->run();
     TensorMap out;
-    for (const Buffer& b : forwardExe_->spec().outputs) out[b.name] = fromStored(forwardExe_->get(b.name), b.name);
+    for (const Buffer& b : forwardExe_->spec().outputs) out[b.name] = fromStored(forwardExe_->output(b.name), b.name);
     return out;
   }
 

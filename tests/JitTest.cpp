@@ -1,0 +1,206 @@
+// The JIT against the interpreter: every op of the table, structural cases with awkward shapes, and every
+// model's forward pass and training step. Tolerances: integer and bool results exact; f32 results within
+// 1e-6 relative (5e-6 where f32 sums of hundreds of terms are reordered), losses within 1e-5, every output
+// of a training step within 1e-5 of the largest magnitude of its tensor.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <filesystem>
+
+#include "compiler/Interpreter.h"
+#include "compiler/ParamInit.h"
+#include "compiler/Pipeline.h"
+#include "ir/Builder.h"
+#include "ir/Error.h"
+#include "ir/Parser.h"
+#include "models/Models.h"
+#include "passes/Autodiff.h"
+#include "passes/Optimizer.h"
+#include "tests/OpCases.h"
+#include "tests/TestUtil.h"
+
+namespace kiln {
+
+namespace test {
+/// Compiled objects are cached in the build folder, so reruns skip LLVM's optimiser and code generator.
+CompileOptions cachedOptions() { return {true, std::string(KILN_BUILD_DIR) + "/kiln-cache"}; }
+
+TensorMap runJit(const Graph& g, const TensorMap& feeds) {
+  auto exe = compileGraph(g, cachedOptions());
+  for (const auto& [k, v] : feeds)
+    if (g.findLeaf(k)) exe->set(k, toStored(v));
+  exe->run();
+  TensorMap out;
+  for (const Output& o : g.outputs()) out[o.name] = fromStored(exe->output(o.name), o.name);
+  return out;
+}
+
+/// Largest difference relative to the largest magnitude of `want` (elementwise relative error is
+/// meaningless for values that cancel to near zero).
+double scaledError(const HostTensor& got, const HostTensor& want) {
+  if (got.data.size() != want.data.size()) return INFINITY;
+  double scale = 1e-30, worst = 0;
+  for (double v : want.data) scale = std::max(scale, std::fabs(v));
+  for (size_t i = 0; i < got.data.size(); ++i) {
+    if (std::isnan(got.data[i]) != std::isnan(want.data[i])) return INFINITY;
+    if (got.data[i] == want.data[i] || std::isnan(want.data[i])) continue;
+    worst = std::max(worst, std::fabs(got.data[i] - want.data[i]) / scale);
+  }
+  return worst;
+}
+}  // namespace test
+
+TEST_CASE("JIT: every op of the table agrees with the interpreter") {
+  for (const OpCase& c : opCases()) {
+    INFO("op ", opName(c.op));
+    Graph g = parseKir("kiln 1\n" + c.body, std::string(opName(c.op)));
+    HostTensor want = evaluate(g, c.feeds).at("y"), got = test::runJit(g, c.feeds).at("y");
+    CHECK(got.dtype == want.dtype);
+    if (isFloat(want.dtype)) CHECK(test::maxRelError(got.data, want.data) < 1e-6);
+    else CHECK(got.data == want.data);
+  }
+}
+
+namespace {
+
+/// Many ops with awkward shapes in one graph (one compile): remainders, strides, padding, transposes,
+/// middle axes, repeated indices, empty tensors.
+std::pair<Graph, TensorMap> structuralGraph() {
+  Builder b("structural");
+  TensorMap feeds;
+  Rng rng(9);
+  auto in = [&](const std::string& name, Shape s) {
+    HostTensor t(DType::F32, s);
+    for (double& v : t.data) v = double(float(rng.normal()));
+    feeds[name] = t;
+    return b.input(name, {DType::F32, s});
+  };
+  Value x4 = in("x4", {2, 3, 5, 7}), a = in("a", {2, 5, 17}), bt = in("bt", {2, 33, 17}), bn = in("bn", {2, 17, 33});
+  Value at = in("at", {2, 17, 5}), img = in("img", {2, 3, 9, 8}), w = in("w", {4, 3, 3, 2});
+  b.output("mm", matmul(a, bn));
+  b.output("mm_tb", matmul(a, bt, false, true));
+  b.output("mm_ta", matmul(at, bn, true, false));
+  b.output("mm_tab", matmul(at, bt, true, true));
+  Value conv = conv2d(img, w, {2, 1}, {1, 1});
+  b.output("conv", conv);
+  b.output("conv_dx", b.add(Op::Conv2dGradInput, {conv, w}, ConvAttrs{{2, 1}, {1, 1}}, img.type(), Site::current()));
+  b.output("conv_dw", b.add(Op::Conv2dGradWeight, {img, conv}, ConvAttrs{{2, 1}, {1, 1}}, w.type(), Site::current()));
+  Value mp = maxPool2d(img, 3, 2, 1);
+  b.output("maxpool", mp);
+  b.output("maxpool_grad", b.add(Op::MaxPool2dGrad, {img, mp}, PoolAttrs{{3, 3}, {2, 2}, {1, 1}}, Site::current()));
+  Value ap = avgPool2d(img, 3, 2, 1);
+  b.output("avgpool", ap);
+  b.output("avgpool_grad", b.add(Op::AvgPool2dGrad, {ap}, PoolAttrs{{3, 3}, {2, 2}, {1, 1}}, img.type(), Site::current()));
+  b.output("sum_mid", sum(x4, {1, 2}));
+  b.output("sum_inner_keep", sum(x4, {3}, true));
+  b.output("max_outer", reduceMax(x4, {0}));
+  b.output("max_all", reduceMax(x4, {0, 1, 2, 3}));
+  b.output("permute", permute(x4, {3, 1, 0, 2}));
+  b.output("slice", slice(x4, {1, 0, 2, 3}, {2, 3, 5, 6}));
+  b.output("concat", concat({x4, sliceAxis(x4, 2, 1, 3)}, 2));
+  b.output("pad", pad(x4, {0, 1, 2, 0}, {1, 0, 1, 3}, -2.5));
+  b.output("broadcast", broadcastTo(reshape(sliceAxis(x4, 1, 0, 1), {2, 1, 5, 7}), {3, 2, 4, 5, 7}));
+  Value idx = b.constant({3, 0, 3, 1, 2, 3}, {DType::I32, {2, 3}});
+  b.output("gather", gather(reshape(x4, {6, 35}), idx));
+  b.output("scatter", scatterAdd(idx, reshape(x4, {2, 3, 35}), 6));
+  b.output("iota_f32", b.iota({DType::F32, {3, 4}}, 0));
+  b.output("cast_i32", cast(x4 * 10.0, DType::I32));
+  b.output("cast_bool", cast(gt(x4, 0.0), DType::F64));
+  b.output("empty", sum(exp(in("e", {0, 4})), {0}));
+  return {b.finish(), feeds};
+}
+
+}  // namespace
+
+TEST_CASE("JIT: structural cases with awkward shapes agree with the interpreter") {
+  auto [g, feeds] = structuralGraph();
+  TensorMap want = evaluate(g, feeds), got = test::runJit(g, feeds);
+  for (const Output& o : g.outputs()) {
+    INFO("output ", o.name);
+    CHECK(got.at(o.name).shape == want.at(o.name).shape);
+    double err = test::scaledError(got.at(o.name), want.at(o.name));
+    CHECK(err < (isFloat(want.at(o.name).dtype) ? 5e-6 : 0.0) + 1e-300);
+  }
+}
+
+TEST_CASE("JIT: every model's forward pass and training step agree with the interpreter") {
+  struct Case {
+    std::string model;
+    int64_t batch;
+  };
+  for (const Case& c : {Case{"mlp", 8}, Case{"cnn", 4}, Case{"gpt", 1}, Case{"gpt-block", 2}}) {
+    INFO("model ", c.model);
+    Graph g = findModel(c.model).build(c.batch);
+    TensorMap feeds = initParameters(g, 3);
+    for (auto& [k, v] : randomInputs(g, 3)) feeds[k] = v;
+    CHECK(test::scaledError(test::runJit(g, feeds).at("loss"), evaluate(g, feeds).at("loss")) < 1e-5);
+    // SGD with momentum: its update is linear in the gradient, so the comparison measures the gradients
+    // (Adam would amplify gradients that are rounding noise into whole steps; see tests/TorchTest.cpp).
+    OptimizerOptions o;
+    o.kind = "sgd-momentum", o.lr = 0.1;
+    Graph prog = addOptimizer(autodiff(g), o);
+    TensorMap progFeeds = initParameters(prog, 3);
+    for (auto& [k, v] : feeds) progFeeds[k] = v;
+    TensorMap want = evaluate(prog, progFeeds), got = test::runJit(prog, progFeeds);
+    double worst = 0;
+    for (const Output& out : prog.outputs())
+      if (out.name != "lr") {
+        double e = test::scaledError(got.at(out.name), want.at(out.name));
+        if (e > 1e-5) MESSAGE(out.name, " differs by ", e);
+        worst = std::max(worst, e);
+      }
+    MESSAGE(c.model, ": worst scaled difference over the training step's outputs ", worst);
+    CHECK(worst < 1e-5);
+  }
+}
+
+TEST_CASE("JIT: run-time errors name the kernel; inputs are checked") {
+  Graph g = test::kir("kiln 1\n%0 = input {name=\"t\"} : f32[2,2]\n%1 = input {name=\"i\"} : i32[1]\n"
+                      "%2 = gather %0, %1 : f32[1,2]\n%3 = div %1, %1 : i32[1]\n%4 = cast %0 : i32[2,2]\n"
+                      "output \"g\" = %2\noutput \"d\" = %3\noutput \"c\" = %4\n");
+  auto exe = compileGraph(g, test::cachedOptions());
+  exe->set("t", toStored(test::tensor(DType::F32, {2, 2}, {1, 2, 3, 4})));
+  exe->set("i", toStored(test::tensor(DType::I32, {1}, {5})));
+  CHECK_THROWS_WITH_AS(exe->run(), "error: kernel k2_gather: an index is out of range", Error);
+  exe->set("i", toStored(test::tensor(DType::I32, {1}, {0})));
+  CHECK_THROWS_WITH_AS(exe->run(), "error: kernel k3_div: integer division by zero", Error);
+  exe->set("i", toStored(test::tensor(DType::I32, {1}, {1})));
+  exe->set("t", toStored(test::tensor(DType::F32, {2, 2}, {1, NAN, 3, 4})));
+  CHECK_THROWS_WITH_AS(exe->run(), "error: kernel k4_cast: a value cast to i32 is NaN or out of range", Error);
+  CHECK_THROWS_WITH_AS(exe->set("t", toStored(test::tensor(DType::F32, {4}, {1, 2, 3, 4}))),
+                       "error: \"t\": expected F32[2,2], got F32[4]", Error);
+  CHECK_THROWS_WITH_AS(exe->set("i", toStored(test::tensor(DType::F32, {1}, {1}))), "error: \"i\": expected I32[1], got F32[1]", Error);
+  CHECK_THROWS_WITH_AS(exe->set("zz", toStored(test::tensor(DType::F32, {1}, {1}))),
+                       "error: no input, parameter or state is called \"zz\"", Error);
+}
+
+TEST_CASE("JIT session: checkpoints resume to the same next step; NaN stops training") {
+  Graph g = findModel("mlp").build(4);
+  OptimizerOptions o;
+  o.kind = "adamw", o.lr = 1e-3;
+  Graph prog = addOptimizer(autodiff(g), o);
+  std::vector<TensorFile> batches;
+  for (uint64_t s = 0; s < 5; ++s) batches.push_back(toStored(randomInputs(prog, s)));
+  auto a = compileSession(prog, 1, test::cachedOptions());
+  for (int i = 0; i < 3; ++i) a->step(batches[size_t(i)]);
+  std::string dir = test::tempDir("ckpt");
+  a->save(dir + "/c.safetensors");
+  double next = a->step(batches[3]);
+  auto b = compileSession(prog, 99, test::cachedOptions());  // another seed: the checkpoint must override it
+  b->load(dir + "/c.safetensors");
+  CHECK(b->step(batches[3]) == next);
+  CHECK(b->get("fc1.weight").bytes == a->get("fc1.weight").bytes);
+  CHECK(b->get("optimizer.step").bytes == a->get("optimizer.step").bytes);
+  writeSafetensors(dir + "/bad.safetensors", TensorFile{{"fc1.weight", a->get("fc1.weight")}});
+  CHECK_THROWS_WITH_AS(b->load(dir + "/bad.safetensors"), doctest::Contains("checkpoint has no tensor"), Error);
+  TensorFile nanBatch = batches[4];
+  HostTensor x = fromStored(nanBatch.at("x"), "x");
+  x.data[0] = NAN;
+  nanBatch["x"] = toStored(x);
+  StoredTensor before = b->get("fc1.weight");
+  CHECK_THROWS_WITH_AS(b->step(nanBatch), doctest::Contains("step 1: the loss is nan (training stopped"), Error);
+  CHECK(b->get("fc1.weight").bytes == before.bytes);
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace kiln
