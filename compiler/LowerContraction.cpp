@@ -10,11 +10,22 @@ namespace kiln {
 
 namespace {
 
-/// With reassociation allowed for the duration of `body`, so that a reduction loop vectorises.
+/// With reassociation allowed for the duration of `body`, so that a reduction loop vectorises, and
+/// multiply-adds contracted into FMAs.
 void reassociating(llvm::IRBuilder<>& b, const std::function<void()>& body) {
   llvm::FastMathFlags fmf;
   fmf.setAllowReassoc();
   fmf.setNoSignedZeros();
+  fmf.setAllowContract();
+  b.setFastMathFlags(fmf);
+  body();
+  b.clearFastMathFlags();
+}
+
+/// With multiply-adds contracted into FMAs (one rounding instead of two) for the duration of `body`.
+void contracting(llvm::IRBuilder<>& b, const std::function<void()>& body) {
+  llvm::FastMathFlags fmf;
+  fmf.setAllowContract();
   b.setFastMathFlags(fmf);
   body();
   b.clearFastMathFlags();
@@ -56,10 +67,12 @@ int64_t lowerMatmul(KernelEmitter& k, NodeId id) {
       k.loop(K, [&](llvm::Value* kk) {
         llvm::Value* av = aAt(kk);
         llvm::Value* bRow = b.CreateAdd(bBase, b.CreateMul(kk, k.c64(N)));
-        k.loop(N, [&](llvm::Value* j) {
-          llvm::Value* c = b.CreateAdd(cRow, j);
-          llvm::Value* prod = b.CreateFMul(av, k.load(B, b.CreateAdd(bRow, j)));
-          k.store(id, c, b.CreateFAdd(k.load(id, c), prod));
+        contracting(b, [&] {
+          k.loop(N, [&](llvm::Value* j) {
+            llvm::Value* c = b.CreateAdd(cRow, j);
+            llvm::Value* prod = b.CreateFMul(av, k.load(B, b.CreateAdd(bRow, j)));
+            k.store(id, c, b.CreateFAdd(k.load(id, c), prod));
+          });
         });
       });
       return;
@@ -157,12 +170,14 @@ int64_t lowerConv(KernelEmitter& k, NodeId id) {
         window([&](int64_t kh, int64_t kw, auto hr, auto wr) {
           llvm::Value* wv = k.load(Wt, wAt(o, c, kh, kw));
           k.loop(k.c64(hr.first), k.c64(hr.second), [&](llvm::Value* oh) {
-            k.loop(k.c64(wr.first), k.c64(wr.second), [&](llvm::Value* ow) {
-              llvm::Value* yi = yAt(nn, o, oh, ow);
-              llvm::Value* xi = xAt(nn, c, kh, kw, oh, ow);
-              llvm::Value* dst = forward ? yi : xi;
-              llvm::Value* src = forward ? k.load(X, xi) : k.load(Y, yi);
-              k.store(id, dst, b.CreateFAdd(k.load(id, dst), b.CreateFMul(wv, src)));
+            contracting(b, [&] {
+              k.loop(k.c64(wr.first), k.c64(wr.second), [&](llvm::Value* ow) {
+                llvm::Value* yi = yAt(nn, o, oh, ow);
+                llvm::Value* xi = xAt(nn, c, kh, kw, oh, ow);
+                llvm::Value* dst = forward ? yi : xi;
+                llvm::Value* src = forward ? k.load(X, xi) : k.load(Y, yi);
+                k.store(id, dst, b.CreateFAdd(k.load(id, dst), b.CreateFMul(wv, src)));
+              });
             });
           });
         });

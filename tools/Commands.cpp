@@ -7,6 +7,7 @@
 
 #include "compiler/Interpreter.h"
 #include "compiler/ParamInit.h"
+#include "compiler/Pipeline.h"
 #include "ir/Error.h"
 #include "ir/Json.h"
 #include "ir/Parser.h"
@@ -77,7 +78,11 @@ int cmdDump(const std::vector<std::string>& argv) {
 
 const char* kRunHelp =
     "usage: kiln run FILE [--inputs IN.safetensors | --data fashion-mnist | --seed N] [--out OUT.safetensors]\n"
-    "Evaluates a graph with the reference interpreter and prints a summary of each output.\n"
+    "                [--engine interp|jit] [--time-passes] [--no-cache]\n"
+    "Evaluates a graph and prints a summary of each output.\n"
+    "  --engine E      interp: the reference interpreter (default); jit: compiled kernels\n"
+    "  --time-passes   with jit: compile time per stage\n"
+    "  --no-cache      with jit: compile without the on-disk object cache\n"
     "  --inputs F      values for inputs (all of them) and for any parameters (by name)\n"
     "  --data fashion-mnist\n"
     "                  feed inputs x and labels from a real Fashion-MNIST training batch\n"
@@ -105,7 +110,7 @@ TensorMap fashionBatch(const Graph& g, int64_t index) {
 
 int cmdRun(const std::vector<std::string>& argv) {
   if (wantsHelp(argv, kRunHelp)) return 0;
-  Args args("run", argv, {{"inputs", "seed", "out", "data", "batch-index"}, {"f64"}});
+  Args args("run", argv, {{"inputs", "seed", "out", "data", "batch-index", "engine"}, {"f64", "time-passes", "no-cache"}});
   args.expectPositionals(1, "one FILE (or - for standard input)");
   if (args.has("inputs") + args.has("data") > 1) throw Error("kiln run: give at most one of --inputs and --data");
   Graph g = loadGraph(args.positionals()[0]);
@@ -122,9 +127,48 @@ int cmdRun(const std::vector<std::string>& argv) {
   } else {
     for (auto& [k, v] : randomInputs(g, seed)) feeds[k] = v;
   }
-  TensorMap outs = evaluate(g, feeds, args.has("f64") ? Precision::F64 : Precision::Declared);
+  std::string engine = args.value("engine").value_or("interp");
+  TensorMap outs;
+  if (engine == "interp") {
+    outs = evaluate(g, feeds, args.has("f64") ? Precision::F64 : Precision::Declared);
+  } else if (engine == "jit") {
+    if (args.has("f64")) throw Error("kiln run: --f64 is an interpreter option");
+    CompileStats stats;
+    auto exe = compileGraph(g, {!args.has("no-cache"), ""}, &stats);
+    if (args.has("time-passes")) std::cerr << stats.report();
+    for (const auto& [k, v] : feeds) exe->set(k, toStored(v));
+    exe->run();
+    for (const Output& o : g.outputs()) outs[o.name] = fromStored(exe->output(o.name), o.name);
+  } else {
+    throw Error(fmt::format("kiln run: unknown --engine '{}'; expected interp or jit", engine));
+  }
   for (const Output& o : g.outputs()) std::cout << o.name << ": " << summarize(outs[o.name]) << "\n";
   if (auto out = args.value("out")) writeSafetensors(*out, toStored(outs));
+  return 0;
+}
+
+const char* kLlvmHelp =
+    "usage: kiln llvm FILE|- [--unoptimized]\n"
+    "Prints the LLVM IR of every kernel of a graph (one function per node), after the O3 pipeline unless\n"
+    "--unoptimized. Kernels have the ABI i32 kernel(ptr arena, i64 begin, i64 end).\n";
+
+int cmdLlvm(const std::vector<std::string>& argv) {
+  if (wantsHelp(argv, kLlvmHelp)) return 0;
+  Args args("llvm", argv, {{}, {"unoptimized"}});
+  args.expectPositionals(1, "one FILE (or - for standard input)");
+  std::cout << graphLlvmIr(loadGraph(args.positionals()[0]), !args.has("unoptimized"));
+  return 0;
+}
+
+const char* kAsmHelp =
+    "usage: kiln asm FILE|-\n"
+    "Prints the host assembly of every kernel of a graph, as the JIT compiles it.\n";
+
+int cmdAsm(const std::vector<std::string>& argv) {
+  if (wantsHelp(argv, kAsmHelp)) return 0;
+  Args args("asm", argv, {{}, {}});
+  args.expectPositionals(1, "one FILE (or - for standard input)");
+  std::cout << graphAssembly(loadGraph(args.positionals()[0]));
   return 0;
 }
 
@@ -154,7 +198,9 @@ const std::vector<Command>& allCommands() {
   static const std::vector<Command> commands = {
       {"export", "print a model's graph", kExportHelp, cmdExport},
       {"dump", "parse, verify, transform and print a graph", kDumpHelp, cmdDump},
-      {"run", "evaluate a graph with the reference interpreter", kRunHelp, cmdRun},
+      {"run", "evaluate a graph (interpreter or JIT)", kRunHelp, cmdRun},
+      {"llvm", "print the LLVM IR of a graph's kernels", kLlvmHelp, cmdLlvm},
+      {"asm", "print the assembly of a graph's kernels", kAsmHelp, cmdAsm},
       {"train", "train a model", kTrainHelp, cmdTrain},
       {"gradcheck", "check gradients against finite differences", kGradcheckHelp, cmdGradcheck},
       {"models", "list the models", kModelsHelp, cmdModels},

@@ -1,0 +1,104 @@
+"""kiln's training step against PyTorch's, side by side in one run, 1 thread each.
+
+usage: /usr/bin/python3 bench/step_vs_torch.py [MODEL ...] [--repeats R] [--steps S]
+Models: mlp (batch 128), cnn (batch 64). Each repeat runs kiln (build/kiln_bench, the JIT) and then PyTorch
+(Debian's python3-torch) on the same model, batch and optimizer (SGD, momentum 0.9, lr 0.01), each timing S
+steps and keeping its median; the figures are medians over the repeats, and the ratio kiln / PyTorch
+(below 1: kiln is faster). PyTorch runs with torch.set_num_threads(1) and OPENBLAS_NUM_THREADS=1, with
+OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset so that it uses its AVX-512 kernels. Also prints the cold and
+cached compile time of kiln's training step.
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+for var in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
+    os.environ.pop(var, None)
+os.environ["OPENBLAS_NUM_THREADS"] = "1"
+os.environ["OMP_NUM_THREADS"] = "1"
+
+import torch  # noqa: E402  (after the environment is set)
+import torch.nn as nn  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BATCH = {"mlp": 128, "cnn": 64}
+
+
+class Mlp(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc1, self.fc2, self.fc3 = nn.Linear(784, 512), nn.Linear(512, 512), nn.Linear(512, 10)
+
+    def forward(self, x):
+        return self.fc3(F.relu(self.fc2(F.relu(self.fc1(x)))))
+
+
+class Cnn(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1, self.conv2 = nn.Conv2d(1, 32, 5), nn.Conv2d(32, 64, 5)
+        self.fc1, self.fc2 = nn.Linear(1024, 512), nn.Linear(512, 10)
+
+    def forward(self, x):
+        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
+        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
+        return self.fc2(F.relu(self.fc1(x.flatten(1))))
+
+
+def torch_step_ms(model_name, steps):
+    torch.manual_seed(0)
+    model = Mlp() if model_name == "mlp" else Cnn()
+    batch = BATCH[model_name]
+    x = torch.randn(batch, 784) if model_name == "mlp" else torch.randn(batch, 1, 28, 28)
+    y = torch.randint(0, 10, (batch,))
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        F.cross_entropy(model(x), y).backward()
+        opt.step()
+
+    for _ in range(3):
+        step()
+    times = []
+    for _ in range(steps):
+        t0 = time.perf_counter()
+        step()
+        times.append((time.perf_counter() - t0) * 1000)
+    return statistics.median(times)
+
+
+def kiln(*args):
+    out = subprocess.run([os.path.join(ROOT, "build", "kiln_bench"), *args], check=True, capture_output=True, text=True)
+    return json.loads(out.stdout)
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("models", nargs="*", default=["mlp"])
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--steps", type=int, default=20)
+    a = p.parse_args()
+    torch.set_num_threads(1)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} thread; BLAS: {torch.__config__.show().count('BLAS')} BLAS lines in its config")
+    for m in a.models:
+        k, t = [], []
+        for _ in range(a.repeats):
+            k.append(kiln("step", m, "--steps", str(a.steps))["ms_per_step"])
+            t.append(torch_step_ms(m, a.steps))
+        km, tm = statistics.median(k), statistics.median(t)
+        print(f"{m} (batch {BATCH[m]}) training step, median of {a.repeats} x {a.steps} steps: "
+              f"kiln {km:.2f} ms, PyTorch {tm:.2f} ms, ratio kiln/PyTorch {km / tm:.2f}")
+        c = kiln("compile", m)
+        print(f"{m} training step compile ({c['kernels']} kernels): cold {c['cold_ms']:.0f} ms "
+              f"(optimise {c['optimize_ms']:.0f}, codegen {c['codegen_ms']:.0f}), cached {c['cached_ms']:.1f} ms")
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
