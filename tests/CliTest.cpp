@@ -7,6 +7,7 @@
 
 #include "compiler/HostTensor.h"
 #include "runtime/Safetensors.h"
+#include "runtime/Safetensors.h"
 #include "tests/TestUtil.h"
 
 namespace kiln {
@@ -16,7 +17,7 @@ using test::runKiln;
 TEST_CASE("kiln --help and every verb's --help") {
   test::CliResult top = runKiln("--help");
   CHECK(top.status == 0);
-  for (const char* verb : {"export", "dump", "run", "models", "passes"}) {
+  for (const char* verb : {"export", "dump", "run", "train", "gradcheck", "llvm", "asm", "models", "passes"}) {
     INFO("verb ", verb);
     CHECK(top.out.find(std::string("  ") + verb) != std::string::npos);
     test::CliResult r = runKiln(std::string(verb) + " --help");
@@ -146,14 +147,47 @@ TEST_CASE("kiln gradcheck: the op sweep and a file") {
   CHECK(one.out.find("1 cases, 0 failed") != std::string::npos);
 }
 
-TEST_CASE("kiln train runs on the interpreter and reports test accuracy") {
-  test::CliResult r = runKiln("train mlp --data fashion-mnist --steps 30 --batch 16 --eval-limit 200 --log-every 10");
-  CHECK(r.status == 0);
-  CHECK(r.out.find("epoch 1: test accuracy ") != std::string::npos);
-  CHECK(r.err.find("epoch 1 step 30/30 loss ") != std::string::npos);
+TEST_CASE("kiln train on both engines; a resumed run ends where an uninterrupted one does") {
+  for (const char* engine : {"interp", "jit"}) {
+    INFO("engine ", engine);
+    test::CliResult r = runKiln(std::string("train mlp --data fashion-mnist --steps 30 --batch 16 --eval-limit 200 --log-every 10 --engine ") + engine);
+    CHECK(r.status == 0);
+    CHECK(r.out.find("epoch 1: test accuracy ") != std::string::npos);
+    CHECK(r.err.find("step 30/30 loss ") != std::string::npos);
+  }
+  std::string dir = test::tempDir("resume");
+  std::string common = " --data fashion-mnist --batch 16 --eval-limit 100 --optimizer adamw --lr 0.001";
+  REQUIRE(runKiln("train mlp --steps 30 --save " + dir + "/full.ckpt" + common).status == 0);
+  REQUIRE(runKiln("train mlp --steps 20 --save " + dir + "/part.ckpt" + common).status == 0);
+  test::CliResult resumed = runKiln("train mlp --steps 30 --resume " + dir + "/part.ckpt --save " + dir + "/resumed.ckpt" + common);
+  REQUIRE(resumed.status == 0);
+  CHECK(resumed.out.find("resumed from " + dir + "/part.ckpt after step 20") != std::string::npos);
+  TensorFile full = readSafetensors(dir + "/full.ckpt"), again = readSafetensors(dir + "/resumed.ckpt");
+  REQUIRE(full.size() == again.size());
+  for (const auto& [name, t] : full) {
+    INFO("tensor ", name);
+    CHECK(again.at(name).bytes == t.bytes);
+  }
+  CHECK(runKiln("train mlp --steps 5 --resume " + dir + "/missing.ckpt" + common).err.find("cannot open file") != std::string::npos);
+  std::filesystem::remove_all(dir);
   CHECK(runKiln("train mlp --data fashion-mnist").err == "error: kiln train: give exactly one of --steps and --epochs\n");
   CHECK(runKiln("train mlp --data fashion-mnist --steps 1 --engine gpu").err ==
-        "error: kiln train: unknown --engine 'gpu'; only interp is built so far\n");
+        "error: kiln train: unknown --engine 'gpu'; expected jit or interp\n");
+}
+
+TEST_CASE("kiln run --engine jit, kiln llvm and kiln asm") {
+  std::string g = runKiln("export mlp --batch 2").out;
+  test::CliResult interp = runKiln("run - --seed 3", g), jit = runKiln("run - --seed 3 --engine jit --time-passes", g);
+  CHECK(jit.status == 0);
+  CHECK(jit.out.substr(0, jit.out.find('\n')) == interp.out.substr(0, interp.out.find('\n')));  // the same loss line
+  CHECK(jit.err.find("compile: layout ") != std::string::npos);
+  test::CliResult ir = runKiln("llvm -", g);
+  CHECK(ir.status == 0);
+  CHECK(ir.out.find("i32 @k8_matmul(ptr noalias") != std::string::npos);
+  CHECK(runKiln("llvm - --unoptimized", g).out.find("alloca i32") != std::string::npos);
+  test::CliResult as = runKiln("asm -", g);
+  CHECK(as.status == 0);
+  CHECK(as.out.find("k8_matmul:") != std::string::npos);
 }
 
 }  // namespace kiln
