@@ -21,33 +21,13 @@ for var in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
 os.environ["OPENBLAS_NUM_THREADS"] = "1"
 os.environ["OMP_NUM_THREADS"] = "1"
 
-import torch  # noqa: E402  (after the environment is set)
-import torch.nn as nn  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
-
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "tests", "torch"))
+
+import torch  # noqa: E402  (after the environment is set)
+import torch.nn.functional as F  # noqa: E402
+from torch_models import Cnn, Mlp  # noqa: E402
 BATCH = {"mlp": 128, "cnn": 64}
-
-
-class Mlp(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.fc1, self.fc2, self.fc3 = nn.Linear(784, 512), nn.Linear(512, 512), nn.Linear(512, 10)
-
-    def forward(self, x):
-        return self.fc3(F.relu(self.fc2(F.relu(self.fc1(x)))))
-
-
-class Cnn(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.conv1, self.conv2 = nn.Conv2d(1, 32, 5), nn.Conv2d(32, 64, 5)
-        self.fc1, self.fc2 = nn.Linear(1024, 512), nn.Linear(512, 10)
-
-    def forward(self, x):
-        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
-        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
-        return self.fc2(F.relu(self.fc1(x.flatten(1))))
 
 
 def torch_step_ms(model_name, steps):

@@ -14,8 +14,9 @@ import sys
 
 import numpy as np
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
+
+from torch_models import Cnn, GptBlock, Mlp
 
 DTYPES = {"F32": np.float32, "F64": np.float64, "I32": np.int32, "I64": np.int64, "BOOL": np.bool_, "U8": np.uint8}
 
@@ -35,75 +36,15 @@ def read_safetensors(path):
     return out
 
 
-class Mlp(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.fc1, self.fc2, self.fc3 = nn.Linear(784, 512), nn.Linear(512, 512), nn.Linear(512, 10)
-
-    def loss(self, inputs):
-        x = torch.from_numpy(inputs["x"])
-        logits = self.fc3(F.relu(self.fc2(F.relu(self.fc1(x)))))
-        return F.cross_entropy(logits, torch.from_numpy(inputs["labels"]).long())
+def classification_loss(model, inputs):
+    return F.cross_entropy(model(torch.from_numpy(inputs["x"])), torch.from_numpy(inputs["labels"]).long())
 
 
-class Cnn(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.conv1, self.conv2 = nn.Conv2d(1, 32, 5), nn.Conv2d(32, 64, 5)
-        self.fc1, self.fc2 = nn.Linear(1024, 512), nn.Linear(512, 10)
-
-    def loss(self, inputs):
-        x = torch.from_numpy(inputs["x"])
-        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
-        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
-        logits = self.fc2(F.relu(self.fc1(x.flatten(1))))
-        return F.cross_entropy(logits, torch.from_numpy(inputs["labels"]).long())
+def regression_loss(model, inputs):
+    return F.mse_loss(model(torch.from_numpy(inputs["x"])), torch.from_numpy(inputs["target"]))
 
 
-class Attention(nn.Module):
-    def __init__(self, c, heads):
-        super().__init__()
-        self.qkv, self.proj, self.heads = nn.Linear(c, 3 * c), nn.Linear(c, c), heads
-
-    def forward(self, x):
-        b, t, c = x.shape
-        q, k, v = self.qkv(x).split(c, dim=2)
-        q, k, v = (z.view(b, t, self.heads, c // self.heads).transpose(1, 2) for z in (q, k, v))
-        att = (q @ k.transpose(-2, -1)) / (c // self.heads) ** 0.5
-        mask = torch.tril(torch.ones(t, t, dtype=torch.bool))
-        att = F.softmax(att.masked_fill(~mask, float("-inf")), dim=-1)
-        return self.proj((att @ v).transpose(1, 2).reshape(b, t, c))
-
-
-class MlpBlock(nn.Module):
-    def __init__(self, c):
-        super().__init__()
-        self.fc, self.proj = nn.Linear(c, 4 * c), nn.Linear(4 * c, c)
-
-    def forward(self, x):
-        return self.proj(F.gelu(self.fc(x)))
-
-
-class Block(nn.Module):
-    def __init__(self, c=256, heads=4):
-        super().__init__()
-        self.ln1, self.attn, self.ln2, self.mlp = nn.LayerNorm(c), Attention(c, heads), nn.LayerNorm(c), MlpBlock(c)
-
-    def forward(self, x):
-        x = x + self.attn(self.ln1(x))
-        return x + self.mlp(self.ln2(x))
-
-
-class GptBlock(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.h0 = Block()
-
-    def loss(self, inputs):
-        return F.mse_loss(self.h0(torch.from_numpy(inputs["x"])), torch.from_numpy(inputs["target"]))
-
-
-MODELS = {"mlp": Mlp, "cnn": Cnn, "gpt-block": GptBlock}
+MODELS = {"mlp": (Mlp, classification_loss), "cnn": (Cnn, classification_loss), "gpt-block": (GptBlock, regression_loss)}
 
 
 def rel_diff(a, b):
@@ -114,7 +55,7 @@ def rel_diff(a, b):
 
 def fresh_model(name, weights):
     torch.manual_seed(0)
-    model = MODELS[name]()
+    model = MODELS[name][0]()
     model.load_state_dict({k: torch.from_numpy(v) for k, v in weights.items()}, strict=True)
     return model
 
@@ -127,8 +68,9 @@ def main():
     kiln = read_safetensors(f"{directory}/kiln.safetensors")
     torch.set_num_threads(1)
 
+    loss_fn = MODELS[name][1]
     model = fresh_model(name, weights)
-    loss = model.loss(inputs)
+    loss = loss_fn(model, inputs)
     loss.backward()
     result = {"model": name, "loss_torch": float(loss), "loss_kiln": float(kiln["loss"])}
     result["loss"] = abs(float(kiln["loss"]) - float(loss)) / abs(float(loss))
@@ -140,7 +82,7 @@ def main():
     opt = torch.optim.AdamW(model.parameters(), lr=case["lr"], weight_decay=case["weight_decay"])
     for _ in range(case["steps"]):
         opt.zero_grad()
-        model.loss(inputs).backward()
+        loss_fn(model, inputs).backward()
         opt.step()
     after = dict(model.named_parameters())
     # The parameters move by about lr per step; their difference is measured in units of that movement.
