@@ -31,12 +31,20 @@ void contracting(llvm::IRBuilder<>& b, const std::function<void()>& body) {
   b.clearFastMathFlags();
 }
 
-/// The [lo, hi) range of output positions o with 0 <= o * stride + k - pad < size.
-std::pair<int64_t, int64_t> validRange(int64_t outSize, int64_t stride, int64_t k, int64_t pad, int64_t size) {
-  int64_t lo = 0;
-  while (lo < outSize && lo * stride + k - pad < 0) ++lo;
-  int64_t hi = lo;
-  while (hi < outSize && hi * stride + k - pad < size) ++hi;
+/// The [lo, hi) range of output positions o with 0 <= o * stride + k - pad < size, for a window offset k
+/// known at run time: lo = ceil((pad - k) / stride) clamped to 0, hi = floor((size - 1 + pad - k) / stride) + 1
+/// clamped to outSize (and to lo, when no position is valid).
+std::pair<llvm::Value*, llvm::Value*> validRange(KernelEmitter& k, int64_t outSize, int64_t stride, llvm::Value* kk,
+                                                 int64_t pad, int64_t size) {
+  llvm::IRBuilder<>& b = k.b();
+  llvm::Value* num = b.CreateSub(k.c64(pad), kk);
+  llvm::Value* lo = b.CreateSelect(b.CreateICmpSLE(num, k.c64(0)), k.c64(0),
+                                   b.CreateSDiv(b.CreateAdd(num, k.c64(stride - 1)), k.c64(stride)));
+  llvm::Value* last = b.CreateSub(k.c64(size - 1 + pad), kk);
+  llvm::Value* hi = b.CreateSelect(b.CreateICmpSLT(last, k.c64(0)), k.c64(0),
+                                   b.CreateAdd(b.CreateSDiv(last, k.c64(stride)), k.c64(1)));
+  hi = b.CreateSelect(b.CreateICmpSGT(hi, k.c64(outSize)), k.c64(outSize), hi);
+  hi = b.CreateSelect(b.CreateICmpSLT(hi, lo), lo, hi);
   return {lo, hi};
 }
 
@@ -112,8 +120,8 @@ ConvDims convDims(const Graph& g, const Node& n) {
 
 }  // namespace
 
-/// conv2d and its gradients share one loop nest: n, o, c, then the window (unrolled, so the valid output
-/// range of each window position is a constant), then oh and ow; ow innermost and contiguous.
+/// conv2d and its gradients share one loop nest: n, o, c, then the window position (kh, kw), then the
+/// output positions (oh, ow) that the window position keeps inside the input; ow innermost and contiguous.
 int64_t lowerConv(KernelEmitter& k, NodeId id) {
   const Node& n = k.graph()[id];
   ConvDims d = convDims(k.graph(), n);
@@ -122,32 +130,35 @@ int64_t lowerConv(KernelEmitter& k, NodeId id) {
   NodeId X = n.op == Op::Conv2dGradInput ? id : n.inputs[0];
   NodeId Wt = n.op == Op::Conv2dGradWeight ? id : n.inputs[1];
   NodeId Y = n.op == Op::Conv2d ? id : n.inputs[n.op == Op::Conv2dGradInput ? 0 : 1];
-  auto xAt = [&](llvm::Value* nn, llvm::Value* c, int64_t kh, int64_t kw, llvm::Value* oh, llvm::Value* ow) {
-    llvm::Value* h = b.CreateAdd(b.CreateMul(oh, k.c64(d.sh)), k.c64(kh - d.ph));
-    llvm::Value* w = b.CreateAdd(b.CreateMul(ow, k.c64(d.sw)), k.c64(kw - d.pw));
+  auto xAt = [&](llvm::Value* nn, llvm::Value* c, llvm::Value* kh, llvm::Value* kw, llvm::Value* oh, llvm::Value* ow) {
+    llvm::Value* h = b.CreateAdd(b.CreateMul(oh, k.c64(d.sh)), b.CreateSub(kh, k.c64(d.ph)));
+    llvm::Value* w = b.CreateAdd(b.CreateMul(ow, k.c64(d.sw)), b.CreateSub(kw, k.c64(d.pw)));
     return k.linear({nn, c, h, w}, {d.C * d.H * d.W, d.H * d.W, d.W, 1});
   };
   auto yAt = [&](llvm::Value* nn, llvm::Value* o, llvm::Value* oh, llvm::Value* ow) {
     return k.linear({nn, o, oh, ow}, {d.O * d.OH * d.OW, d.OH * d.OW, d.OW, 1});
   };
-  auto wAt = [&](llvm::Value* o, llvm::Value* c, int64_t kh, int64_t kw) {
-    return k.linear({o, c}, {d.C * d.KH * d.KW, d.KH * d.KW}, kh * d.KW + kw);
+  auto wAt = [&](llvm::Value* o, llvm::Value* c, llvm::Value* kh, llvm::Value* kw) {
+    return k.linear({o, c, kh, kw}, {d.C * d.KH * d.KW, d.KH * d.KW, d.KW, 1});
   };
-  auto window = [&](const std::function<void(int64_t, int64_t, std::pair<int64_t, int64_t>, std::pair<int64_t, int64_t>)>& f) {
-    for (int64_t kh = 0; kh < d.KH; ++kh)
-      for (int64_t kw = 0; kw < d.KW; ++kw) f(kh, kw, validRange(d.OH, d.sh, kh, d.ph, d.H), validRange(d.OW, d.sw, kw, d.pw, d.W));
+  using Range = std::pair<llvm::Value*, llvm::Value*>;
+  auto window = [&](const std::function<void(llvm::Value*, llvm::Value*, Range, Range)>& f) {
+    k.loop(d.KH, [&](llvm::Value* kh) {
+      Range hr = validRange(k, d.OH, d.sh, kh, d.ph, d.H);
+      k.loop(d.KW, [&](llvm::Value* kw) { f(kh, kw, hr, validRange(k, d.OW, d.sw, kw, d.pw, d.W)); });
+    });
   };
   llvm::Value* zero = llvm::ConstantFP::get(t, 0.0);
   if (n.op == Op::Conv2dGradWeight) {  // dw[o,c,kh,kw] = sum over n, oh, ow of gy * x
     llvm::Value* acc = k.local(t);
     k.loop(k.rangeBegin(), k.rangeEnd(), [&](llvm::Value* o) {
       k.loop(d.C, [&](llvm::Value* c) {
-        window([&](int64_t kh, int64_t kw, auto hr, auto wr) {
+        window([&](llvm::Value* kh, llvm::Value* kw, Range hr, Range wr) {
           b.CreateStore(zero, acc);
           k.loop(d.N, [&](llvm::Value* nn) {
-            k.loop(k.c64(hr.first), k.c64(hr.second), [&](llvm::Value* oh) {
+            k.loop(hr.first, hr.second, [&](llvm::Value* oh) {
               reassociating(b, [&] {
-                k.loop(k.c64(wr.first), k.c64(wr.second), [&](llvm::Value* ow) {
+                k.loop(wr.first, wr.second, [&](llvm::Value* ow) {
                   llvm::Value* p = b.CreateFMul(k.load(Y, yAt(nn, o, oh, ow)), k.load(X, xAt(nn, c, kh, kw, oh, ow)));
                   b.CreateStore(b.CreateFAdd(b.CreateLoad(t, acc), p), acc);
                 });
@@ -167,11 +178,11 @@ int64_t lowerConv(KernelEmitter& k, NodeId id) {
     k.loop(perSample, [&](llvm::Value* i) { k.store(id, b.CreateAdd(base, i), zero); });
     k.loop(d.O, [&](llvm::Value* o) {
       k.loop(d.C, [&](llvm::Value* c) {
-        window([&](int64_t kh, int64_t kw, auto hr, auto wr) {
+        window([&](llvm::Value* kh, llvm::Value* kw, Range hr, Range wr) {
           llvm::Value* wv = k.load(Wt, wAt(o, c, kh, kw));
-          k.loop(k.c64(hr.first), k.c64(hr.second), [&](llvm::Value* oh) {
+          k.loop(hr.first, hr.second, [&](llvm::Value* oh) {
             contracting(b, [&] {
-              k.loop(k.c64(wr.first), k.c64(wr.second), [&](llvm::Value* ow) {
+              k.loop(wr.first, wr.second, [&](llvm::Value* ow) {
                 llvm::Value* yi = yAt(nn, o, oh, ow);
                 llvm::Value* xi = xAt(nn, c, kh, kw, oh, ow);
                 llvm::Value* dst = forward ? yi : xi;
