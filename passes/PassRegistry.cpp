@@ -10,6 +10,7 @@
 #include "ir/Error.h"
 #include "ir/Verifier.h"
 #include "passes/Autodiff.h"
+#include "passes/Simplify.h"
 
 namespace kiln {
 
@@ -72,13 +73,20 @@ OptimizerOptions optimizerOptionsFrom(const PassOptions& p) {
 const std::vector<PassInfo>& allPasses() {
   static const std::vector<PassInfo> passes = {
       {"verify", "check every graph invariant; the graph is unchanged", {},
-       [](const Graph& g, const PassOptions&) { verifyOrThrow(g); return g; }},
+       [](const Graph& g, const PassOptions&, std::string*) { verifyOrThrow(g); return g; }},
       {"autodiff", "append the backward graph of the loss: outputs grad/NAME per parameter", {"loss", "wrt"},
-       [](const Graph& g, const PassOptions& o) { return autodiff(g, {o.text("loss", "loss"), o.list("wrt")}); }},
+       [](const Graph& g, const PassOptions& o, std::string*) { return autodiff(g, {o.text("loss", "loss"), o.list("wrt")}); }},
       {"optimizer", "turn grad/NAME outputs into parameter updates that alias the parameters",
        {"optimizer", "lr", "momentum", "beta1", "beta2", "eps", "weight-decay", "clip-norm", "schedule",
         "warmup-steps", "total-steps", "min-lr"},
-       [](const Graph& g, const PassOptions& o) { return addOptimizer(g, optimizerOptionsFrom(o)); }},
+       [](const Graph& g, const PassOptions& o, std::string*) { return addOptimizer(g, optimizerOptionsFrom(o)); }},
+      {"simplify", "constant folding, algebraic identities, movement chains, CSE, dead nodes", {},
+       [](const Graph& g, const PassOptions&, std::string* report) {
+         SimplifyStats stats;
+         Graph out = simplify(g, &stats);
+         if (report) *report = printSimplifyStats(stats);
+         return out;
+       }},
   };
   return passes;
 }

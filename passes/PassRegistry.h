@@ -27,12 +27,14 @@ class PassOptions {
   std::map<std::string, std::string> values_;
 };
 
-/// A graph-to-graph pass as the CLI runs it.
+/// A graph-to-graph pass as the CLI runs it. `report`, when not null, receives what the pass has to say
+/// about its work (simplify: how often each rule fired; printed by `kiln dump --stats`).
 struct PassInfo {
   std::string name;
   std::string summary;
   std::vector<std::string> options;  ///< option names it reads (CLI flags without --)
-  std::function<Graph(const Graph&, const PassOptions&)> run;
+  std::function<Graph(const Graph&, const PassOptions&, std::string* report)> run;
+  Graph operator()(const Graph& g, const PassOptions& o, std::string* report = nullptr) const { return run(g, o, report); }
 };
 
 /// All registered passes.

@@ -81,7 +81,7 @@ std::string runCase(const GoldenFile& f, const GoldenCase& c, bool& failed) {
     Graph g = parseGraph(c.input, c.name);
     verifyOrThrow(g, c.name);
     for (const std::string& p : f.passes) {
-      g = findPass(p).run(g, f.options);
+      g = findPass(p)(g, f.options);
       verifyOrThrow(g, c.name);
     }
     failed = false;

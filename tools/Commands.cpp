@@ -42,7 +42,7 @@ int cmdExport(const std::vector<std::string>& argv) {
     if (args.has("optimizer")) throw Error("kiln export: give the optimizer once, as --train OPTIMIZER");
     PassOptions o = passOptions(args);
     o.set("optimizer", *opt);
-    g = findPass("optimizer").run(findPass("autodiff").run(g, o), o);
+    g = findPass("optimizer")(findPass("autodiff")(g, o), o);
   }
   std::cout << (args.has("json") ? graphToJson(g) : printGraph(g));
   return 0;
@@ -55,23 +55,28 @@ const char* kDumpHelp =
     "  --json             print JSON instead of .kir\n"
     "  --passes=a,b       run these passes in order (see `kiln passes`)\n"
     "  --print-after-all  print the graph after every pass, each under a '# after PASS' line\n"
+    "  --verify-each      verify the graph after every pass (kiln always verifies the final graph)\n"
+    "  --stats            print what passes report (simplify: how often each rule fired) to stderr\n"
     "  --loss NAME        autodiff: the output to differentiate (default loss)\n"
     "  --wrt a,b          autodiff: the leaves to differentiate against (default: every parameter)\n"
     "and the optimizer flags of `kiln train --help`.\n";
 
 int cmdDump(const std::vector<std::string>& argv) {
   if (wantsHelp(argv, kDumpHelp)) return 0;
-  Args args("dump", argv, withPassFlags({{"passes"}, {"json", "print-after-all"}}));
+  Args args("dump", argv, withPassFlags({{"passes"}, {"json", "print-after-all", "verify-each", "stats"}}));
   args.expectPositionals(1, "one FILE (or - for standard input)");
   std::string path = args.positionals()[0];
   Graph g = loadGraph(path);
   PassOptions passList;
   passList.set("passes", args.value("passes").value_or(""));
   for (const std::string& name : passList.list("passes")) {
-    g = findPass(name).run(g, passOptions(args));
-    verifyOrThrow(g, fileLabel(path));
+    std::string report;
+    g = findPass(name)(g, passOptions(args), &report);
+    if (args.has("stats") && !report.empty()) std::cerr << "# " << name << " statistics\n" << report;
+    if (args.has("verify-each")) verifyOrThrow(g, fmt::format("{} (after {})", fileLabel(path), name));
     if (args.has("print-after-all")) std::cout << "# after " << name << "\n" << printGraph(g);
   }
+  verifyOrThrow(g, fileLabel(path));
   if (!args.has("print-after-all")) std::cout << (args.has("json") ? graphToJson(g) : printGraph(g));
   return 0;
 }

@@ -147,7 +147,7 @@ int cmdTrain(const std::vector<std::string>& argv) {
   PassOptions o = passOptions(args);
   if (!o.has("optimizer")) o.set("optimizer", "sgd-momentum");
   Graph model = s.model->build(s.batch);
-  Graph program = findPass("optimizer").run(findPass("autodiff").run(model, o), o);
+  Graph program = findPass("optimizer")(findPass("autodiff")(model, o), o);
   Graph forward = s.model->build(kEvalBatch);
   std::unique_ptr<Engine> engine =
       makeEngine(s.engine, program, forward, s.seed, {!args.has("no-cache"), ""}, args.has("time-passes"));
