@@ -15,7 +15,9 @@
 #include "ir/Verifier.h"
 #include "models/FashionMnist.h"
 #include "models/Models.h"
+#include "passes/Fuse.h"
 #include "passes/PassRegistry.h"
+#include "passes/Simplify.h"
 #include "tools/Args.h"
 #include "tools/CliCommon.h"
 
@@ -177,6 +179,23 @@ int cmdAsm(const std::vector<std::string>& argv) {
   return 0;
 }
 
+const char* kFuseHelp =
+    "usage: kiln fuse FILE|- [--explain] [--json] [--no-simplify]\n"
+    "Simplifies a graph and prints the kernels fusion makes of it, each with its nodes (only the last is\n"
+    "written to memory). --explain adds every edge that was not fused and why; --json prints\n"
+    "{\"kernels\": N, \"kernel_list\": [...], \"refusals\": [...]}.\n";
+
+int cmdFuse(const std::vector<std::string>& argv) {
+  if (wantsHelp(argv, kFuseHelp)) return 0;
+  Args args("fuse", argv, {{}, {"explain", "json", "no-simplify"}});
+  args.expectPositionals(1, "one FILE (or - for standard input)");
+  Graph g = loadGraph(args.positionals()[0]);
+  if (!args.has("no-simplify")) g = simplify(g);
+  Schedule s = fuse(g);
+  std::cout << (args.has("json") ? scheduleToJson(g, s) : printSchedule(g, s, args.has("explain")));
+  return 0;
+}
+
 const char* kModelsHelp = "usage: kiln models\nLists the models `kiln export` knows.\n";
 
 int cmdModels(const std::vector<std::string>& argv) {
@@ -208,6 +227,7 @@ const std::vector<Command>& allCommands() {
       {"asm", "print the assembly of a graph's kernels", kAsmHelp, cmdAsm},
       {"train", "train a model", kTrainHelp, cmdTrain},
       {"gradcheck", "check gradients against finite differences", kGradcheckHelp, cmdGradcheck},
+      {"fuse", "print the kernels fusion makes, and why edges were not fused", kFuseHelp, cmdFuse},
       {"models", "list the models", kModelsHelp, cmdModels},
       {"passes", "list the passes", kPassesHelp, cmdPasses},
   };

@@ -1,0 +1,56 @@
+// fuse: groups the nodes of a graph into kernels, recording why every edge that stays between kernels does.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "ir/Graph.h"
+
+namespace kiln {
+
+/// One kernel: its members (in id order, root last). The root and the members in `stores` (those used by
+/// later kernels or by the graph's outputs) are written to memory; the other members live in registers.
+/// Broadcast members are index mappings of their (materialized) operand and may appear in several kernels.
+struct FusedKernel {
+  std::string kind;  ///< elementwise, reduction, matmul, conv2d, or the op name of an unfused node
+  NodeId root;
+  std::vector<NodeId> nodes;
+  std::vector<NodeId> stores;  ///< root first, then other members written to memory
+};
+
+/// An edge between kernels (or into a kernel from a node that was not fused) and why.
+struct FusionRefusal {
+  NodeId producer, consumer;
+  std::string reason;
+};
+
+/// The kernels of a graph in execution order.
+struct Schedule {
+  std::vector<FusedKernel> kernels;
+  /// For every node: the kernel that writes it to memory; -1 for leaves and constants (in memory already),
+  /// reshapes (views of their operand) and broadcasts that every user inlines.
+  std::vector<int32_t> kernelOf;
+  std::vector<FusionRefusal> refusals;
+};
+
+/// The schedule of `g`. Element-wise chains and broadcasts fuse into one loop nest; element-wise producers
+/// fuse into reductions; element-wise consumers fuse into matmul and conv2d as epilogues. An element-wise
+/// producer joins its consumer's kernel when each of its other users is in a kernel that runs later (then
+/// it is also stored for them): no value is computed twice, and kernels run in the order of their roots.
+/// A matmul or conv2d hosts an epilogue only when all its users are in that kernel. Precondition: `g`
+/// verifies.
+Schedule fuse(const Graph& g);
+
+/// One kernel per node that needs one (the unfused schedule: what the JIT runs without fusion).
+Schedule unfusedSchedule(const Graph& g);
+
+/// Whether a node needs no kernel of its own: leaves and constants live in memory already, and a reshape
+/// is a view of its operand.
+bool isFree(Op op);
+
+/// The kernels, their nodes, and with `explain` every refusal with its reason.
+std::string printSchedule(const Graph& g, const Schedule& s, bool explain);
+/// {"kernels": N, "nodes": ..., "kernel_list": [...], "refusals": [...]}.
+std::string scheduleToJson(const Graph& g, const Schedule& s);
+
+}  // namespace kiln
