@@ -79,4 +79,9 @@ class KernelEmitter {
 /// compiler/Lower*.cpp: one case per op.
 int64_t lowerNode(KernelEmitter& k, NodeId id, const std::string& name);
 
+struct FusedKernel;
+/// Lowers a kernel of the schedule (compiler/LowerFused.cpp): element-wise and reduction kernels as one
+/// loop nest with their members in registers, contractions with their epilogue; single nodes as lowerNode.
+int64_t lowerKernel(KernelEmitter& k, const FusedKernel& kernel, const std::string& name);
+
 }  // namespace kiln

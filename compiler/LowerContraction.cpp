@@ -50,7 +50,7 @@ std::pair<llvm::Value*, llvm::Value*> validRange(KernelEmitter& k, int64_t outSi
 
 }  // namespace
 
-int64_t lowerMatmul(KernelEmitter& k, NodeId id) {
+int64_t lowerMatmul(KernelEmitter& k, NodeId id, const Epilogue* epi) {
   const Node& n = k.graph()[id];
   auto& a = std::get<MatmulAttrs>(n.attrs);
   NodeId A = n.inputs[0], B = n.inputs[1];
@@ -60,9 +60,23 @@ int64_t lowerMatmul(KernelEmitter& k, NodeId id) {
   int64_t batch = numel(Shape(out.begin(), out.end() - 2));
   llvm::IRBuilder<>& b = k.b();
   llvm::Type* t = k.valueType(n.type.dtype);
+  NodeId C = epi ? epi->target : id;  // where the sums accumulate
+  Shape batchShape(out.begin(), out.end() - 2);
   k.loop(k.rangeBegin(), k.rangeEnd(), [&](llvm::Value* row) {  // row = batch index * M + i
     llvm::Value* bi = b.CreateSDiv(row, k.c64(M));
     llvm::Value* i = b.CreateSRem(row, k.c64(M));
+    auto finish = [&](llvm::Value* value, llvm::Value* flat, llvm::Value* j) {
+      if (!epi) return k.store(id, flat, value);
+      std::vector<llvm::Value*> idx;  // batch dims of bi, then i, j
+      llvm::Value* rest = bi;
+      for (size_t d = batchShape.size(); d-- > 0;) {
+        idx.insert(idx.begin(), b.CreateSRem(rest, k.c64(batchShape[d])));
+        rest = b.CreateSDiv(rest, k.c64(batchShape[d]));
+      }
+      idx.push_back(i);
+      idx.push_back(j);
+      epi->apply(value, flat, idx);
+    };
     llvm::Value* aBase = b.CreateMul(bi, k.c64(M * K));
     llvm::Value* bBase = b.CreateMul(bi, k.c64(K * N));
     llvm::Value* cRow = b.CreateMul(row, k.c64(N));
@@ -71,7 +85,7 @@ int64_t lowerMatmul(KernelEmitter& k, NodeId id) {
                                                          : b.CreateAdd(b.CreateMul(i, k.c64(K)), kk)));
     };
     if (!a.transpose_b) {  // C[i,:] = sum_k A(i,k) B[k,:]: rows of B and C are contiguous
-      k.loop(N, [&](llvm::Value* j) { k.store(id, b.CreateAdd(cRow, j), llvm::ConstantFP::get(t, 0.0)); });
+      k.loop(N, [&](llvm::Value* j) { k.store(C, b.CreateAdd(cRow, j), llvm::ConstantFP::get(t, 0.0)); });
       k.loop(K, [&](llvm::Value* kk) {
         llvm::Value* av = aAt(kk);
         llvm::Value* bRow = b.CreateAdd(bBase, b.CreateMul(kk, k.c64(N)));
@@ -79,10 +93,15 @@ int64_t lowerMatmul(KernelEmitter& k, NodeId id) {
           k.loop(N, [&](llvm::Value* j) {
             llvm::Value* c = b.CreateAdd(cRow, j);
             llvm::Value* prod = b.CreateFMul(av, k.load(B, b.CreateAdd(bRow, j)));
-            k.store(id, c, b.CreateFAdd(k.load(id, c), prod));
+            k.store(C, c, b.CreateFAdd(k.load(C, c), prod));
           });
         });
       });
+      if (epi)
+        k.loop(N, [&](llvm::Value* j) {
+          llvm::Value* flat = b.CreateAdd(cRow, j);
+          finish(k.load(C, flat), flat, j);
+        });
       return;
     }
     // C[i,j] = dot(A(i,:), B[j,:]): B is [N, K], its rows contiguous along k.
@@ -96,7 +115,7 @@ int64_t lowerMatmul(KernelEmitter& k, NodeId id) {
           b.CreateStore(b.CreateFAdd(b.CreateLoad(t, acc), prod), acc);
         });
       });
-      k.store(id, b.CreateAdd(cRow, j), b.CreateLoad(t, acc));
+      finish(b.CreateLoad(t, acc), b.CreateAdd(cRow, j), j);
     });
   });
   return batch * M;
@@ -122,7 +141,7 @@ ConvDims convDims(const Graph& g, const Node& n) {
 
 /// conv2d and its gradients share one loop nest: n, o, c, then the window position (kh, kw), then the
 /// output positions (oh, ow) that the window position keeps inside the input; ow innermost and contiguous.
-int64_t lowerConv(KernelEmitter& k, NodeId id) {
+int64_t lowerConv(KernelEmitter& k, NodeId id, const Epilogue* epi) {
   const Node& n = k.graph()[id];
   ConvDims d = convDims(k.graph(), n);
   llvm::IRBuilder<>& b = k.b();
@@ -172,10 +191,11 @@ int64_t lowerConv(KernelEmitter& k, NodeId id) {
     return d.O;
   }
   bool forward = n.op == Op::Conv2d;
+  NodeId target = epi ? epi->target : id;  // where the sums accumulate
   int64_t perSample = forward ? d.O * d.OH * d.OW : d.C * d.H * d.W;
   k.loop(k.rangeBegin(), k.rangeEnd(), [&](llvm::Value* nn) {
     llvm::Value* base = b.CreateMul(nn, k.c64(perSample));
-    k.loop(perSample, [&](llvm::Value* i) { k.store(id, b.CreateAdd(base, i), zero); });
+    k.loop(perSample, [&](llvm::Value* i) { k.store(target, b.CreateAdd(base, i), zero); });
     k.loop(d.O, [&](llvm::Value* o) {
       k.loop(d.C, [&](llvm::Value* c) {
         window([&](llvm::Value* kh, llvm::Value* kw, Range hr, Range wr) {
@@ -187,13 +207,18 @@ int64_t lowerConv(KernelEmitter& k, NodeId id) {
                 llvm::Value* xi = xAt(nn, c, kh, kw, oh, ow);
                 llvm::Value* dst = forward ? yi : xi;
                 llvm::Value* src = forward ? k.load(X, xi) : k.load(Y, yi);
-                k.store(id, dst, b.CreateFAdd(k.load(id, dst), b.CreateFMul(wv, src)));
+                k.store(target, dst, b.CreateFAdd(k.load(target, dst), b.CreateFMul(wv, src)));
               });
             });
           });
         });
       });
     });
+    if (epi)  // the sample is summed: apply the epilogue to each of its outputs
+      k.loopNest({d.O, d.OH, d.OW}, [&](const std::vector<llvm::Value*>& o) {
+        llvm::Value* flat = b.CreateAdd(base, k.linear(o, {d.OH * d.OW, d.OW, 1}));
+        epi->apply(k.load(target, flat), flat, {nn, o[0], o[1], o[2]});
+      });
   });
   return d.N;
 }

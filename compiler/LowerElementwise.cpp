@@ -96,21 +96,23 @@ llvm::Value* castValue(KernelEmitter& k, llvm::Value* x, DType from, DType to) {
 
 }  // namespace
 
+llvm::Value* emitElementwiseOp(KernelEmitter& k, const Node& n, const std::vector<llvm::Value*>& a) {
+  switch (opInfo(n.op).cls) {
+    case OpClass::Unary: return unary(k, n.op, a[0]);
+    case OpClass::Binary: return binary(k, n.op, a[0], a[1]);
+    case OpClass::Compare: return compare(k, n.op, a[0], a[1]);
+    case OpClass::Select: return k.b().CreateSelect(a[0], a[1], a[2]);
+    case OpClass::Cast: return castValue(k, a[0], k.graph()[n.inputs[0]].type.dtype, n.type.dtype);
+    default: KILN_ASSERT(false, "not an element-wise op");
+  }
+}
+
 int64_t lowerElementwise(KernelEmitter& k, NodeId id) {
   const Node& n = k.graph()[id];
   k.loop(k.rangeBegin(), k.rangeEnd(), [&](llvm::Value* i) {
     std::vector<llvm::Value*> a;
     for (NodeId in : n.inputs) a.push_back(k.load(in, i));
-    llvm::Value* y = nullptr;
-    switch (opInfo(n.op).cls) {
-      case OpClass::Unary: y = unary(k, n.op, a[0]); break;
-      case OpClass::Binary: y = binary(k, n.op, a[0], a[1]); break;
-      case OpClass::Compare: y = compare(k, n.op, a[0], a[1]); break;
-      case OpClass::Select: y = k.b().CreateSelect(a[0], a[1], a[2]); break;
-      case OpClass::Cast: y = castValue(k, a[0], k.graph()[n.inputs[0]].type.dtype, n.type.dtype); break;
-      default: KILN_ASSERT(false, "not an element-wise op");
-    }
-    k.store(id, i, y);
+    k.store(id, i, emitElementwiseOp(k, n, a));
   });
   return n.type.numel();
 }

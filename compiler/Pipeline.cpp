@@ -12,14 +12,17 @@
 #include "compiler/Lowering.h"
 #include "ir/Error.h"
 #include "ir/Verifier.h"
+#include "passes/Fuse.h"
+#include "passes/PlanMemory.h"
+#include "passes/Simplify.h"
 
 namespace kiln {
 
 std::string CompileStats::report() const {
   return fmt::format(
-      "compile: layout {:.1f} ms, lower to LLVM IR {:.1f} ms, optimise {:.1f} ms, codegen {:.1f} ms, link {:.1f} ms; "
-      "total {:.1f} ms; {} kernels, arena {} bytes; object cache {}{}\n",
-      layoutMs, lowerMs, optimizeMs, codegenMs, linkMs, totalMs(), kernels, arenaBytes,
+      "compile: simplify {:.1f} ms, fuse {:.1f} ms, plan memory {:.1f} ms, lower to LLVM IR {:.1f} ms, optimise {:.1f} ms, "
+      "codegen {:.1f} ms, link {:.1f} ms; total {:.1f} ms; {} kernels, arena {} bytes; object cache {}{}\n",
+      simplifyMs, fuseMs, layoutMs, lowerMs, optimizeMs, codegenMs, linkMs, totalMs(), kernels, arenaBytes,
       cachePath.empty() ? "off" : cacheHit ? "hit: " : "miss, stored: ", cachePath);
 }
 
@@ -81,10 +84,14 @@ Buffer bufferOf(const Graph& g, NodeId id, const std::string& name, const std::v
   return {name, storedDtype(t.dtype), t.shape, offsets[size_t(id.v)], t.bytes()};
 }
 
-std::string kernelName(const Graph& g, NodeId id) { return fmt::format("k{}_{}", id.v, opName(g[id].op)); }
+/// A kernel's name: its root node and kind, e.g. k12_matmul (unfused kernels keep the node's op name).
+std::string kernelName(const Graph& g, const FusedKernel& k) {
+  return k.nodes.size() == 1 ? fmt::format("k{}_{}", k.root.v, opName(g[k.root].op)) : fmt::format("k{}_{}_fused", k.root.v, k.kind);
+}
 
-/// Lowers every node that needs a kernel into one module.
+/// The graph as compiled (simplified when optimising), its schedule and arena offsets, and its module.
 struct Lowered {
+  Graph graph;
   std::unique_ptr<llvm::LLVMContext> ctx = std::make_unique<llvm::LLVMContext>();
   std::unique_ptr<llvm::Module> module;
   std::vector<Kernel> kernels;
@@ -92,19 +99,31 @@ struct Lowered {
   int64_t arenaBytes = 0;
 };
 
-Lowered lower(const Graph& g, CompileStats& stats) {
-  verifyOrThrow(g);
-  auto t0 = std::chrono::steady_clock::now();
+Lowered lower(const Graph& input, const CompileOptions& opts, CompileStats& stats) {
+  verifyOrThrow(input);
   Lowered l;
-  l.offsets = layout(g, l.arenaBytes);
+  auto t0 = std::chrono::steady_clock::now();
+  l.graph = opts.optimize ? simplify(input) : input;
+  const Graph& g = l.graph;
+  stats.simplifyMs = msSince(t0);
+  t0 = std::chrono::steady_clock::now();
+  Schedule schedule = opts.optimize ? fuse(g) : unfusedSchedule(g);
+  stats.fuseMs = msSince(t0);
+  t0 = std::chrono::steady_clock::now();
+  if (opts.optimize) {
+    MemoryPlan plan = planMemory(g, schedule);
+    l.offsets = plan.offsetOf;
+    l.arenaBytes = plan.peakBytes;
+  } else {
+    l.offsets = layout(g, l.arenaBytes);
+  }
   stats.layoutMs = msSince(t0);
   t0 = std::chrono::steady_clock::now();
   l.module = std::make_unique<llvm::Module>("kiln." + g.name(), *l.ctx);
   KernelEmitter k(*l.module, g, l.offsets);
-  for (int32_t i = 0; i < g.size(); ++i) {
-    if (!needsKernel(g.nodes()[size_t(i)].op)) continue;
-    std::string name = kernelName(g, NodeId{i});
-    l.kernels.push_back({name, nullptr, lowerNode(k, NodeId{i}, name)});
+  for (const FusedKernel& kernel : schedule.kernels) {
+    std::string name = kernelName(g, kernel);
+    l.kernels.push_back({name, nullptr, lowerKernel(k, kernel, name)});
   }
   prepareModule(*l.module);
   stats.lowerMs = msSince(t0);
@@ -115,9 +134,10 @@ Lowered lower(const Graph& g, CompileStats& stats) {
 
 }  // namespace
 
-std::unique_ptr<Executable> compileGraph(const Graph& g, const CompileOptions& opts, CompileStats* statsOut) {
+std::unique_ptr<Executable> compileGraph(const Graph& input, const CompileOptions& opts, CompileStats* statsOut) {
   CompileStats stats;
-  Lowered l = lower(g, stats);
+  Lowered l = lower(input, opts, stats);
+  const Graph& g = l.graph;
   std::vector<std::string> names;
   for (const Kernel& kn : l.kernels) names.push_back(kn.name);
   LinkedCode code = compileAndLink(std::move(l.ctx), std::move(l.module), names, opts, stats);
@@ -135,7 +155,7 @@ std::unique_ptr<Executable> compileGraph(const Graph& g, const CompileOptions& o
       leafIndex[i] = spec.leaves.size();
       spec.leaves.push_back(bufferOf(g, NodeId{i}, leafName(n), l.offsets));
     }
-    if (n.op == Op::Constant) spec.init.push_back({l.offsets[size_t(i)], constantBytes(n)});
+    if (n.op == Op::Constant && l.offsets[size_t(i)] >= 0) spec.init.push_back({l.offsets[size_t(i)], constantBytes(n)});
   }
   for (const Output& o : g.outputs()) {
     if (o.aliases.valid()) {
@@ -158,14 +178,14 @@ std::unique_ptr<Session> compileSession(const Graph& program, uint64_t seed, con
 
 std::string graphLlvmIr(const Graph& g, bool optimized) {
   CompileStats stats;
-  Lowered l = lower(g, stats);
+  Lowered l = lower(g, {}, stats);
   if (optimized) optimizeModule(*l.module);
   return moduleText(*l.module);
 }
 
 std::string graphAssembly(const Graph& g) {
   CompileStats stats;
-  Lowered l = lower(g, stats);
+  Lowered l = lower(g, {}, stats);
   optimizeModule(*l.module);
   return emitAssembly(*l.module);
 }

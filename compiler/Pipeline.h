@@ -15,22 +15,24 @@ namespace kiln {
 struct CompileOptions {
   bool useCache = true;   ///< reuse compiled objects from cacheDir (keyed by a hash of the IR and the host)
   std::string cacheDir;   ///< default: $KILN_CACHE_DIR, else $XDG_CACHE_HOME/kiln, else ~/.cache/kiln
+  bool optimize = true;   ///< simplify, fuse and plan memory; off: one kernel per node, every value its own buffer
 };
 
 /// What compiling cost, per stage (milliseconds), and whether the object came from the cache.
 struct CompileStats {
-  double layoutMs = 0, lowerMs = 0, optimizeMs = 0, codegenMs = 0, linkMs = 0;
+  double simplifyMs = 0, fuseMs = 0, layoutMs = 0, lowerMs = 0, optimizeMs = 0, codegenMs = 0, linkMs = 0;
   bool cacheHit = false;
   std::string cachePath;
   size_t kernels = 0;
   int64_t arenaBytes = 0;
-  double totalMs() const { return layoutMs + lowerMs + optimizeMs + codegenMs + linkMs; }
+  double totalMs() const { return simplifyMs + fuseMs + layoutMs + lowerMs + optimizeMs + codegenMs + linkMs; }
   /// One line per stage, for --time-passes.
   std::string report() const;
 };
 
-/// Compiles `g` (which must verify) into an executable: one kernel per node (reshapes are views), every
-/// value at its own arena offset, constants copied in at creation.
+/// Compiles `g` (which must verify) into an executable: simplify, fuse (kernels of several nodes, their
+/// intermediates in registers), plan memory (one arena, offsets by liveness, in-place updates), then one
+/// LLVM function per kernel. Without opts.optimize: one kernel per node, each value at its own offset.
 std::unique_ptr<Executable> compileGraph(const Graph& g, const CompileOptions& opts = {}, CompileStats* stats = nullptr);
 
 /// Compiles a training program into a session whose parameters and state are initialised as the program

@@ -13,6 +13,18 @@ namespace kiln {
 
 bool isFree(Op op) { return isNamedLeaf(op) || op == Op::Constant || op == Op::Reshape; }
 
+bool isExpressionMember(const Graph& g, const FusedKernel& k, NodeId m) {
+  Op op = g[m].op;
+  if (k.kind == "elementwise" || k.kind == "reduction") return true;
+  if (k.kind == "matmul" || k.kind == "conv2d") return op != Op::Matmul && op != Op::Conv2d;
+  return false;
+}
+
+bool isSplatConstant(const Graph& g, NodeId c) {
+  const Node& n = g[c];
+  return n.op == Op::Constant && std::get<ConstAttrs>(n.attrs).values.size() == 1;
+}
+
 namespace {
 
 bool isReduction(Op op) { return op == Op::ReduceSum || op == Op::ReduceMax; }
@@ -135,7 +147,7 @@ struct Fuser {
     // Broadcasts that some user does not inline get a kernel of their own.
     for (int32_t i = 0; i < g.size(); ++i) {
       if (g.nodes()[size_t(i)].op != Op::Broadcast) continue;
-      bool allInlined = !users[size_t(i)].empty();
+      bool allInlined = !users[size_t(i)].empty() && !isOutput[size_t(i)];
       for (NodeId u : users[size_t(i)]) {
         auto& by = inlinedBy[i];
         allInlined &= group[size_t(u.v)] >= 0 && std::find(by.begin(), by.end(), group[size_t(u.v)]) != by.end();

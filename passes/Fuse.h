@@ -44,6 +44,13 @@ Schedule fuse(const Graph& g);
 /// One kernel per node that needs one (the unfused schedule: what the JIT runs without fusion).
 Schedule unfusedSchedule(const Graph& g);
 
+/// Whether member `m` of kernel `k` is computed by the kernel's element expression (element-wise and
+/// reduction kernels, and the epilogue of a matmul or conv2d) rather than by its op's own loop nest.
+/// Operands of expression members that are splat constants are immediates: they need no memory.
+bool isExpressionMember(const Graph& g, const FusedKernel& k, NodeId m);
+/// Whether constant `c` is a splat (one value for every element).
+bool isSplatConstant(const Graph& g, NodeId c);
+
 /// Whether a node needs no kernel of its own: leaves and constants live in memory already, and a reshape
 /// is a view of its operand.
 bool isFree(Op op);

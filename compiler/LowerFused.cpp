@@ -1,0 +1,190 @@
+// Fused kernels: one loop nest per kernel of the schedule, its members computed in registers element by
+// element; only the kernel's stores reach memory.
+#include <algorithm>
+#include <limits>
+#include <map>
+
+#include <llvm/IR/Intrinsics.h>
+
+#include "compiler/Lowering.h"
+#include "passes/Fuse.h"
+#include "ir/Error.h"
+
+namespace kiln {
+
+namespace {
+
+using Index = std::vector<llvm::Value*>;
+
+/// Evaluates the expression members of a kernel at one element of its iteration space.
+struct Evaluator {
+  KernelEmitter& k;
+  const Graph& g;
+  const FusedKernel& kernel;
+  std::map<int32_t, llvm::Value*> vals;
+
+  bool member(NodeId n) const { return std::find(kernel.nodes.begin(), kernel.nodes.end(), n) != kernel.nodes.end(); }
+
+  llvm::Value* immediateOrLoad(NodeId x, llvm::Value* at) {
+    if (isSplatConstant(g, x)) return k.constant(g[x].type.dtype, std::get<ConstAttrs>(g[x].attrs).values[0]);
+    return k.load(x, at);
+  }
+
+  llvm::Value* operand(NodeId x, llvm::Value* flat) {
+    auto it = vals.find(x.v);
+    return it != vals.end() ? it->second : immediateOrLoad(x, flat);
+  }
+
+  /// Computes every expression member (in id order) except those already in `vals` (a contraction's host).
+  void evaluate(llvm::Value* flat, const Index& idx) {
+    for (NodeId m : kernel.nodes) {
+      if (vals.count(m.v) || !isExpressionMember(g, kernel, m) || !isElementwise(g[m].op) && g[m].op != Op::Broadcast) continue;
+      const Node& n = g[m];
+      if (n.op == Op::Broadcast) {
+        NodeId src = n.inputs[0];
+        const Shape& s = g[src].type.shape;
+        std::vector<int64_t> st = stridesOf(s), mapped(n.type.shape.size(), 0);
+        size_t lead = n.type.shape.size() - s.size();
+        for (size_t d = lead; d < mapped.size(); ++d) mapped[d] = s[d - lead] == 1 ? 0 : st[d - lead];
+        vals[m.v] = isSplatConstant(g, src) ? immediateOrLoad(src, nullptr) : k.load(src, k.linear(idx, mapped));
+        continue;
+      }
+      std::vector<llvm::Value*> args;
+      for (NodeId in : n.inputs) args.push_back(operand(in, flat));
+      vals[m.v] = emitElementwiseOp(k, n, args);
+    }
+  }
+
+  /// Stores the kernel's stored members that the expression computed.
+  void store(llvm::Value* flat, bool includeRoot) {
+    for (NodeId s : kernel.stores)
+      if ((includeRoot || s != kernel.root) && vals.count(s.v)) k.store(s, flat, vals[s.v]);
+  }
+
+  bool needsIndex() const {
+    for (NodeId m : kernel.nodes)
+      if (g[m].op == Op::Broadcast) return true;
+    return false;
+  }
+};
+
+/// Loops over `shape`, the outermost over the kernel's range; body gets the index and the flat index.
+int64_t iterate(KernelEmitter& k, const Shape& shape, bool needIndex, const std::function<void(llvm::Value*, const Index&)>& body) {
+  if (!needIndex || shape.empty()) {
+    k.loop(k.rangeBegin(), k.rangeEnd(), [&](llvm::Value* i) { body(i, {}); });
+    return numel(shape);
+  }
+  std::vector<int64_t> strides = stridesOf(shape);
+  k.loop(k.rangeBegin(), k.rangeEnd(), [&](llvm::Value* i0) {
+    k.loopNest(Shape(shape.begin() + 1, shape.end()), [&](const Index& rest) {
+      Index idx{i0};
+      idx.insert(idx.end(), rest.begin(), rest.end());
+      body(k.linear(idx, strides), idx);
+    });
+  });
+  return shape[0];
+}
+
+int64_t lowerElementwiseKernel(KernelEmitter& k, const FusedKernel& kernel) {
+  const Graph& g = k.graph();
+  Evaluator probe{k, g, kernel, {}};
+  return iterate(k, g[kernel.root].type.shape, probe.needsIndex(), [&](llvm::Value* flat, const Index& idx) {
+    Evaluator e{k, g, kernel, {}};
+    e.evaluate(flat, idx);
+    e.store(flat, true);
+  });
+}
+
+/// A reduction whose input is computed by the kernel's expression (stored members are written as they go).
+int64_t lowerReductionKernel(KernelEmitter& k, const FusedKernel& kernel) {
+  const Graph& g = k.graph();
+  NodeId id = kernel.root, x = g[id].inputs[0];
+  const Node& n = g[id];
+  const Shape& s = g[x].type.shape;
+  auto& a = std::get<ReduceAttrs>(n.attrs);
+  std::vector<bool> reduced(s.size(), false);
+  for (int64_t ax : a.axes) reduced[size_t(ax)] = true;
+  Shape kept = s;
+  for (size_t d = 0; d < s.size(); ++d)
+    if (reduced[d]) kept[d] = 1;
+  std::vector<int64_t> outStrides = stridesOf(kept), inStrides = stridesOf(s);
+  for (size_t d = 0; d < s.size(); ++d)
+    if (reduced[d]) outStrides[d] = 0;
+  bool isMax = n.op == Op::ReduceMax, fp = isFloat(n.type.dtype);
+  DType t = n.type.dtype;
+  double identity = isMax ? (fp ? -std::numeric_limits<double>::infinity() : double(INT32_MIN)) : 0.0;
+  llvm::IRBuilder<>& b = k.b();
+  k.loop(n.type.numel(), [&](llvm::Value* i) { k.store(id, i, k.constant(t, identity)); });
+  auto combine = [&](llvm::Value* acc, llvm::Value* v, bool reassoc) {
+    llvm::Value* r = isMax ? k.intrinsic(fp ? llvm::Intrinsic::maximum : llvm::Intrinsic::smax, acc->getType(), {acc, v})
+                           : fp ? b.CreateFAdd(acc, v) : b.CreateAdd(acc, v);
+    if (auto* inst = llvm::dyn_cast<llvm::Instruction>(r); inst && fp && reassoc) {
+      llvm::FastMathFlags fmf;  // only the accumulation reassociates (so it vectorises), not the expression
+      fmf.setAllowReassoc();
+      fmf.setNoSignedZeros();
+      inst->setFastMathFlags(fmf);
+    }
+    return r;
+  };
+  auto inputAt = [&](const Index& idx) {
+    llvm::Value* flat = k.linear(idx, inStrides);
+    Evaluator e{k, g, kernel, {}};
+    e.evaluate(flat, idx);
+    e.store(flat, false);
+    return e.operand(x, flat);
+  };
+  bool innerReduced = !s.empty() && reduced.back();
+  if (!innerReduced) {
+    k.loopNest(s, [&](const Index& idx) {
+      llvm::Value* o = k.linear(idx, outStrides);
+      k.store(id, o, combine(k.load(id, o), inputAt(idx), false));
+    });
+    return 1;
+  }
+  Shape outer(s.begin(), s.end() - 1);
+  llvm::Value* acc = k.local(k.valueType(t));
+  k.loopNest(outer, [&](const Index& idx) {
+    b.CreateStore(k.constant(t, identity), acc);
+    k.loop(s.back(), [&](llvm::Value* j) {
+      Index full = idx;
+      full.push_back(j);
+      b.CreateStore(combine(b.CreateLoad(k.valueType(t), acc), inputAt(full), true), acc);
+    });
+    Index zero = idx;
+    zero.push_back(k.c64(0));
+    llvm::Value* o = k.linear(zero, outStrides);
+    k.store(id, o, combine(k.load(id, o), b.CreateLoad(k.valueType(t), acc), false));
+  });
+  return 1;
+}
+
+/// A matmul or conv2d with an element-wise epilogue.
+int64_t lowerContractionKernel(KernelEmitter& k, const FusedKernel& kernel) {
+  const Graph& g = k.graph();
+  NodeId host;
+  for (NodeId m : kernel.nodes)
+    if (g[m].op == Op::Matmul || g[m].op == Op::Conv2d) host = m;
+  Epilogue epi{kernel.root, [&](llvm::Value* value, llvm::Value* flat, const Index& idx) {
+                 Evaluator e{k, g, kernel, {{host.v, value}}};
+                 e.evaluate(flat, idx);
+                 e.store(flat, true);
+               }};
+  return g[host].op == Op::Matmul ? lowerMatmul(k, host, &epi) : lowerConv(k, host, &epi);
+}
+
+}  // namespace
+
+int64_t lowerKernel(KernelEmitter& k, const FusedKernel& kernel, const std::string& name) {
+  if (kernel.nodes.size() == 1 && kernel.kind != "elementwise" && kernel.kind != "reduction")
+    return lowerNode(k, kernel.root, name);
+  k.beginKernel(name);
+  int64_t extent = 1;
+  if (kernel.kind == "elementwise") extent = lowerElementwiseKernel(k, kernel);
+  else if (kernel.kind == "reduction") extent = lowerReductionKernel(k, kernel);
+  else if (kernel.kind == "matmul" || kernel.kind == "conv2d") extent = lowerContractionKernel(k, kernel);
+  else KILN_ASSERT(false, "no lowering for kernel kind " + kernel.kind);
+  k.endKernel();
+  return extent;
+}
+
+}  // namespace kiln

@@ -1,0 +1,265 @@
+// Liveness over the schedule, in-place reuse, and best-fit placement.
+#include "passes/PlanMemory.h"
+
+#include <algorithm>
+#include <functional>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+namespace kiln {
+
+namespace {
+
+int64_t aligned(int64_t bytes) { return (bytes + 63) / 64 * 64; }
+
+/// The node whose buffer `id` lives in (reshapes are views).
+NodeId storageOf(const Graph& g, NodeId id) {
+  while (g[id].op == Op::Reshape) id = g[id].inputs[0];
+  return id;
+}
+
+struct Planner {
+  const Graph& g;
+  const Schedule& s;
+  int32_t K = int32_t(s.kernels.size());
+  std::vector<int32_t> bufferOf = std::vector<int32_t>(size_t(g.size()), -1);  // storage node -> buffer index
+  std::vector<PlannedBuffer> buffers;
+
+  /// Splat constants read only by kernel expressions are immediates in the code: they need no buffer.
+  std::vector<bool> constantInMemory() {
+    std::vector<bool> needed(size_t(g.size()), false);
+    for (const Output& o : g.outputs()) needed[size_t(storageOf(g, o.node).v)] = true;
+    for (const FusedKernel& k : s.kernels)
+      for (NodeId m : k.nodes) {
+        bool expr = isExpressionMember(g, k, m);
+        for (NodeId in : g[m].inputs) {
+          NodeId src = storageOf(g, in);
+          if (!expr || !isSplatConstant(g, src) || in != src) needed[size_t(src.v)] = true;
+        }
+      }
+    return needed;
+  }
+
+  /// One buffer for every value that lives in memory.
+  void collect() {
+    std::vector<bool> constants = constantInMemory();
+    for (int32_t i = 0; i < g.size(); ++i) {
+      const Node& n = g.nodes()[size_t(i)];
+      bool leaf = isNamedLeaf(n.op) || n.op == Op::Constant;
+      if (n.op == Op::Constant && !constants[size_t(i)]) continue;
+      if (!leaf && s.kernelOf[size_t(i)] < 0) continue;
+      PlannedBuffer b;
+      b.node = NodeId{i};
+      b.bytes = aligned(n.type.bytes());
+      b.first = leaf ? -1 : s.kernelOf[size_t(i)];
+      b.last = b.first;
+      b.persistent = n.op == Op::Parameter || n.op == Op::State || n.op == Op::Constant;
+      if (b.persistent) b.last = K;
+      bufferOf[size_t(i)] = int32_t(buffers.size());
+      buffers.push_back(b);
+    }
+  }
+
+  void read(NodeId value, int32_t kernel) {
+    int32_t b = bufferOf[size_t(storageOf(g, value).v)];
+    if (b >= 0) buffers[size_t(b)].last = std::max(buffers[size_t(b)].last, kernel);
+  }
+
+  /// Every kernel reads the operands of its members that it does not compute itself.
+  void liveness() {
+    for (int32_t k = 0; k < K; ++k) {
+      const FusedKernel& kn = s.kernels[size_t(k)];
+      for (NodeId m : kn.nodes)
+        for (NodeId in : g[m].inputs)
+          if (std::find(kn.nodes.begin(), kn.nodes.end(), in) == kn.nodes.end()) read(in, k);
+    }
+    for (const Output& o : g.outputs()) read(o.node, K);
+  }
+
+  /// Merges buffer `b` into `into` (same offset): the merged interval covers both.
+  void merge(int32_t b, int32_t into) {
+    buffers[size_t(b)].inPlaceOf = buffers[size_t(into)].node;
+    buffers[size_t(into)].last = std::max(buffers[size_t(into)].last, buffers[size_t(b)].last);
+  }
+
+  /// Element-wise roots over a dying same-shaped operand, and aliasing outputs over their leaves.
+  void inPlace() {
+    for (int32_t k = 0; k < K; ++k) {
+      const FusedKernel& kn = s.kernels[size_t(k)];
+      int32_t rb = bufferOf[size_t(kn.root.v)];
+      if (kn.kind != "elementwise" || rb < 0 || buffers[size_t(rb)].inPlaceOf.valid() || isOutputNode(kn.root)) continue;
+      for (NodeId m : kn.nodes) {
+        if (g[m].op == Op::Broadcast) continue;
+        for (NodeId in : g[m].inputs) {
+          int32_t ib = bufferOf[size_t(storageOf(g, in).v)];
+          if (ib < 0 || ib == rb || buffers[size_t(ib)].persistent || buffers[size_t(ib)].last != k) continue;
+          if (g[in].type.shape != g[kn.root].type.shape || buffers[size_t(ib)].bytes != buffers[size_t(rb)].bytes) continue;
+          if (isOutputNode(storageOf(g, in)) || buffers[size_t(ib)].first < 0) continue;
+          merge(rb, ib);
+          goto next;
+        }
+      }
+    next:;
+    }
+    for (const Output& o : g.outputs()) {
+      if (!o.aliases.valid()) continue;
+      int32_t ob = bufferOf[size_t(storageOf(g, o.node).v)], lb = bufferOf[size_t(o.aliases.v)];
+      if (ob < 0 || lb < 0 || ob == lb || buffers[size_t(ob)].inPlaceOf.valid()) continue;
+      int32_t k = buffers[size_t(ob)].first;
+      if (k < 0 || s.kernels[size_t(k)].kind != "elementwise") continue;
+      if (lastReadOfLeaf(o.aliases) > k || buffers[size_t(ob)].bytes != buffers[size_t(lb)].bytes) continue;
+      if (s.kernels[size_t(k)].root != storageOf(g, o.node)) continue;  // in place only for the root
+      merge(ob, lb);
+    }
+  }
+
+  bool isOutputNode(NodeId n) const {
+    for (const Output& o : g.outputs())
+      if (storageOf(g, o.node) == n) return true;
+    return false;
+  }
+
+  int32_t lastReadOfLeaf(NodeId leaf) const {
+    int32_t last = -1;
+    for (int32_t k = 0; k < K; ++k)
+      for (NodeId m : s.kernels[size_t(k)].nodes)
+        for (NodeId in : g[m].inputs)
+          if (storageOf(g, in) == leaf) last = k;
+    return last;
+  }
+
+  /// Best fit: the smallest gap between buffers placed so far that overlap in time; else on top.
+  int64_t place(const std::vector<int32_t>& order, std::vector<int64_t>& offsets) {
+    std::vector<int32_t> placed;
+    int64_t peak = 0;
+    for (int32_t b : order) {
+      const PlannedBuffer& pb = buffers[size_t(b)];
+      std::vector<std::pair<int64_t, int64_t>> busy;
+      for (int32_t q : placed) {
+        const PlannedBuffer& o = buffers[size_t(q)];
+        if (o.first <= pb.last && pb.first <= o.last) busy.push_back({offsets[size_t(q)], offsets[size_t(q)] + o.bytes});
+      }
+      std::sort(busy.begin(), busy.end());
+      int64_t best = -1, bestGap = INT64_MAX, at = 0;
+      for (auto [lo, hi] : busy) {
+        if (lo - at >= pb.bytes && lo - at < bestGap) best = at, bestGap = lo - at;
+        at = std::max(at, hi);
+      }
+      offsets[size_t(b)] = best >= 0 ? best : at;
+      placed.push_back(b);
+      peak = std::max(peak, offsets[size_t(b)] + pb.bytes);
+    }
+    return peak;
+  }
+
+  MemoryPlan finish() {
+    MemoryPlan p;
+    std::vector<int32_t> roots;  // buffers that own their memory
+    for (size_t b = 0; b < buffers.size(); ++b) {
+      p.noReuseBytes += buffers[b].bytes;
+      if (!buffers[b].inPlaceOf.valid()) roots.push_back(int32_t(b));
+    }
+    for (int32_t t = -1; t <= K; ++t) {
+      int64_t live = 0;
+      for (int32_t b : roots)
+        if (buffers[size_t(b)].first <= t && t <= buffers[size_t(b)].last) live += buffers[size_t(b)].bytes;
+      p.lowerBoundBytes = std::max(p.lowerBoundBytes, live);
+    }
+    using Cmp = std::function<bool(int32_t, int32_t)>;
+    auto& B = buffers;
+    const std::pair<const char*, Cmp> orders[] = {
+        {"largest first", [&](int32_t a, int32_t b) { return std::tie(B[size_t(b)].persistent, B[size_t(b)].bytes, a) < std::tie(B[size_t(a)].persistent, B[size_t(a)].bytes, b); }},
+        {"earliest first", [&](int32_t a, int32_t b) { return std::tie(B[size_t(a)].first, a) < std::tie(B[size_t(b)].first, b); }},
+        {"longest-lived first", [&](int32_t a, int32_t b) {
+           return std::make_tuple(B[size_t(b)].last - B[size_t(b)].first, B[size_t(b)].bytes, a) <
+                  std::make_tuple(B[size_t(a)].last - B[size_t(a)].first, B[size_t(a)].bytes, b);
+         }},
+    };
+    std::vector<int64_t> best;
+    p.peakBytes = INT64_MAX;
+    for (auto& [name, cmp] : orders) {
+      std::vector<int32_t> order = roots;
+      std::stable_sort(order.begin(), order.end(), cmp);
+      std::vector<int64_t> offsets(buffers.size(), 0);
+      int64_t peak = place(order, offsets);
+      if (peak < p.peakBytes) p.peakBytes = peak, best = offsets, p.ordering = name;
+    }
+    if (roots.empty()) p.peakBytes = 0;
+    for (size_t b = 0; b < buffers.size(); ++b) {
+      int32_t owner = int32_t(b);
+      while (buffers[size_t(owner)].inPlaceOf.valid()) owner = bufferOf[size_t(buffers[size_t(owner)].inPlaceOf.v)];
+      buffers[b].offset = best.empty() ? 0 : best[size_t(owner)];
+    }
+    p.offsetOf.assign(size_t(g.size()), -1);
+    for (int32_t i = 0; i < g.size(); ++i) {
+      int32_t b = bufferOf[size_t(storageOf(g, NodeId{i}).v)];
+      if (b >= 0) p.offsetOf[size_t(i)] = buffers[size_t(b)].offset;
+    }
+    p.buffers = buffers;
+    return p;
+  }
+};
+
+}  // namespace
+
+MemoryPlan planMemory(const Graph& g, const Schedule& s) {
+  Planner pl{g, s};
+  pl.collect();
+  pl.liveness();
+  pl.inPlace();
+  return pl.finish();
+}
+
+std::string printPlan(const Graph& g, const MemoryPlan& p) {
+  std::string s = fmt::format(
+      "# peak {} bytes, lower bound {} bytes (max live), no reuse {} bytes; efficiency {:.3f} (lower bound / peak); "
+      "placement: {}\n",
+      p.peakBytes, p.lowerBoundBytes, p.noReuseBytes, p.efficiency(), p.ordering);
+  s += fmt::format("{:>6} {:>12} {:>6} {:>6} {:>12}  {}\n", "node", "bytes", "first", "last", "offset", "value");
+  for (const PlannedBuffer& b : p.buffers) {
+    std::string note = b.inPlaceOf.valid() ? fmt::format(" in place of %{}", b.inPlaceOf.v) : b.persistent ? " persistent" : "";
+    s += fmt::format("{:>6} {:>12} {:>6} {:>6} {:>12}  {} {}{}\n", fmt::format("%{}", b.node.v), b.bytes, b.first, b.last,
+                     b.offset, opName(g[b.node].op), g[b.node].type.str(), note);
+  }
+  return s;
+}
+
+std::string planToJson(const Graph& g, const MemoryPlan& p) {
+  nlohmann::ordered_json j;
+  j["peak_bytes"] = p.peakBytes;
+  j["lower_bound_bytes"] = p.lowerBoundBytes;
+  j["no_reuse_bytes"] = p.noReuseBytes;
+  j["efficiency"] = p.efficiency();
+  j["placement"] = p.ordering;
+  nlohmann::ordered_json list = nlohmann::ordered_json::array();
+  for (const PlannedBuffer& b : p.buffers) {
+    nlohmann::ordered_json e = {{"node", b.node.v}, {"op", std::string(opName(g[b.node].op))}, {"bytes", b.bytes},
+                                {"first", b.first}, {"last", b.last}, {"offset", b.offset}, {"persistent", b.persistent}};
+    if (b.inPlaceOf.valid()) e["in_place_of"] = b.inPlaceOf.v;
+    list.push_back(e);
+  }
+  j["buffers"] = list;
+  return j.dump(2) + "\n";
+}
+
+std::string planToSvg(const Graph& g, const MemoryPlan& p) {
+  int32_t kernels = 0;
+  for (const PlannedBuffer& b : p.buffers) kernels = std::max(kernels, b.last);
+  const double W = 1000, H = 600, x0 = 60;
+  double xs = (W - x0 - 10) / double(kernels + 2), ys = H / double(std::max<int64_t>(p.peakBytes, 1));
+  std::string s = fmt::format("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{}\">\n", W, H + 40);
+  s += fmt::format("<text x=\"5\" y=\"{}\" font-size=\"12\">peak {} B, lower bound {} B, efficiency {:.3f}</text>\n", H + 30,
+                   p.peakBytes, p.lowerBoundBytes, p.efficiency());
+  for (const PlannedBuffer& b : p.buffers) {
+    double x = x0 + double(b.first + 1) * xs, w = double(b.last - b.first + 1) * xs;
+    double y = H - double(b.offset + b.bytes) * ys, h = std::max(double(b.bytes) * ys, 0.5);
+    const char* fill = b.persistent ? "#9ab" : b.inPlaceOf.valid() ? "#e96" : "#6a9";
+    s += fmt::format("<rect x=\"{:.1f}\" y=\"{:.1f}\" width=\"{:.1f}\" height=\"{:.1f}\" fill=\"{}\" stroke=\"#333\" "
+                     "stroke-width=\"0.3\"><title>%{} {} {} B</title></rect>\n",
+                     x, y, w, h, fill, b.node.v, g[b.node].type.str(), b.bytes);
+  }
+  return s + "</svg>\n";
+}
+
+}  // namespace kiln
