@@ -164,7 +164,9 @@ int64_t lowerContractionKernel(KernelEmitter& k, const FusedKernel& kernel) {
   NodeId host;
   for (NodeId m : kernel.nodes)
     if (g[m].op == Op::Matmul || g[m].op == Op::Conv2d) host = m;
-  Epilogue epi{kernel.root, [&](llvm::Value* value, llvm::Value* flat, const Index& idx) {
+  // Partial sums go to the host's own scratch buffer (planned for this kernel only), so the epilogue may
+  // write results over operands it reads (a parameter updated in place).
+  Epilogue epi{host, [&](llvm::Value* value, llvm::Value* flat, const Index& idx) {
                  Evaluator e{k, g, kernel, {{host.v, value}}};
                  e.evaluate(flat, idx);
                  e.store(flat, true);

@@ -96,6 +96,7 @@ struct Lowered {
   std::unique_ptr<llvm::Module> module;
   std::vector<Kernel> kernels;
   std::vector<int64_t> offsets;
+  std::vector<int32_t> kernelOf;  ///< per node: the kernel that writes it, -1 if none
   int64_t arenaBytes = 0;
 };
 
@@ -108,6 +109,7 @@ Lowered lower(const Graph& input, const CompileOptions& opts, CompileStats& stat
   stats.simplifyMs = msSince(t0);
   t0 = std::chrono::steady_clock::now();
   Schedule schedule = opts.optimize ? fuse(g) : unfusedSchedule(g);
+  l.kernelOf = schedule.kernelOf;
   stats.fuseMs = msSince(t0);
   t0 = std::chrono::steady_clock::now();
   if (opts.optimize) {
@@ -164,6 +166,17 @@ std::unique_ptr<Executable> compileGraph(const Graph& input, const CompileOption
     }
     spec.outputs.push_back(bufferOf(g, o.node, o.name, l.offsets));
   }
+  // When each output is final, and whether the loss is final before any parameter or state changes.
+  auto readyAfter = [&](NodeId n) {
+    while (g[n].op == Op::Reshape) n = g[n].inputs[0];
+    return size_t(l.kernelOf[size_t(n.v)] + 1);
+  };
+  for (const Output& o : g.outputs()) spec.readyAfter[o.name] = readyAfter(o.node);
+  spec.stateUntouchedUntilLoss = g.findOutput("loss").has_value();
+  for (const Output& o : g.outputs())
+    if (o.aliases.valid() && l.offsets[size_t(o.node.v)] == l.offsets[size_t(o.aliases.v)] && g.findOutput("loss") &&
+        readyAfter(o.node) <= spec.readyAfter["loss"])
+      spec.stateUntouchedUntilLoss = false;
   spec.keepAlive = code.owner;
   if (statsOut) *statsOut = stats;
   return std::make_unique<Executable>(std::move(spec));

@@ -116,7 +116,6 @@ Graph addOptimizer(const Graph& g, const OptimizerOptions& opts) {
     u.bc2 = 1.0 - pow(b.scalar(opts.beta2), t + 1.0);
   }
   b.output("lr", u.lr);
-  b.output("optimizer.step", step + 1.0, step.id());
   std::vector<Value> grads;
   for (auto& [leaf, out] : params) grads.push_back(b.at(out.node));
   if (opts.clipNorm > 0) clipGradients(grads, opts.clipNorm);
@@ -126,6 +125,9 @@ Graph addOptimizer(const Graph& g, const OptimizerOptions& opts) {
     const std::string& name = leafName(g[leaf]);
     b.output(name, u.update(name, b.at(leaf), grads[i]), leaf);
   }
+  // The counter advances last, after every read of its old value, so it too can update in place.
+  b.setOrigin(step.id());
+  b.output("optimizer.step", step + 1.0, step.id());
   return b.finish();
 }
 

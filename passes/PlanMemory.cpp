@@ -48,17 +48,31 @@ struct Planner {
       const Node& n = g.nodes()[size_t(i)];
       bool leaf = isNamedLeaf(n.op) || n.op == Op::Constant;
       if (n.op == Op::Constant && !constants[size_t(i)]) continue;
-      if (!leaf && s.kernelOf[size_t(i)] < 0) continue;
+      int32_t hostOf = contractionHostKernel(NodeId{i});
+      if (!leaf && s.kernelOf[size_t(i)] < 0 && hostOf < 0) continue;
       PlannedBuffer b;
       b.node = NodeId{i};
       b.bytes = aligned(n.type.bytes());
-      b.first = leaf ? -1 : s.kernelOf[size_t(i)];
+      b.first = leaf ? -1 : hostOf >= 0 ? hostOf : s.kernelOf[size_t(i)];
       b.last = b.first;
       b.persistent = n.op == Op::Parameter || n.op == Op::State || n.op == Op::Constant;
       if (b.persistent) b.last = K;
       bufferOf[size_t(i)] = int32_t(buffers.size());
       buffers.push_back(b);
     }
+  }
+
+  /// For the matmul or conv2d at the heart of a kernel with an epilogue: that kernel. Its partial sums
+  /// need a scratch buffer of its shape for the kernel's duration, so that the kernel's own results may
+  /// replace the operands they read (a parameter update in place).
+  int32_t contractionHostKernel(NodeId n) const {
+    for (int32_t k = 0; k < K; ++k) {
+      const FusedKernel& kn = s.kernels[size_t(k)];
+      if ((kn.kind == "matmul" || kn.kind == "conv2d") && kn.root != n && !isExpressionMember(g, kn, n) &&
+          std::find(kn.nodes.begin(), kn.nodes.end(), n) != kn.nodes.end())
+        return k;
+    }
+    return -1;
   }
 
   void read(NodeId value, int32_t kernel) {
@@ -107,11 +121,21 @@ struct Planner {
       int32_t ob = bufferOf[size_t(storageOf(g, o.node).v)], lb = bufferOf[size_t(o.aliases.v)];
       if (ob < 0 || lb < 0 || ob == lb || buffers[size_t(ob)].inPlaceOf.valid()) continue;
       int32_t k = buffers[size_t(ob)].first;
-      if (k < 0 || s.kernels[size_t(k)].kind != "elementwise") continue;
-      if (lastReadOfLeaf(o.aliases) > k || buffers[size_t(ob)].bytes != buffers[size_t(lb)].bytes) continue;
-      if (s.kernels[size_t(k)].root != storageOf(g, o.node)) continue;  // in place only for the root
+      if (k < 0 || buffers[size_t(ob)].bytes != buffers[size_t(lb)].bytes) continue;
+      if (lastReadOfLeaf(o.aliases) > k || (lastReadOfLeaf(o.aliases) == k && !readsAtSameIndex(k, o.aliases))) continue;
       merge(ob, lb);
     }
+  }
+
+  /// Whether kernel k reads `leaf` only where it writes its results: directly, from members computed by
+  /// the kernel's element expression (not through a broadcast, not as a matmul or conv2d operand).
+  bool readsAtSameIndex(int32_t k, NodeId leaf) const {
+    const FusedKernel& kn = s.kernels[size_t(k)];
+    if (kn.kind == "reduction") return false;
+    for (NodeId m : kn.nodes)
+      for (NodeId in : g[m].inputs)
+        if (storageOf(g, in) == leaf && (in != leaf || !isExpressionMember(g, kn, m) || g[m].op == Op::Broadcast)) return false;
+    return kn.kind == "elementwise" || kn.kind == "matmul" || kn.kind == "conv2d";
   }
 
   bool isOutputNode(NodeId n) const {

@@ -67,8 +67,9 @@ StoredTensor Executable::output(const std::string& name) const {
   return copyOut(*b);
 }
 
-void Executable::run() {
-  for (const Kernel& k : spec_.kernels) {
+void Executable::run(size_t begin, size_t end) {
+  for (size_t i = begin; i < end && i < spec_.kernels.size(); ++i) {
+    const Kernel& k = spec_.kernels[i];
     int32_t status = k.fn(arena_.get(), 0, k.extent);
     if (status != kKernelOk) throw Error(fmt::format("kernel {}: {}", k.name, kernelStatusMessage(status)));
   }

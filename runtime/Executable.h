@@ -58,6 +58,11 @@ struct ExecutableSpec {
   std::vector<std::pair<size_t, size_t>> aliases;  ///< (output index, leaf index): copy after a run
   std::vector<InitData> init;
   std::shared_ptr<void> keepAlive;  ///< owns the code the kernel pointers point into
+  /// For each output: how many kernels must run before it holds its final value (0: before any).
+  std::map<std::string, size_t> readyAfter;
+  /// Whether the first readyAfter["loss"] kernels leave every parameter and state leaf untouched (updates
+  /// in place come later), so that a step can stop after them without changing any state.
+  bool stateUntouchedUntilLoss = false;
 };
 
 /// A compiled graph with its arena.
@@ -71,9 +76,11 @@ class Executable {
   StoredTensor get(const std::string& name) const;
   /// A copy of output `name`, as the last run left it.
   StoredTensor output(const std::string& name) const;
-  /// Runs every kernel in order; Error naming the kernel if one fails. Aliased leaves are not updated:
-  /// call commitAliases() for that (after checking the outputs, e.g. that the loss is finite).
-  void run();
+  /// Runs every kernel in order; Error naming the kernel if one fails. Aliased leaves not updated in place
+  /// are updated by commitAliases() (after checking the outputs, e.g. that the loss is finite).
+  void run() { run(0, spec_.kernels.size()); }
+  /// Runs kernels [begin, end).
+  void run(size_t begin, size_t end);
   /// Copies every aliasing output into the leaf it replaces.
   void commitAliases();
 

@@ -28,7 +28,12 @@ double Session::step(const TensorFile& batch) {
     for (const Buffer& in : exe_->spec().inputs) known |= in.name == name;
     if (!known) throw Error(fmt::format("step {}: the program has no input \"{}\"", steps_, name));
   }
-  exe_->run();
+  // Run up to the kernel that finishes the loss, check it, then run the rest (which updates parameters,
+  // possibly in place). Where updates could come earlier, the state is saved first and restored on failure.
+  size_t ready = exe_->spec().readyAfter.count("loss") ? exe_->spec().readyAfter.at("loss") : exe_->spec().kernels.size();
+  TensorFile saved;
+  if (!exe_->spec().stateUntouchedUntilLoss && !allowNonFinite) saved = values();
+  exe_->run(0, ready);
   StoredTensor l = exe_->output("loss");
   double loss = 0;
   if (l.dtype == "F32") {
@@ -38,9 +43,12 @@ double Session::step(const TensorFile& batch) {
   } else {
     std::memcpy(&loss, l.bytes.data(), 8);
   }
-  if (!std::isfinite(loss) && !allowNonFinite)
+  if (!std::isfinite(loss) && !allowNonFinite) {
+    for (const auto& [name, t] : saved) exe_->set(name, t);
     throw Error(fmt::format("step {}: the loss is {} (training stopped; parameters are those before this step)",
                             steps_, std::isnan(loss) ? "nan" : loss > 0 ? "inf" : "-inf"));
+  }
+  exe_->run(ready, exe_->spec().kernels.size());
   exe_->commitAliases();
   steps_++;
   return loss;

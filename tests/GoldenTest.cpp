@@ -1,6 +1,8 @@
 // Golden IR tests: every tests/golden/<dir>/<file>.kir holds cases, each IR in and the expected text out
 // (or the expected error). Format:
-//   #! RUN: verify,other-pass --key=value   passes to run after parsing (or "none") and their options
+//   #! RUN: verify,other-pass --key=value   passes to run after parsing (or "none") and their options;
+//                                          --print=schedule or --print=plan prints fuse's schedule with
+//                                          its refusals, or the memory plan, instead of the graph
 //   #! CASE: name                  starts a case; the lines up to EXPECT are its input
 //   #! EXPECT:                     the lines after it, up to the next CASE, are the expected output
 //   #! EXPECT-ERROR: message       instead: the expected error, exactly, with the case named as the file
@@ -16,7 +18,9 @@
 #include "ir/Parser.h"
 #include "ir/Printer.h"
 #include "ir/Verifier.h"
+#include "passes/Fuse.h"
 #include "passes/PassRegistry.h"
+#include "passes/PlanMemory.h"
 #include "tests/TestUtil.h"
 
 namespace kiln {
@@ -85,6 +89,9 @@ std::string runCase(const GoldenFile& f, const GoldenCase& c, bool& failed) {
       verifyOrThrow(g, c.name);
     }
     failed = false;
+    std::string print = f.options.text("print", "graph");
+    if (print == "schedule") return printSchedule(g, fuse(g), true);
+    if (print == "plan") return printPlan(g, planMemory(g, fuse(g)));
     return printGraph(g);
   } catch (const Error& e) {
     failed = true;

@@ -17,6 +17,7 @@
 #include "models/Models.h"
 #include "passes/Fuse.h"
 #include "passes/PassRegistry.h"
+#include "passes/PlanMemory.h"
 #include "passes/Simplify.h"
 #include "tools/Args.h"
 #include "tools/CliCommon.h"
@@ -196,6 +197,28 @@ int cmdFuse(const std::vector<std::string>& argv) {
   return 0;
 }
 
+const char* kPlanHelp =
+    "usage: kiln plan FILE|- [--json] [--svg OUT.svg] [--no-simplify]\n"
+    "Simplifies and fuses a graph, plans its memory, and prints the arena's peak bytes, the lower bound\n"
+    "(most bytes live at once), the no-reuse total, the efficiency (lower bound / peak) and a table of\n"
+    "buffers (bytes, first and last kernel, offset, in-place reuse). --json prints {\"peak_bytes\",\n"
+    "\"lower_bound_bytes\", \"no_reuse_bytes\", \"efficiency\", \"buffers\"}; --svg draws the arena over time.\n";
+
+int cmdPlan(const std::vector<std::string>& argv) {
+  if (wantsHelp(argv, kPlanHelp)) return 0;
+  Args args("plan", argv, {{"svg"}, {"json", "no-simplify"}});
+  args.expectPositionals(1, "one FILE (or - for standard input)");
+  Graph g = loadGraph(args.positionals()[0]);
+  if (!args.has("no-simplify")) g = simplify(g);
+  MemoryPlan p = planMemory(g, fuse(g));
+  std::cout << (args.has("json") ? planToJson(g, p) : printPlan(g, p));
+  if (auto svg = args.value("svg")) {
+    std::string text = planToSvg(g, p);
+    writeFileAtomic(*svg, std::vector<uint8_t>(text.begin(), text.end()));
+  }
+  return 0;
+}
+
 const char* kModelsHelp = "usage: kiln models\nLists the models `kiln export` knows.\n";
 
 int cmdModels(const std::vector<std::string>& argv) {
@@ -228,6 +251,7 @@ const std::vector<Command>& allCommands() {
       {"train", "train a model", kTrainHelp, cmdTrain},
       {"gradcheck", "check gradients against finite differences", kGradcheckHelp, cmdGradcheck},
       {"fuse", "print the kernels fusion makes, and why edges were not fused", kFuseHelp, cmdFuse},
+      {"plan", "print the memory plan: peak, lower bound, buffers", kPlanHelp, cmdPlan},
       {"models", "list the models", kModelsHelp, cmdModels},
       {"passes", "list the passes", kPassesHelp, cmdPasses},
   };
