@@ -25,8 +25,10 @@ namespace test {
 /// Compiled objects are cached in the build folder, so reruns skip LLVM's optimiser and code generator.
 CompileOptions cachedOptions() { return {true, std::string(KILN_BUILD_DIR) + "/kiln-cache"}; }
 
-TensorMap runJit(const Graph& g, const TensorMap& feeds) {
-  auto exe = compileGraph(g, cachedOptions());
+TensorMap runJit(const Graph& g, const TensorMap& feeds, bool optimize = true) {
+  CompileOptions opts = cachedOptions();
+  opts.optimize = optimize;
+  auto exe = compileGraph(g, opts);
   for (const auto& [k, v] : feeds)
     if (g.findLeaf(k)) exe->set(k, toStored(v));
   exe->run();
@@ -50,15 +52,16 @@ double scaledError(const HostTensor& got, const HostTensor& want) {
 }
 }  // namespace test
 
-TEST_CASE("JIT: every op of the table agrees with the interpreter") {
-  for (const OpCase& c : opCases()) {
-    INFO("op ", opName(c.op));
-    Graph g = parseKir("kiln 1\n" + c.body, std::string(opName(c.op)));
-    HostTensor want = evaluate(g, c.feeds).at("y"), got = test::runJit(g, c.feeds).at("y");
-    CHECK(got.dtype == want.dtype);
-    if (isFloat(want.dtype)) CHECK(test::maxRelError(got.data, want.data) < 1e-6);
-    else CHECK(got.data == want.data);
-  }
+TEST_CASE("JIT: every op of the table agrees with the interpreter, fused or not") {
+  for (const OpCase& c : opCases())
+    for (bool optimize : {true, false}) {
+      INFO("op ", opName(c.op), optimize ? ", fused" : ", unfused");
+      Graph g = parseKir("kiln 1\n" + c.body, std::string(opName(c.op)));
+      HostTensor want = evaluate(g, c.feeds).at("y"), got = test::runJit(g, c.feeds, optimize).at("y");
+      CHECK(got.dtype == want.dtype);
+      if (isFloat(want.dtype)) CHECK(test::maxRelError(got.data, want.data) < 1e-6);
+      else CHECK(got.data == want.data);
+    }
 }
 
 namespace {
@@ -112,14 +115,17 @@ std::pair<Graph, TensorMap> structuralGraph() {
 
 }  // namespace
 
-TEST_CASE("JIT: structural cases with awkward shapes agree with the interpreter") {
+TEST_CASE("JIT: structural cases with awkward shapes agree with the interpreter, fused or not") {
   auto [g, feeds] = structuralGraph();
-  TensorMap want = evaluate(g, feeds), got = test::runJit(g, feeds);
-  for (const Output& o : g.outputs()) {
-    INFO("output ", o.name);
-    CHECK(got.at(o.name).shape == want.at(o.name).shape);
-    double err = test::scaledError(got.at(o.name), want.at(o.name));
-    CHECK(err < (isFloat(want.at(o.name).dtype) ? 5e-6 : 0.0) + 1e-300);
+  TensorMap want = evaluate(g, feeds);
+  for (bool optimize : {true, false}) {
+    TensorMap got = test::runJit(g, feeds, optimize);
+    for (const Output& o : g.outputs()) {
+      INFO("output ", o.name, optimize ? ", fused" : ", unfused");
+      CHECK(got.at(o.name).shape == want.at(o.name).shape);
+      double err = test::scaledError(got.at(o.name), want.at(o.name));
+      CHECK(err < (isFloat(want.at(o.name).dtype) ? 5e-6 : 0.0) + 1e-300);
+    }
   }
 }
 
@@ -134,6 +140,7 @@ TEST_CASE("JIT: every model's forward pass and training step agree with the inte
     TensorMap feeds = initParameters(g, 3);
     for (auto& [k, v] : randomInputs(g, 3)) feeds[k] = v;
     CHECK(test::scaledError(test::runJit(g, feeds).at("loss"), evaluate(g, feeds).at("loss")) < 1e-5);
+    CHECK(test::scaledError(test::runJit(g, feeds, false).at("loss"), evaluate(g, feeds).at("loss")) < 1e-5);
     // SGD with momentum: its update is linear in the gradient, so the comparison measures the gradients
     // (Adam would amplify gradients that are rounding noise into whole steps; see tests/TorchTest.cpp).
     OptimizerOptions o;
@@ -141,16 +148,20 @@ TEST_CASE("JIT: every model's forward pass and training step agree with the inte
     Graph prog = addOptimizer(autodiff(g), o);
     TensorMap progFeeds = initParameters(prog, 3);
     for (auto& [k, v] : feeds) progFeeds[k] = v;
-    TensorMap want = evaluate(prog, progFeeds), got = test::runJit(prog, progFeeds);
-    double worst = 0;
-    for (const Output& out : prog.outputs())
-      if (out.name != "lr") {
-        double e = test::scaledError(got.at(out.name), want.at(out.name));
-        if (e > 1e-5) MESSAGE(out.name, " differs by ", e);
-        worst = std::max(worst, e);
-      }
-    MESSAGE(c.model, ": worst scaled difference over the training step's outputs ", worst);
-    CHECK(worst < 1e-5);
+    // The same step with simplification, fusion and memory planning on (the default) and off.
+    TensorMap want = evaluate(prog, progFeeds);
+    for (bool optimize : {true, false}) {
+      TensorMap got = test::runJit(prog, progFeeds, optimize);
+      double worst = 0;
+      for (const Output& out : prog.outputs())
+        if (out.name != "lr") {
+          double e = test::scaledError(got.at(out.name), want.at(out.name));
+          if (e > 1e-5) MESSAGE(out.name, " differs by ", e);
+          worst = std::max(worst, e);
+        }
+      MESSAGE(c.model, std::string(optimize ? " fused and planned" : " one kernel per node"), ": worst scaled difference over the training step's outputs ", worst);
+      CHECK(worst < 1e-5);
+    }
   }
 }
 
