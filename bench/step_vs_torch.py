@@ -1,12 +1,15 @@
 """kiln's training step against PyTorch's, side by side in one run, 1 thread each.
 
 usage: /usr/bin/python3 bench/step_vs_torch.py [MODEL ...] [--repeats R] [--steps S]
-Models: mlp (batch 128), cnn (batch 64). Each repeat runs kiln (build/kiln_bench, the JIT) and then PyTorch
+Models: mlp (batch 128), cnn (batch 64), gpt (batch 16). Each repeat runs kiln (build/kiln_bench, the JIT) and then PyTorch
 (Debian's python3-torch) on the same model, batch and optimizer (SGD, momentum 0.9, lr 0.01), each timing S
 steps and keeping its median; the figures are medians over the repeats, and the ratio kiln / PyTorch
 (below 1: kiln is faster). PyTorch runs with torch.set_num_threads(1) and OPENBLAS_NUM_THREADS=1, with
 OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset so that it uses its AVX-512 kernels. Also prints the cold and
-cached compile time of kiln's training step.
+cached compile time of kiln's training step, the kernels per step without and with fusion, and memory:
+kiln's arena (peak, lower bound, no reuse) and, for PyTorch, how far a fresh process's peak resident
+memory rises over the steps, once the model and batch exist (activations, gradients, optimizer state and
+allocator slack); kiln's comparable figure is its arena less the parameters.
 """
 import argparse
 import json
@@ -26,22 +29,46 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "torch"))
 
 import torch  # noqa: E402  (after the environment is set)
 import torch.nn.functional as F  # noqa: E402
-from torch_models import Cnn, Mlp  # noqa: E402
-BATCH = {"mlp": 128, "cnn": 64}
+from torch_models import Cnn, Gpt, Mlp  # noqa: E402
+BATCH = {"mlp": 128, "cnn": 64, "gpt": 16}
 
 
-def torch_step_ms(model_name, steps):
+def make_step(model_name):
     torch.manual_seed(0)
-    model = Mlp() if model_name == "mlp" else Cnn()
+    model = {"mlp": Mlp, "cnn": Cnn, "gpt": Gpt}[model_name]()
     batch = BATCH[model_name]
-    x = torch.randn(batch, 784) if model_name == "mlp" else torch.randn(batch, 1, 28, 28)
-    y = torch.randint(0, 10, (batch,))
+    if model_name == "gpt":
+        x, y = torch.randint(0, 96, (batch, 128)), torch.randint(0, 96, (batch * 128,))
+    else:
+        x = torch.randn(batch, 784) if model_name == "mlp" else torch.randn(batch, 1, 28, 28)
+        y = torch.randint(0, 10, (batch,))
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
 
     def step():
         opt.zero_grad(set_to_none=True)
-        F.cross_entropy(model(x), y).backward()
+        F.cross_entropy(model(x).reshape(y.shape[0], -1), y).backward()
         opt.step()
+
+    return step, model
+
+
+def rss_bytes():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def torch_peak_memory(model_name):
+    """In a fresh process: peak RSS during 3 steps less the RSS once model and batch exist."""
+    code = (f"import sys, resource; sys.argv = ['x']; sys.path.insert(0, {os.path.join(ROOT, 'bench')!r}); "
+            f"import step_vs_torch as b; b.torch.set_num_threads(1); step, _ = b.make_step({model_name!r}); "
+            "base = b.rss_bytes(); [step() for _ in range(3)]; "
+            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - base)")
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+    return int(out.stdout.strip().splitlines()[-1])
+
+
+def torch_step_ms(model_name, steps):
+    step, _ = make_step(model_name)
 
     for _ in range(3):
         step()
@@ -66,6 +93,9 @@ def main():
     a = p.parse_args()
     torch.set_num_threads(1)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} thread; BLAS: {torch.__config__.show().count('BLAS')} BLAS lines in its config")
+    e = kiln("elementwise")
+    print(f"fused y = relu(a*b + c)*0.5 + d over 16M floats: kiln {e['kiln_ms']:.2f} ms ({e['kernels']} kernel), "
+          f"C loop -O3 -march=native {e['c_loop_ms']:.2f} ms, ratio {e['ratio']:.2f}")
     for m in a.models:
         k, t = [], []
         for _ in range(a.repeats):
@@ -77,6 +107,14 @@ def main():
         c = kiln("compile", m)
         print(f"{m} training step compile ({c['kernels']} kernels): cold {c['cold_ms']:.0f} ms "
               f"(optimise {c['optimize_ms']:.0f}, codegen {c['codegen_ms']:.0f}), cached {c['cached_ms']:.1f} ms")
+        p = kiln("plan", m)
+        _, model = make_step(m)
+        params = sum(t.numel() * 4 for t in model.parameters())
+        print(f"{m} kernels per training step: {p['kernels_unfused']} without fusion, {p['kernels_fused']} with; arena "
+              f"{p['peak_bytes'] / 1e6:.1f} MB (lower bound {p['lower_bound_bytes'] / 1e6:.1f} MB, efficiency "
+              f"{p['lower_bound_bytes'] / p['peak_bytes']:.3f}; no reuse {p['no_reuse_bytes'] / 1e6:.1f} MB); "
+              f"arena less parameters {(p['peak_bytes'] - params) / 1e6:.1f} MB, PyTorch's peak RSS rise over the steps "
+              f"{torch_peak_memory(m) / 1e6:.1f} MB")
     sys.stdout.flush()
 
 

@@ -75,3 +75,19 @@ class GptBlock(nn.Module):
 
     def forward(self, x):
         return self.h0(x)
+
+
+class Gpt(nn.Module):
+    """models/Gpt.cpp's char-level decoder: vocab 96, context 128, 4 blocks, tied embeddings."""
+
+    def __init__(self, vocab=96, context=128, layers=4, c=256):
+        super().__init__()
+        self.wte, self.wpe = nn.Embedding(vocab, c), nn.Embedding(context, c)
+        self.h = nn.ModuleList(Block(c) for _ in range(layers))
+        self.ln_f = nn.LayerNorm(c)
+
+    def forward(self, tokens):
+        x = self.wte(tokens) + self.wpe.weight[: tokens.shape[1]]
+        for block in self.h:
+            x = block(x)
+        return self.ln_f(x) @ self.wte.weight.t()
