@@ -7,7 +7,11 @@
 
 #include "compiler/HostTensor.h"
 #include "runtime/Safetensors.h"
+
+#include <nlohmann/json.hpp>
 #include "runtime/Safetensors.h"
+
+#include <nlohmann/json.hpp>
 #include "tests/TestUtil.h"
 
 namespace kiln {
@@ -188,6 +192,36 @@ TEST_CASE("kiln run --engine jit, kiln llvm and kiln asm") {
   test::CliResult as = runKiln("asm -", g);
   CHECK(as.status == 0);
   CHECK(as.out.find("k12_matmul_fused:") != std::string::npos);
+}
+
+}  // namespace kiln
+
+namespace kiln {
+
+TEST_CASE("kiln fuse and kiln plan print, explain and export their decisions") {
+  std::string prog = runKiln("export mlp --batch 8 --train sgd-momentum").out;
+  test::CliResult fuse = runKiln("fuse - --explain", prog);
+  CHECK(fuse.status == 0);
+  CHECK(fuse.out.rfind("# 25 kernels for ", 0) == 0);
+  CHECK(fuse.out.find("kernel 0 matmul -> %") != std::string::npos);
+  CHECK(fuse.out.find("refused %") != std::string::npos);
+  CHECK(fuse.out.find("matmul reads its operands from memory") != std::string::npos);
+  nlohmann::json fj = nlohmann::json::parse(runKiln("fuse - --json", prog).out);
+  CHECK(fj["kernels"].get<int>() == 25);
+  CHECK(fj["refusals"].size() > 0);
+  test::CliResult plan = runKiln("plan -", prog);
+  CHECK(plan.status == 0);
+  CHECK(plan.out.find("efficiency ") != std::string::npos);
+  nlohmann::json pj = nlohmann::json::parse(runKiln("plan - --json", prog).out);
+  CHECK(pj["peak_bytes"].get<int64_t>() >= pj["lower_bound_bytes"].get<int64_t>());
+  CHECK(pj["no_reuse_bytes"].get<int64_t>() > pj["peak_bytes"].get<int64_t>());
+  std::string dir = test::tempDir("svg");
+  CHECK(runKiln("plan - --svg " + dir + "/arena.svg", prog).status == 0);
+  CHECK(std::filesystem::file_size(dir + "/arena.svg") > 1000);
+  std::filesystem::remove_all(dir);
+  test::CliResult stats = runKiln("dump - --passes=simplify --stats --verify-each", prog);
+  CHECK(stats.status == 0);
+  CHECK(stats.err.find("common subexpression") != std::string::npos);
 }
 
 }  // namespace kiln
