@@ -1,5 +1,4 @@
-// Element-wise kernels: one flat loop over the result, each element computed from the operands' elements
-// at the same index (the IR's explicit broadcasts make every operand the result's shape).
+// Element-wise scalar semantics for the JIT (each op on register values, used by every fused kernel) and the iota kernel.
 #include <llvm/IR/Intrinsics.h>
 
 #include "compiler/Lowering.h"
@@ -105,16 +104,6 @@ llvm::Value* emitElementwiseOp(KernelEmitter& k, const Node& n, const std::vecto
     case OpClass::Cast: return castValue(k, a[0], k.graph()[n.inputs[0]].type.dtype, n.type.dtype);
     default: KILN_ASSERT(false, "not an element-wise op");
   }
-}
-
-int64_t lowerElementwise(KernelEmitter& k, NodeId id) {
-  const Node& n = k.graph()[id];
-  k.loop(k.rangeBegin(), k.rangeEnd(), [&](llvm::Value* i) {
-    std::vector<llvm::Value*> a;
-    for (NodeId in : n.inputs) a.push_back(k.load(in, i));
-    k.store(id, i, emitElementwiseOp(k, n, a));
-  });
-  return n.type.numel();
 }
 
 int64_t lowerIota(KernelEmitter& k, NodeId id) {

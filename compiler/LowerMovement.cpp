@@ -1,4 +1,4 @@
-// Movement (strided copies), reductions and indexing kernels.
+// Movement (strided copies) and indexing kernels.
 #include <limits>
 
 #include <llvm/IR/Intrinsics.h>
@@ -93,59 +93,6 @@ int64_t lowerMovement(KernelEmitter& k, NodeId id) {
     }
     default: KILN_ASSERT(false, "not a movement op");
   }
-}
-
-int64_t lowerReduction(KernelEmitter& k, NodeId id) {
-  const Node& n = k.graph()[id];
-  NodeId x = n.inputs[0];
-  const Shape& s = k.graph()[x].type.shape;
-  auto& a = std::get<ReduceAttrs>(n.attrs);
-  std::vector<bool> reduced(s.size(), false);
-  for (int64_t ax : a.axes) reduced[size_t(ax)] = true;
-  Shape kept = s;
-  for (size_t d = 0; d < s.size(); ++d)
-    if (reduced[d]) kept[d] = 1;
-  std::vector<int64_t> outStrides = stridesOf(kept), inStrides = stridesOf(s);
-  for (size_t d = 0; d < s.size(); ++d)
-    if (reduced[d]) outStrides[d] = 0;
-  bool isMax = n.op == Op::ReduceMax;
-  DType t = n.type.dtype;
-  bool fp = isFloat(t);
-  double identity = isMax ? (fp ? -std::numeric_limits<double>::infinity() : double(INT32_MIN)) : 0.0;
-  fill(k, id, identity);
-  llvm::IRBuilder<>& b = k.b();
-  auto combine = [&](llvm::Value* acc, llvm::Value* v) {
-    if (isMax) return k.intrinsic(fp ? llvm::Intrinsic::maximum : llvm::Intrinsic::smax, acc->getType(), {acc, v});
-    return fp ? b.CreateFAdd(acc, v) : b.CreateAdd(acc, v);
-  };
-  bool innerReduced = !s.empty() && reduced.back();
-  if (!innerReduced) {
-    nest(k, s, false, [&](const Index& idx) {
-      llvm::Value* o = k.linear(idx, outStrides);
-      k.store(id, o, combine(k.load(id, o), k.load(x, k.linear(idx, inStrides))));
-    });
-    return 1;
-  }
-  // The innermost axis is reduced: accumulate it in a register, with reassociation allowed so the loop
-  // vectorises (the order is fixed by the code, not by threads).
-  Shape outer(s.begin(), s.end() - 1);
-  std::vector<int64_t> outerOut(outStrides.begin(), outStrides.end() - 1), outerIn(inStrides.begin(), inStrides.end() - 1);
-  nest(k, outer, false, [&](const Index& idx) {
-    llvm::Value* acc = k.local(k.valueType(t));
-    b.CreateStore(k.constant(t, identity), acc);
-    llvm::Value* base = k.linear(idx, outerIn);
-    llvm::FastMathFlags fmf;
-    fmf.setAllowReassoc();
-    fmf.setNoSignedZeros();
-    b.setFastMathFlags(fmf);
-    k.loop(s.back(), [&](llvm::Value* j) {
-      b.CreateStore(combine(b.CreateLoad(k.valueType(t), acc), k.load(x, b.CreateAdd(base, j))), acc);
-    });
-    b.clearFastMathFlags();
-    llvm::Value* o = k.linear(idx, outerOut);
-    k.store(id, o, combine(k.load(id, o), b.CreateLoad(k.valueType(t), acc)));
-  });
-  return 1;
 }
 
 int64_t lowerIndex(KernelEmitter& k, NodeId id) {

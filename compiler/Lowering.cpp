@@ -19,13 +19,11 @@ int64_t lowerNode(KernelEmitter& k, NodeId id, const std::string& name) {
     case Op::Neg: case Op::Abs: case Op::Exp: case Op::Log: case Op::Sqrt: case Op::Rsqrt: case Op::Tanh:
     case Op::Sigmoid: case Op::Erf: case Op::Sin: case Op::Cos: case Op::Add: case Op::Sub: case Op::Mul:
     case Op::Div: case Op::Max: case Op::Min: case Op::Pow: case Op::Eq: case Op::Ne: case Op::Lt: case Op::Le:
-    case Op::Gt: case Op::Ge: case Op::Select: case Op::Cast:
-      extent = lowerElementwise(k, id);
-      break;
+    case Op::Gt: case Op::Ge: case Op::Select: case Op::Cast: case Op::ReduceSum: case Op::ReduceMax:
+      KILN_ASSERT(false, "element-wise ops and reductions are lowered as kernels (compiler/LowerFused.cpp)");
     case Op::Broadcast: case Op::Permute: case Op::Slice: case Op::Concat: case Op::Pad:
       extent = lowerMovement(k, id);
       break;
-    case Op::ReduceSum: case Op::ReduceMax: extent = lowerReduction(k, id); break;
     case Op::Matmul: extent = lowerMatmul(k, id); break;
     case Op::Conv2d: case Op::Conv2dGradInput: case Op::Conv2dGradWeight: extent = lowerConv(k, id); break;
     case Op::MaxPool2d: case Op::AvgPool2d: case Op::MaxPool2dGrad: case Op::AvgPool2dGrad: extent = lowerPool(k, id); break;

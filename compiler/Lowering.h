@@ -17,12 +17,10 @@ struct Epilogue {
   std::function<void(llvm::Value* value, llvm::Value* flat, const std::vector<llvm::Value*>& idx)> apply;
 };
 
-int64_t lowerElementwise(KernelEmitter& k, NodeId id);
 /// The scalar computation of element-wise node `n` over operand values `args` (value types).
 llvm::Value* emitElementwiseOp(KernelEmitter& k, const Node& n, const std::vector<llvm::Value*>& args);
 int64_t lowerIota(KernelEmitter& k, NodeId id);
 int64_t lowerMovement(KernelEmitter& k, NodeId id);
-int64_t lowerReduction(KernelEmitter& k, NodeId id);
 int64_t lowerIndex(KernelEmitter& k, NodeId id);
 int64_t lowerMatmul(KernelEmitter& k, NodeId id, const Epilogue* epilogue = nullptr);
 int64_t lowerConv(KernelEmitter& k, NodeId id, const Epilogue* epilogue = nullptr);

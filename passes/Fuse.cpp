@@ -206,7 +206,8 @@ Schedule unfusedSchedule(const Graph& g) {
     const Node& n = g.nodes()[size_t(i)];
     if (isFree(n.op)) continue;
     s.kernelOf[size_t(i)] = int32_t(s.kernels.size());
-    s.kernels.push_back({std::string(opName(n.op)), NodeId{i}, {NodeId{i}}, {NodeId{i}}});
+    std::string kind = isElementwise(n.op) ? "elementwise" : isReduction(n.op) ? "reduction" : std::string(opName(n.op));
+    s.kernels.push_back({kind, NodeId{i}, {NodeId{i}}, {NodeId{i}}});
   }
   return s;
 }
