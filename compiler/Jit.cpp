@@ -138,7 +138,7 @@ LinkedCode compileAndLink(std::unique_ptr<llvm::LLVMContext> ctx, std::unique_pt
   llvm::raw_string_ostream verr(verifyErr);
   if (llvm::verifyModule(*m, &verr)) throw Error("internal: kiln emitted invalid LLVM IR: " + verifyErr);
   HostTarget& host = hostTarget();
-  std::string key = contentHash(moduleText(*m) + "\n" + host.cpu + "\n" + host.features + "\nkiln-codegen-5");
+  std::string key = contentHash(moduleText(*m) + "\n" + host.cpu + "\n" + host.features + "\nkiln-codegen-6");
   std::string dir = opts.cacheDir.empty() ? defaultCacheDir() : opts.cacheDir;
   std::string path = dir + "/" + key + ".o";
   std::vector<char> object;

@@ -174,6 +174,86 @@ int64_t lowerContractionKernel(KernelEmitter& k, const FusedKernel& kernel) {
   return g[host].op == Op::Matmul ? lowerMatmul(k, host, &epi) : lowerConv(k, host, &epi);
 }
 
+/// Softmax-like kernels: for each row, every stage in turn over that row (maps and row reductions over
+/// the innermost axis, per-row scalars, a total across rows); stages after the total run once at the end.
+int64_t lowerRowsKernel(KernelEmitter& k, const FusedKernel& kernel) {
+  const Graph& g = k.graph();
+  llvm::IRBuilder<>& b = k.b();
+  const Shape& R = kernel.rows;
+  int64_t N = kernel.inner;
+  std::vector<int64_t> rowStrides = stridesOf(R);
+  auto identityOf = [&](const Node& n) {
+    bool fp = isFloat(n.type.dtype);
+    return n.op == Op::ReduceMax ? (fp ? -std::numeric_limits<double>::infinity() : double(INT32_MIN)) : 0.0;
+  };
+  auto combine = [&](const Node& n, llvm::Value* acc, llvm::Value* v, bool reassoc) {
+    bool fp = isFloat(n.type.dtype);
+    llvm::Value* r = n.op == Op::ReduceMax ? k.intrinsic(fp ? llvm::Intrinsic::maximum : llvm::Intrinsic::smax, acc->getType(), {acc, v})
+                                           : fp ? b.CreateFAdd(acc, v) : b.CreateAdd(acc, v);
+    if (auto* inst = llvm::dyn_cast<llvm::Instruction>(r); inst && fp && reassoc) {
+      llvm::FastMathFlags fmf;
+      fmf.setAllowReassoc();
+      fmf.setNoSignedZeros();
+      inst->setFastMathFlags(fmf);
+    }
+    return r;
+  };
+  for (const FusedKernel& st : kernel.stages)  // reductions accumulate into their outputs: start at identity
+    if (st.kind == "reduction") {
+      const Node& n = g[st.root];
+      k.loop(n.type.numel(), [&](llvm::Value* i) { k.store(st.root, i, k.constant(n.type.dtype, identityOf(n))); });
+    }
+  size_t afterLoop = kernel.stages.size();
+  for (size_t i = 0; i < kernel.stages.size(); ++i)
+    if (kernel.stages[i].kind == "reduction" && g[kernel.stages[i].root].type.rank() == 0 && !R.empty()) afterLoop = i + 1;
+  llvm::Value* acc = nullptr;
+  k.loopNest(R, [&](const Index& rowIdx) {
+    llvm::Value* row = k.linear(rowIdx, rowStrides);
+    for (size_t i = 0; i < afterLoop; ++i) {
+      const FusedKernel& st = kernel.stages[i];
+      const Node& root = g[st.root];
+      auto at = [&](llvm::Value* j) {  // flat index and full index of element j of this row
+        Index idx = rowIdx;
+        idx.push_back(j);
+        return std::make_pair(b.CreateAdd(b.CreateMul(row, k.c64(N)), j), idx);
+      };
+      if (st.kind == "reduction") {
+        if (!acc) acc = k.local(k.valueType(root.type.dtype));
+        llvm::Type* t = k.valueType(root.type.dtype);
+        b.CreateStore(k.constant(root.type.dtype, identityOf(root)), acc);
+        k.loop(N, [&](llvm::Value* j) {
+          auto [flat, idx] = at(j);
+          Evaluator e{k, g, st, {}};
+          e.evaluate(flat, idx);
+          e.store(flat, false);
+          b.CreateStore(combine(root, b.CreateLoad(t, acc), e.operand(root.inputs[0], flat), true), acc);
+        });
+        llvm::Value* o = root.type.rank() == 0 ? k.c64(0) : row;
+        k.store(st.root, o, combine(root, k.load(st.root, o), b.CreateLoad(t, acc), false));
+      } else if (root.type.numel() == numel(R) * N && N != 1) {  // a map over the row
+        k.loop(N, [&](llvm::Value* j) {
+          auto [flat, idx] = at(j);
+          Evaluator e{k, g, st, {}};
+          e.evaluate(flat, idx);
+          e.store(flat, true);
+        });
+      } else {  // per-row scalars
+        Index idx = rowIdx;
+        if (root.type.rank() > int64_t(R.size())) idx.push_back(k.c64(0));
+        Evaluator e{k, g, st, {}};
+        e.evaluate(row, idx);
+        e.store(row, true);
+      }
+    }
+  });
+  for (size_t i = afterLoop; i < kernel.stages.size(); ++i) {  // scalars after the total
+    Evaluator e{k, g, kernel.stages[i], {}};
+    e.evaluate(k.c64(0), {});
+    e.store(k.c64(0), true);
+  }
+  return 1;
+}
+
 }  // namespace
 
 int64_t lowerKernel(KernelEmitter& k, const FusedKernel& kernel, const std::string& name) {
@@ -184,6 +264,7 @@ int64_t lowerKernel(KernelEmitter& k, const FusedKernel& kernel, const std::stri
   if (kernel.kind == "elementwise") extent = lowerElementwiseKernel(k, kernel);
   else if (kernel.kind == "reduction") extent = lowerReductionKernel(k, kernel);
   else if (kernel.kind == "matmul" || kernel.kind == "conv2d") extent = lowerContractionKernel(k, kernel);
+  else if (kernel.kind == "rows") extent = lowerRowsKernel(k, kernel);
   else KILN_ASSERT(false, "no lowering for kernel kind " + kernel.kind);
   k.endKernel();
   return extent;

@@ -12,10 +12,17 @@ namespace kiln {
 /// later kernels or by the graph's outputs) are written to memory; the other members live in registers.
 /// Broadcast members are index mappings of their (materialized) operand and may appear in several kernels.
 struct FusedKernel {
-  std::string kind;  ///< elementwise, reduction, matmul, conv2d, or the op name of an unfused node
+  std::string kind;  ///< elementwise, reduction, matmul, conv2d, rows, or the op name of an unfused node
   NodeId root;
   std::vector<NodeId> nodes;
   std::vector<NodeId> stores;  ///< root first, then other members written to memory
+  /// For kind "rows": element-wise and reduction kernels that run one row at a time, in order, within one
+  /// loop over the rows (softmax, layernorm, log-softmax with cross-entropy). Each stage maps or reduces
+  /// the innermost axis of a row, or computes per-row scalars; a stage that reduces every axis adds each
+  /// row's part to a total, and stages after it run once, after the last row.
+  std::vector<FusedKernel> stages;
+  Shape rows;        ///< "rows": the outer dims
+  int64_t inner = 1; ///< "rows": the extent of the innermost axis
 };
 
 /// An edge between kernels (or into a kernel from a node that was not fused) and why.
