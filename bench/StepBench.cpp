@@ -1,5 +1,7 @@
 // kiln_bench: kiln's side of the benchmarks (bench/step_vs_torch.py runs it beside PyTorch).
-//   kiln_bench step MODEL [--batch N] [--steps N]   median milliseconds per training step (JIT, 1 thread)
+//   kiln_bench step MODEL [--batch N] [--steps N] [--unfused]
+//                                                   median milliseconds per training step (JIT, 1 thread);
+//                                                   --unfused: without simplify, fuse and plan-memory
 //   kiln_bench compile MODEL [--batch N]            cold (no cache) and cached compile of the training step
 //   kiln_bench plan MODEL [--batch N]               kernels per training step without and with fusion, and
 //                                                   the arena: peak, lower bound, no reuse
@@ -47,9 +49,11 @@ Graph trainingProgram(const ModelSpec& m, int64_t batch) {
   return addOptimizer(autodiff(m.build(batch)), o);
 }
 
-int stepBench(const ModelSpec& m, int64_t batch, int64_t steps) {
+int stepBench(const ModelSpec& m, int64_t batch, int64_t steps, bool unfused) {
   Graph prog = trainingProgram(m, batch);
-  auto session = compileSession(prog, 0);
+  CompileOptions opts;
+  opts.optimize = !unfused;
+  auto session = compileSession(prog, 0, opts);
   TensorFile data = toStored(randomInputs(prog, 1));
   for (int i = 0; i < 3; ++i) session->step(data);  // warm-up: caches, page faults
   std::vector<double> ms;
@@ -58,8 +62,8 @@ int stepBench(const ModelSpec& m, int64_t batch, int64_t steps) {
     session->step(data);
     ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
   }
-  std::cout << fmt::format("{{\"engine\": \"kiln\", \"model\": \"{}\", \"batch\": {}, \"ms_per_step\": {:.4f}}}\n", m.name,
-                           batch, median(ms));
+  std::cout << fmt::format("{{\"engine\": \"kiln\", \"model\": \"{}\", \"batch\": {}, \"fused\": {}, \"ms_per_step\": {:.4f}}}\n",
+                           m.name, batch, !unfused, median(ms));
   return 0;
 }
 
@@ -142,10 +146,10 @@ int main(int argc, char** argv) {
     }
     if (argc < 3) throw Error("usage: kiln_bench step|compile|plan MODEL [--batch N] [--steps N] | elementwise [--steps N]");
     std::string what = argv[1];
-    Args args("bench", std::vector<std::string>(argv + 3, argv + argc), {{"batch", "steps"}, {}});
+    Args args("bench", std::vector<std::string>(argv + 3, argv + argc), {{"batch", "steps"}, {"unfused"}});
     const ModelSpec& m = findModel(argv[2]);
     int64_t batch = args.integer("batch", m.defaultBatch, 1, 1 << 16);
-    if (what == "step") return stepBench(m, batch, args.integer("steps", 20, 1, 100000));
+    if (what == "step") return stepBench(m, batch, args.integer("steps", 20, 1, 100000), args.has("unfused"));
     if (what == "compile") return compileBench(m, batch);
     if (what == "plan") return planBench(m, batch);
     throw Error(fmt::format("unknown benchmark '{}'; expected step or compile", what));
