@@ -7,7 +7,6 @@
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
-#include <nlohmann/json.hpp>
 
 namespace kiln {
 
@@ -192,106 +191,6 @@ struct Fuser {
 
 }  // namespace
 
-namespace {
-
-/// How a kernel runs as a stage of a rows kernel over rows R and innermost extent N.
-enum class Stage { None, Map, RowReduce, TotalReduce, RowScalar, FinalScalar };
-
-Stage stageOf(const Graph& g, const FusedKernel& k, const Shape& R, int64_t N, bool afterTotal) {
-  Shape full = R;
-  full.push_back(N);
-  Shape keep = R;
-  keep.push_back(1);
-  const Node& root = g[k.root];
-  if (k.kind == "reduction") {
-    if (afterTotal || g[root.inputs[0]].type.shape != full) return Stage::None;
-    auto& axes = std::get<ReduceAttrs>(root.attrs).axes;
-    if (axes.size() == 1 && axes[0] == int64_t(R.size())) return Stage::RowReduce;
-    if (axes.size() == full.size()) return Stage::TotalReduce;
-    return Stage::None;
-  }
-  if (k.kind != "elementwise") return Stage::None;
-  const Shape& s = root.type.shape;
-  if (afterTotal) return s.empty() ? Stage::FinalScalar : Stage::None;
-  if (s == full) return Stage::Map;
-  if (s == keep || s == R) return Stage::RowScalar;
-  return Stage::None;
-}
-
-/// Whether every value stage `k` reads from earlier stages of the run is read at its own row.
-bool rowAligned(const Graph& g, const FusedKernel& k, const std::vector<int32_t>& inRun, const Shape& R, int64_t N) {
-  Shape full = R, keep = R;
-  full.push_back(N);
-  keep.push_back(1);
-  for (NodeId m : k.nodes)
-    for (NodeId in : g[m].inputs) {
-      if (inRun[size_t(in.v)] < 0 || std::find(k.nodes.begin(), k.nodes.end(), in) != k.nodes.end()) continue;
-      const Shape& s = g[in].type.shape;
-      bool ok = g[m].op == Op::Broadcast ? (s == keep || s == R) && g[m].type.shape == full
-                                          : s == g[m].type.shape || (s.empty() && g[m].type.shape.empty());
-      if (!ok) return false;
-    }
-  return true;
-}
-
-/// Merges runs of consecutive kernels that work row by row (a reduction over the innermost axis, then
-/// maps, row scalars, further row reductions, a total) into one rows kernel.
-void mergeRows(const Graph& g, Schedule& s) {
-  std::vector<FusedKernel> out;
-  for (size_t i = 0; i < s.kernels.size();) {
-    const FusedKernel& first = s.kernels[i];
-    const Node& root = g[first.root];
-    bool starts = first.kind == "reduction" && stageOf(g, first, Shape(g[root.inputs[0]].type.shape.begin(),
-                                                                       g[root.inputs[0]].type.shape.end() - (g[root.inputs[0]].type.shape.empty() ? 0 : 1)),
-                                                        g[root.inputs[0]].type.shape.empty() ? 1 : g[root.inputs[0]].type.shape.back(), false) == Stage::RowReduce;
-    if (!starts) {
-      out.push_back(first);
-      ++i;
-      continue;
-    }
-    const Shape& in = g[root.inputs[0]].type.shape;
-    Shape R(in.begin(), in.end() - 1);
-    int64_t N = in.back();
-    std::vector<int32_t> inRun(size_t(g.size()), -1);
-    FusedKernel rows{"rows", first.root, {}, {}, {}, R, N};
-    bool afterTotal = false;
-    size_t j = i;
-    for (; j < s.kernels.size(); ++j) {
-      const FusedKernel& k = s.kernels[j];
-      Stage st = stageOf(g, k, R, N, afterTotal);
-      if (st == Stage::None || !rowAligned(g, k, inRun, R, N)) break;
-      afterTotal |= st == Stage::TotalReduce;
-      rows.stages.push_back(k);
-      rows.nodes.insert(rows.nodes.end(), k.nodes.begin(), k.nodes.end());
-      rows.stores.insert(rows.stores.end(), k.stores.begin(), k.stores.end());
-      for (NodeId n : k.nodes) inRun[size_t(n.v)] = int32_t(j);
-    }
-    if (rows.stages.size() < 2) {
-      out.push_back(first);
-      ++i;
-      continue;
-    }
-    rows.root = rows.stages.back().root;
-    std::sort(rows.nodes.begin(), rows.nodes.end());
-    rows.nodes.erase(std::unique(rows.nodes.begin(), rows.nodes.end()), rows.nodes.end());
-    out.push_back(rows);
-    i = j;
-  }
-  s.kernels = out;
-  std::erase_if(s.refusals, [&](const FusionRefusal& r) {  // edges between stages of one rows kernel are fused now
-    for (const FusedKernel& k : s.kernels)
-      if (k.kind == "rows" && std::find(k.nodes.begin(), k.nodes.end(), r.producer) != k.nodes.end() &&
-          std::find(k.nodes.begin(), k.nodes.end(), r.consumer) != k.nodes.end())
-        return true;
-    return false;
-  });
-  std::fill(s.kernelOf.begin(), s.kernelOf.end(), -1);
-  for (size_t k = 0; k < s.kernels.size(); ++k)
-    for (NodeId st : s.kernels[k].stores) s.kernelOf[size_t(st.v)] = int32_t(k);
-}
-
-}  // namespace
-
 Schedule fuse(const Graph& g) {
   Fuser f{g};
   f.formGroups();
@@ -312,47 +211,6 @@ Schedule unfusedSchedule(const Graph& g) {
     s.kernels.push_back({kind, NodeId{i}, {NodeId{i}}, {NodeId{i}}});
   }
   return s;
-}
-
-std::string printSchedule(const Graph& g, const Schedule& s, bool explain) {
-  std::string out = fmt::format("# {} kernels for {} nodes\n", s.kernels.size(), g.size());
-  for (size_t k = 0; k < s.kernels.size(); ++k) {
-    const FusedKernel& kn = s.kernels[k];
-    std::vector<std::string> members;
-    for (NodeId n : kn.nodes) {
-      bool stored = n != kn.root && std::find(kn.stores.begin(), kn.stores.end(), n) != kn.stores.end();
-      members.push_back(fmt::format("%{} {}{}", n.v, opName(g[n].op), stored ? " (stored)" : ""));
-    }
-    out += fmt::format("kernel {} {} -> %{} {}: {}\n", k, kn.kind, kn.root.v, g[kn.root].type.str(), fmt::join(members, ", "));
-    for (const FusedKernel& st : kn.stages) out += fmt::format("  stage {} -> %{} {}\n", st.kind, st.root.v, g[st.root].type.str());
-  }
-  if (explain) {
-    out += fmt::format("# {} edges not fused\n", s.refusals.size());
-    for (const FusionRefusal& r : s.refusals)
-      out += fmt::format("refused %{} ({}) -> %{} ({}): {}\n", r.producer.v, opName(g[r.producer].op), r.consumer.v,
-                         opName(g[r.consumer].op), r.reason);
-  }
-  return out;
-}
-
-std::string scheduleToJson(const Graph& g, const Schedule& s) {
-  nlohmann::ordered_json j;
-  j["kernels"] = s.kernels.size();
-  j["nodes"] = g.size();
-  nlohmann::ordered_json list = nlohmann::ordered_json::array();
-  for (const FusedKernel& k : s.kernels) {
-    std::vector<int32_t> ids;
-    for (NodeId n : k.nodes) ids.push_back(n.v);
-    std::vector<int32_t> stores;
-    for (NodeId n : k.stores) stores.push_back(n.v);
-    list.push_back({{"kind", k.kind}, {"root", k.root.v}, {"nodes", ids}, {"stores", stores}});
-  }
-  j["kernel_list"] = list;
-  nlohmann::ordered_json refusals = nlohmann::ordered_json::array();
-  for (const FusionRefusal& r : s.refusals)
-    refusals.push_back({{"producer", r.producer.v}, {"consumer", r.consumer.v}, {"reason", r.reason}});
-  j["refusals"] = refusals;
-  return j.dump(2) + "\n";
 }
 
 }  // namespace kiln

@@ -48,6 +48,11 @@ struct Schedule {
 /// verifies.
 Schedule fuse(const Graph& g);
 
+/// Merges runs of consecutive kernels of `s` that work row by row (a reduction over the innermost axis,
+/// then maps, per-row scalars, further row reductions, a total across rows) into one "rows" kernel each,
+/// and drops the refusals between their stages. Part of fuse (passes/FuseRows.cpp).
+void mergeRows(const Graph& g, Schedule& s);
+
 /// One kernel per node that needs one (the unfused schedule: what the JIT runs without fusion).
 Schedule unfusedSchedule(const Graph& g);
 

@@ -1,0 +1,53 @@
+// Printing schedules: the kernels fusion made, and every refusal with its reason, as text and JSON.
+#include <algorithm>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <nlohmann/json.hpp>
+
+#include "passes/Fuse.h"
+
+namespace kiln {
+
+std::string printSchedule(const Graph& g, const Schedule& s, bool explain) {
+  std::string out = fmt::format("# {} kernels for {} nodes\n", s.kernels.size(), g.size());
+  for (size_t k = 0; k < s.kernels.size(); ++k) {
+    const FusedKernel& kn = s.kernels[k];
+    std::vector<std::string> members;
+    for (NodeId n : kn.nodes) {
+      bool stored = n != kn.root && std::find(kn.stores.begin(), kn.stores.end(), n) != kn.stores.end();
+      members.push_back(fmt::format("%{} {}{}", n.v, opName(g[n].op), stored ? " (stored)" : ""));
+    }
+    out += fmt::format("kernel {} {} -> %{} {}: {}\n", k, kn.kind, kn.root.v, g[kn.root].type.str(), fmt::join(members, ", "));
+    for (const FusedKernel& st : kn.stages) out += fmt::format("  stage {} -> %{} {}\n", st.kind, st.root.v, g[st.root].type.str());
+  }
+  if (explain) {
+    out += fmt::format("# {} edges not fused\n", s.refusals.size());
+    for (const FusionRefusal& r : s.refusals)
+      out += fmt::format("refused %{} ({}) -> %{} ({}): {}\n", r.producer.v, opName(g[r.producer].op), r.consumer.v,
+                         opName(g[r.consumer].op), r.reason);
+  }
+  return out;
+}
+
+std::string scheduleToJson(const Graph& g, const Schedule& s) {
+  nlohmann::ordered_json j;
+  j["kernels"] = s.kernels.size();
+  j["nodes"] = g.size();
+  nlohmann::ordered_json list = nlohmann::ordered_json::array();
+  for (const FusedKernel& k : s.kernels) {
+    std::vector<int32_t> ids;
+    for (NodeId n : k.nodes) ids.push_back(n.v);
+    std::vector<int32_t> stores;
+    for (NodeId n : k.stores) stores.push_back(n.v);
+    list.push_back({{"kind", k.kind}, {"root", k.root.v}, {"nodes", ids}, {"stores", stores}});
+  }
+  j["kernel_list"] = list;
+  nlohmann::ordered_json refusals = nlohmann::ordered_json::array();
+  for (const FusionRefusal& r : s.refusals)
+    refusals.push_back({{"producer", r.producer.v}, {"consumer", r.consumer.v}, {"reason", r.reason}});
+  j["refusals"] = refusals;
+  return j.dump(2) + "\n";
+}
+
+}  // namespace kiln
