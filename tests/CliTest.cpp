@@ -151,7 +151,7 @@ TEST_CASE("kiln gradcheck: the op sweep and a file") {
   CHECK(one.out.find("1 cases, 0 failed") != std::string::npos);
 }
 
-TEST_CASE("kiln train on both engines; a resumed run ends where an uninterrupted one does") {
+TEST_CASE("kiln train on both engines, and a resumed run ends where an uninterrupted one does") {
   for (const char* engine : {"interp", "jit"}) {
     INFO("engine ", engine);
     test::CliResult r = runKiln(std::string("train mlp --data fashion-mnist --steps 30 --batch 16 --eval-limit 200 --log-every 10 --engine ") + engine);

@@ -165,7 +165,7 @@ TEST_CASE("JIT: every model's forward pass and training step agree with the inte
   }
 }
 
-TEST_CASE("JIT: run-time errors name the kernel; inputs are checked") {
+TEST_CASE("JIT: run-time errors name the kernel, and inputs are checked") {
   Graph g = test::kir("kiln 1\n%0 = input {name=\"t\"} : f32[2,2]\n%1 = input {name=\"i\"} : i32[1]\n"
                       "%2 = gather %0, %1 : f32[1,2]\n%3 = div %1, %1 : i32[1]\n%4 = cast %0 : i32[2,2]\n"
                       "output \"g\" = %2\noutput \"d\" = %3\noutput \"c\" = %4\n");
@@ -185,7 +185,7 @@ TEST_CASE("JIT: run-time errors name the kernel; inputs are checked") {
                        "error: no input, parameter or state is called \"zz\"", Error);
 }
 
-TEST_CASE("JIT session: checkpoints resume to the same next step; NaN stops training") {
+TEST_CASE("JIT session: checkpoints resume to the same next step, and NaN stops training") {
   Graph g = findModel("mlp").build(4);
   OptimizerOptions o;
   o.kind = "adamw", o.lr = 1e-3;

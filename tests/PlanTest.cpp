@@ -65,7 +65,7 @@ std::vector<Life> lifetimes(const Graph& g, const Schedule& s, const MemoryPlan&
 
 }  // namespace
 
-TEST_CASE("memory plans: live values never share bytes; aliasing outputs land on their leaves") {
+TEST_CASE("memory plans: live values never share bytes, and aliasing outputs land on their leaves") {
   struct Case {
     std::string model, optimizer;
     int64_t batch;

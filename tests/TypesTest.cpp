@@ -1,6 +1,10 @@
 // Types, the op table's lookups and error formatting.
 #include <doctest/doctest.h>
 
+#include <filesystem>
+#include <fstream>
+#include <string>
+
 #include "ir/Error.h"
 #include "ir/Ops.h"
 #include "ir/Types.h"
@@ -40,6 +44,31 @@ TEST_CASE("errors print as file:line:col: error: message") {
   CHECK(std::string(Error(Location{"a.kir", 0, 0}, "bad").what()) == "a.kir: error: bad");
   CHECK(std::string(Error("bad").what()) == "error: bad");
   CHECK(std::string(Error("bad").withLocation({"x", 1, 2}).what()) == "x:1:2: error: bad");
+}
+
+}  // namespace kiln
+
+namespace kiln {
+
+// CTest takes a test's name as a list, so a ';' in a doctest case name splits it into tests that filter
+// nothing and pass without running: names must not contain one.
+TEST_CASE("test case names contain no semicolons") {
+  namespace fs = std::filesystem;
+  int cases = 0;
+  for (const auto& e : fs::directory_iterator(std::string(KILN_SOURCE_DIR) + "/tests")) {
+    if (e.path().extension() != ".cpp") continue;
+    std::ifstream in(e.path());
+    std::string line;
+    while (std::getline(in, line)) {
+      size_t at = line.find("TEST_CASE(\"");
+      if (at != 0) continue;
+      cases++;
+      std::string name = line.substr(11, line.find("\")") - 11);
+      INFO(e.path().filename().string(), ": ", name);
+      CHECK(name.find(';') == std::string::npos);
+    }
+  }
+  CHECK(cases > 40);
 }
 
 }  // namespace kiln
