@@ -38,7 +38,7 @@ struct Evaluator {
   /// Computes every expression member (in id order) except those already in `vals` (a contraction's host).
   void evaluate(llvm::Value* flat, const Index& idx) {
     for (NodeId m : kernel.nodes) {
-      if (vals.count(m.v) || !isExpressionMember(g, kernel, m) || !isElementwise(g[m].op) && g[m].op != Op::Broadcast) continue;
+      if (vals.count(m.v) || !isExpressionMember(g, kernel, m) || (!isElementwise(g[m].op) && g[m].op != Op::Broadcast)) continue;
       const Node& n = g[m];
       if (n.op == Op::Broadcast) {
         NodeId src = n.inputs[0];

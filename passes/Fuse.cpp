@@ -30,6 +30,7 @@ bool isReduction(Op op) { return op == Op::ReduceSum || op == Op::ReduceMax; }
 bool hostsEpilogue(Op op) { return op == Op::Matmul || op == Op::Conv2d; }
 
 struct Fuser {
+  explicit Fuser(const Graph& graph) : g(graph) {}
   const Graph& g;
   std::vector<std::vector<NodeId>> users = g.users();
   std::vector<int32_t> group = std::vector<int32_t>(size_t(g.size()), -1);  // non-broadcast members
@@ -89,7 +90,7 @@ struct Fuser {
       int32_t gi = int32_t(groups.size());
       group[size_t(i)] = gi;
       std::string kind = isElementwise(n.op) ? "elementwise" : isReduction(n.op) ? "reduction" : std::string(opName(n.op));
-      groups.push_back({kind, NodeId{i}, {NodeId{i}}, {}});
+      groups.push_back({kind, NodeId{i}, {NodeId{i}}, {}, {}, {}, 1});
       iteration.push_back(isReduction(n.op) ? g[n.inputs[0]].type.shape : n.type.shape);
       if (isElementwise(n.op)) grow(gi, {NodeId{i}});
       if (isReduction(n.op)) grow(gi, {NodeId{i}});
@@ -153,7 +154,7 @@ struct Fuser {
       }
       if (!allInlined) {
         group[size_t(i)] = int32_t(groups.size());
-        groups.push_back({"broadcast", NodeId{i}, {NodeId{i}}, {}});
+        groups.push_back({"broadcast", NodeId{i}, {NodeId{i}}, {}, {}, {}, 1});
         iteration.push_back(g.nodes()[size_t(i)].type.shape);
       }
     }
@@ -192,7 +193,7 @@ struct Fuser {
 }  // namespace
 
 Schedule fuse(const Graph& g) {
-  Fuser f{g};
+  Fuser f(g);
   f.formGroups();
   f.mergeEpilogues();
   Schedule s = f.finish();
@@ -208,7 +209,7 @@ Schedule unfusedSchedule(const Graph& g) {
     if (isFree(n.op)) continue;
     s.kernelOf[size_t(i)] = int32_t(s.kernels.size());
     std::string kind = isElementwise(n.op) ? "elementwise" : isReduction(n.op) ? "reduction" : std::string(opName(n.op));
-    s.kernels.push_back({kind, NodeId{i}, {NodeId{i}}, {NodeId{i}}});
+    s.kernels.push_back({kind, NodeId{i}, {NodeId{i}}, {NodeId{i}}, {}, {}, 1});
   }
   return s;
 }

@@ -20,6 +20,7 @@ NodeId storageOf(const Graph& g, NodeId id) {
 }
 
 struct Planner {
+  Planner(const Graph& graph, const Schedule& schedule) : g(graph), s(schedule) {}
   const Graph& g;
   const Schedule& s;
   int32_t K = int32_t(s.kernels.size());
@@ -228,7 +229,7 @@ struct Planner {
 }  // namespace
 
 MemoryPlan planMemory(const Graph& g, const Schedule& s) {
-  Planner pl{g, s};
+  Planner pl(g, s);
   pl.collect();
   pl.liveness();
   pl.inPlace();
