@@ -30,7 +30,8 @@ static char* allocateArena(int64_t bytes) {
 }
 
 Executable::Executable(ExecutableSpec spec) : spec_(std::move(spec)), arena_(allocateArena(spec_.arenaBytes), std::free) {
-  for (const InitData& d : spec_.init) std::memcpy(arena_.get() + d.offset, d.bytes.data(), d.bytes.size());
+  for (const InitData& d : spec_.init)
+    if (!d.bytes.empty()) std::memcpy(arena_.get() + d.offset, d.bytes.data(), d.bytes.size());
 }
 
 const Buffer* Executable::find(const std::vector<const std::vector<Buffer>*>& lists, const std::string& name) const {
@@ -46,12 +47,12 @@ void Executable::set(const std::string& name, const StoredTensor& value) {
   if (value.dtype != b->dtype || value.shape != b->shape || int64_t(value.bytes.size()) != b->bytes)
     throw Error(fmt::format("\"{}\": expected {}[{}], got {}[{}]", name, b->dtype, fmt::join(b->shape, ","), value.dtype,
                             fmt::join(value.shape, ",")));
-  std::memcpy(arena_.get() + b->offset, value.bytes.data(), value.bytes.size());
+  if (!value.bytes.empty()) std::memcpy(arena_.get() + b->offset, value.bytes.data(), value.bytes.size());
 }
 
 StoredTensor Executable::copyOut(const Buffer& b) const {
   StoredTensor t{b.dtype, b.shape, std::vector<uint8_t>(size_t(b.bytes))};
-  std::memcpy(t.bytes.data(), arena_.get() + b.offset, size_t(b.bytes));
+  if (b.bytes > 0) std::memcpy(t.bytes.data(), arena_.get() + b.offset, size_t(b.bytes));
   return t;
 }
 
@@ -78,7 +79,7 @@ void Executable::run(size_t begin, size_t end) {
 void Executable::commitAliases() {
   for (auto [out, leaf] : spec_.aliases) {
     const Buffer &o = spec_.outputs[out], &l = spec_.leaves[leaf];
-    if (o.offset != l.offset) std::memmove(arena_.get() + l.offset, arena_.get() + o.offset, size_t(l.bytes));
+    if (o.offset != l.offset && l.bytes > 0) std::memmove(arena_.get() + l.offset, arena_.get() + o.offset, size_t(l.bytes));
   }
 }
 
