@@ -95,6 +95,28 @@ int64_t lowerElementwiseKernel(KernelEmitter& k, const FusedKernel& kernel) {
   });
 }
 
+/// The value a reduction starts from: -inf (or INT32_MIN) for max, 0 for sum.
+double reductionIdentity(const Node& n) {
+  bool fp = isFloat(n.type.dtype);
+  return n.op == Op::ReduceMax ? (fp ? -std::numeric_limits<double>::infinity() : double(INT32_MIN)) : 0.0;
+}
+
+/// acc combined with v by reduction `n` (max propagates NaN). With `reassoc`, only this accumulation may be
+/// reassociated (so the loop vectorises), not the expression that computed v.
+llvm::Value* combineReduction(KernelEmitter& k, const Node& n, llvm::Value* acc, llvm::Value* v, bool reassoc) {
+  llvm::IRBuilder<>& b = k.b();
+  bool fp = isFloat(n.type.dtype);
+  llvm::Value* r = n.op == Op::ReduceMax ? k.intrinsic(fp ? llvm::Intrinsic::maximum : llvm::Intrinsic::smax, acc->getType(), {acc, v})
+                                         : fp ? b.CreateFAdd(acc, v) : b.CreateAdd(acc, v);
+  if (auto* inst = llvm::dyn_cast<llvm::Instruction>(r); inst && fp && reassoc) {
+    llvm::FastMathFlags fmf;
+    fmf.setAllowReassoc();
+    fmf.setNoSignedZeros();
+    inst->setFastMathFlags(fmf);
+  }
+  return r;
+}
+
 /// A reduction whose input is computed by the kernel's expression (stored members are written as they go).
 int64_t lowerReductionKernel(KernelEmitter& k, const FusedKernel& kernel) {
   const Graph& g = k.graph();
@@ -110,22 +132,11 @@ int64_t lowerReductionKernel(KernelEmitter& k, const FusedKernel& kernel) {
   std::vector<int64_t> outStrides = stridesOf(kept), inStrides = stridesOf(s);
   for (size_t d = 0; d < s.size(); ++d)
     if (reduced[d]) outStrides[d] = 0;
-  bool isMax = n.op == Op::ReduceMax, fp = isFloat(n.type.dtype);
   DType t = n.type.dtype;
-  double identity = isMax ? (fp ? -std::numeric_limits<double>::infinity() : double(INT32_MIN)) : 0.0;
+  double identity = reductionIdentity(n);
   llvm::IRBuilder<>& b = k.b();
   k.loop(n.type.numel(), [&](llvm::Value* i) { k.store(id, i, k.constant(t, identity)); });
-  auto combine = [&](llvm::Value* acc, llvm::Value* v, bool reassoc) {
-    llvm::Value* r = isMax ? k.intrinsic(fp ? llvm::Intrinsic::maximum : llvm::Intrinsic::smax, acc->getType(), {acc, v})
-                           : fp ? b.CreateFAdd(acc, v) : b.CreateAdd(acc, v);
-    if (auto* inst = llvm::dyn_cast<llvm::Instruction>(r); inst && fp && reassoc) {
-      llvm::FastMathFlags fmf;  // only the accumulation reassociates (so it vectorises), not the expression
-      fmf.setAllowReassoc();
-      fmf.setNoSignedZeros();
-      inst->setFastMathFlags(fmf);
-    }
-    return r;
-  };
+  auto combine = [&](llvm::Value* acc, llvm::Value* v, bool reassoc) { return combineReduction(k, n, acc, v, reassoc); };
   auto inputAt = [&](const Index& idx) {
     llvm::Value* flat = k.linear(idx, inStrides);
     Evaluator e{k, g, kernel, {}};
@@ -182,21 +193,9 @@ int64_t lowerRowsKernel(KernelEmitter& k, const FusedKernel& kernel) {
   const Shape& R = kernel.rows;
   int64_t N = kernel.inner;
   std::vector<int64_t> rowStrides = stridesOf(R);
-  auto identityOf = [&](const Node& n) {
-    bool fp = isFloat(n.type.dtype);
-    return n.op == Op::ReduceMax ? (fp ? -std::numeric_limits<double>::infinity() : double(INT32_MIN)) : 0.0;
-  };
+  auto identityOf = reductionIdentity;
   auto combine = [&](const Node& n, llvm::Value* acc, llvm::Value* v, bool reassoc) {
-    bool fp = isFloat(n.type.dtype);
-    llvm::Value* r = n.op == Op::ReduceMax ? k.intrinsic(fp ? llvm::Intrinsic::maximum : llvm::Intrinsic::smax, acc->getType(), {acc, v})
-                                           : fp ? b.CreateFAdd(acc, v) : b.CreateAdd(acc, v);
-    if (auto* inst = llvm::dyn_cast<llvm::Instruction>(r); inst && fp && reassoc) {
-      llvm::FastMathFlags fmf;
-      fmf.setAllowReassoc();
-      fmf.setNoSignedZeros();
-      inst->setFastMathFlags(fmf);
-    }
-    return r;
+    return combineReduction(k, n, acc, v, reassoc);
   };
   for (const FusedKernel& st : kernel.stages)  // reductions accumulate into their outputs: start at identity
     if (st.kind == "reduction") {
