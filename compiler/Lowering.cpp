@@ -5,10 +5,6 @@
 
 namespace kiln {
 
-bool needsKernel(Op op) {
-  return !(isNamedLeaf(op) || op == Op::Constant || op == Op::Reshape);
-}
-
 int64_t lowerNode(KernelEmitter& k, NodeId id, const std::string& name) {
   k.beginKernel(name);
   int64_t extent = 1;

@@ -26,8 +26,4 @@ int64_t lowerMatmul(KernelEmitter& k, NodeId id, const Epilogue* epilogue = null
 int64_t lowerConv(KernelEmitter& k, NodeId id, const Epilogue* epilogue = nullptr);
 int64_t lowerPool(KernelEmitter& k, NodeId id);
 
-/// Whether a node needs no kernel: leaves and constants live in the arena already, and a reshape is a view
-/// of its operand's buffer.
-bool needsKernel(Op op);
-
 }  // namespace kiln

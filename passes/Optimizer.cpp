@@ -34,13 +34,6 @@ OptimizerOptions checkedOptimizerOptions(OptimizerOptions o, bool weightDecayGiv
   return o;
 }
 
-double learningRateAt(const OptimizerOptions& o, int64_t t) {
-  if (o.schedule == "constant") return o.lr;
-  if (t < o.warmupSteps) return o.lr * double(t + 1) / double(o.warmupSteps);
-  double progress = std::clamp(double(t - o.warmupSteps) / double(o.totalSteps - o.warmupSteps), 0.0, 1.0);
-  return o.minLr + 0.5 * (o.lr - o.minLr) * (1 + std::cos(M_PI * progress));
-}
-
 namespace {
 
 /// The learning rate at step t (t as f32, 0-based), as graph ops.

@@ -25,9 +25,6 @@ struct OptimizerOptions {
 /// values; throws Error naming a bad one.
 OptimizerOptions checkedOptimizerOptions(OptimizerOptions o, bool weightDecayGiven);
 
-/// The learning rate at 0-based step `t`, as the graph computes it (used by tests and progress output).
-double learningRateAt(const OptimizerOptions& o, int64_t t);
-
 /// Replaces every `grad/NAME` output of `g` (made by autodiff) with the update of parameter NAME:
 /// an output `NAME` that aliases the parameter, and for each optimizer state leaf (`NAME.momentum`,
 /// `NAME.exp_avg`, `NAME.exp_avg_sq`) an output aliasing it. A step counter `optimizer.step` (i32 state,
