@@ -202,9 +202,14 @@ int64_t lowerRowsKernel(KernelEmitter& k, const FusedKernel& kernel) {
       const Node& n = g[st.root];
       k.loop(n.type.numel(), [&](llvm::Value* i) { k.store(st.root, i, k.constant(n.type.dtype, identityOf(n))); });
     }
+  // A total reduces every axis (with or without kept dims): each row adds its part to element 0.
+  auto isTotal = [&](const FusedKernel& st) {
+    return st.kind == "reduction" && g[st.root].type.numel() == 1 &&
+           std::get<ReduceAttrs>(g[st.root].attrs).axes.size() == g[g[st.root].inputs[0]].type.shape.size();
+  };
   size_t afterLoop = kernel.stages.size();
   for (size_t i = 0; i < kernel.stages.size(); ++i)
-    if (kernel.stages[i].kind == "reduction" && g[kernel.stages[i].root].type.rank() == 0 && !R.empty()) afterLoop = i + 1;
+    if (isTotal(kernel.stages[i]) && !R.empty()) afterLoop = i + 1;
   llvm::Value* acc = nullptr;
   k.loopNest(R, [&](const Index& rowIdx) {
     llvm::Value* row = k.linear(rowIdx, rowStrides);
@@ -227,7 +232,7 @@ int64_t lowerRowsKernel(KernelEmitter& k, const FusedKernel& kernel) {
           e.store(flat, false);
           b.CreateStore(combine(root, b.CreateLoad(t, acc), e.operand(root.inputs[0], flat), true), acc);
         });
-        llvm::Value* o = root.type.rank() == 0 ? k.c64(0) : row;
+        llvm::Value* o = isTotal(st) ? k.c64(0) : row;
         k.store(st.root, o, combine(root, k.load(st.root, o), b.CreateLoad(t, acc), false));
       } else if (root.type.numel() == numel(R) * N && N != 1) {  // a map over the row
         k.loop(N, [&](llvm::Value* j) {

@@ -2,6 +2,7 @@
 #include "ir/TypeInference.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -67,6 +68,21 @@ Inferred windowType(Checker& c, const Type& x, const PoolAttrs& a) {
   return {{x.dtype, out}, ""};
 }
 
+/// Why `v` cannot be stored exactly as an element of dtype `t` (empty when it can): an i32 value must be a
+/// whole number in i32's range, a bool 0 or 1; f32 and f64 take any number (rounding to nearest, NaN and
+/// infinities included). Constants and pad values must be exact, so no engine has a conversion to choose.
+std::string unrepresentable(DType t, double v) {
+  switch (t) {
+    case DType::F32:
+    case DType::F64: return "";
+    case DType::I32:
+      if (!(std::trunc(v) == v && v >= -2147483648.0 && v <= 2147483647.0)) return "is not a whole number in i32's range";
+      return "";
+    case DType::Bool: return v == 0 || v == 1 ? "" : "is not a bool (0 or 1)";
+  }
+  return "";
+}
+
 Inferred inferUnchecked(Op op, std::span<const Type> in, const Attrs& attrs, const Type& decl) {
   Checker c{op, in, ""};
   auto bad = [&](const std::string& m) { return Inferred{{}, (c.fail(m), c.error)}; };
@@ -98,6 +114,9 @@ Inferred inferUnchecked(Op op, std::span<const Type> in, const Attrs& attrs, con
         if (a.values.size() != 1 && int64_t(a.values.size()) != decl.numel())
           return bad(fmt::format("has {} values; expected 1 or {} for {}", a.values.size(), decl.numel(),
                                  decl.str()));
+        for (size_t i = 0; i < a.values.size(); ++i)
+          if (std::string why = unrepresentable(decl.dtype, a.values[i]); !why.empty())
+            return bad(fmt::format("value {} ({}) {}", i, a.values[i], why));
       }
       return {decl, ""};
     }
@@ -194,6 +213,8 @@ Inferred inferUnchecked(Op op, std::span<const Type> in, const Attrs& attrs, con
       auto& a = std::get<PadAttrs>(attrs);
       if (int64_t(a.lo.size()) != in[0].rank() || int64_t(a.hi.size()) != in[0].rank())
         return bad("lo and hi need one value per axis");
+      if (std::string why = unrepresentable(in[0].dtype, a.value); !why.empty())
+        return bad(fmt::format("pad value {} {}", a.value, why));
       Shape out = in[0].shape;
       for (size_t i = 0; i < out.size(); ++i) {
         if (a.lo[i] < 0 || a.hi[i] < 0 || a.lo[i] > kMaxBytes || a.hi[i] > kMaxBytes)

@@ -53,10 +53,11 @@ void clipGradients(std::vector<Value>& grads, double clip) {
     std::vector<int64_t> all;
     for (int64_t i = 0; i < g.rank(); ++i) all.push_back(i);
     Value s = sum(g * g, all);
+    if (sq.id().valid() && s.dtype() != sq.dtype()) s = cast(s, sq.dtype());  // f32 and f64 parameters mixed
     sq = sq.id().valid() ? sq + s : s;
   }
   Value coef = minimum(clip / (sqrt(sq) + 1e-6), 1.0);
-  for (Value& g : grads) g = g * coef;
+  for (Value& g : grads) g = g * (coef.dtype() == g.dtype() ? coef : cast(coef, g.dtype()));
 }
 
 struct Updater {
@@ -67,7 +68,11 @@ struct Updater {
   /// A state leaf named `name` shaped like `p`, and its updated value as an aliasing output.
   void keep(const std::string& name, Value leaf, Value next) { b.output(name, next, leaf.id()); }
 
+  /// The f32 scalars (learning rate, bias corrections) in the dtype of parameter `p`.
+  static Value like(Value s, Value p) { return s.dtype() == p.dtype() ? s : cast(s, p.dtype()); }
+
   Value update(const std::string& name, Value p, Value g) {
+    Value lr = like(this->lr, p);
     if (o.kind != "adamw" && o.weightDecay != 0) g = g + p * o.weightDecay;
     if (o.kind == "sgd") return p - g * lr;
     if (o.kind == "sgd-momentum" || o.kind == "sgd-nesterov") {
@@ -81,8 +86,8 @@ struct Updater {
     keep(name + ".exp_avg", m, m2);
     keep(name + ".exp_avg_sq", v, v2);
     if (o.kind == "adamw") p = p * (1.0 - lr * o.weightDecay);
-    Value denom = sqrt(v2) / sqrt(bc2) + o.eps;
-    return p - m2 / denom * (lr / bc1);
+    Value denom = sqrt(v2) / sqrt(like(bc2, p)) + o.eps;
+    return p - m2 / denom * (lr / like(bc1, p));
   }
 };
 

@@ -92,29 +92,51 @@ struct Planner {
     for (const Output& o : g.outputs()) read(o.node, K);
   }
 
-  /// Merges buffer `b` into `into` (same offset): the merged interval covers both.
-  void merge(int32_t b, int32_t into) {
-    buffers[size_t(b)].inPlaceOf = buffers[size_t(into)].node;
-    buffers[size_t(into)].last = std::max(buffers[size_t(into)].last, buffers[size_t(b)].last);
+  /// The buffer that owns the bytes `b` lives in (itself unless it was placed in place of another).
+  int32_t ownerOf(int32_t b) const {
+    while (buffers[size_t(b)].inPlaceOf.valid()) b = bufferOf[size_t(buffers[size_t(b)].inPlaceOf.v)];
+    return b;
   }
 
-  /// Element-wise roots over a dying same-shaped operand, and aliasing outputs over their leaves.
+  /// Merges buffer `b` into the bytes of `into` (same offset). The owner's interval becomes the union of
+  /// every value placed in those bytes, so a chain of in-place reuses keeps them as long as its last value.
+  void merge(int32_t b, int32_t into) {
+    buffers[size_t(b)].inPlaceOf = buffers[size_t(into)].node;
+    PlannedBuffer& owner = buffers[size_t(ownerOf(into))];
+    owner.first = std::min(owner.first, buffers[size_t(b)].first);
+    owner.last = std::max(owner.last, buffers[size_t(b)].last);
+  }
+
+  /// Whether the bytes of `value`'s buffer are free for a result written in kernel k at the same element
+  /// index: the value dies in k, so does every value placed in the same bytes, and they are not persistent.
+  bool diesIn(int32_t value, int32_t k) const {
+    const PlannedBuffer& v = buffers[size_t(value)];
+    const PlannedBuffer& owner = buffers[size_t(ownerOf(value))];
+    return v.last == k && owner.last == k && !owner.persistent && owner.first >= 0;
+  }
+
+  /// Whether `result` may be written over `operand` element for element: the same number of elements of
+  /// the same size, so element i of the result covers exactly the bytes of element i of the operand.
+  bool sameLayout(NodeId result, NodeId operand) const {
+    const Type &r = g[result].type, &o = g[operand].type;
+    return r.numel() == o.numel() && dtypeSize(r.dtype) == dtypeSize(o.dtype);
+  }
+
+  /// Element-wise roots over a dying operand read at the same index, and aliasing outputs over their leaves.
   void inPlace() {
     for (int32_t k = 0; k < K; ++k) {
       const FusedKernel& kn = s.kernels[size_t(k)];
       int32_t rb = bufferOf[size_t(kn.root.v)];
       if (kn.kind != "elementwise" || rb < 0 || buffers[size_t(rb)].inPlaceOf.valid() || isOutputNode(kn.root)) continue;
-      for (NodeId m : kn.nodes) {
-        if (g[m].op == Op::Broadcast) continue;
+      for (NodeId m : kn.nodes)
         for (NodeId in : g[m].inputs) {
-          int32_t ib = bufferOf[size_t(storageOf(g, in).v)];
-          if (ib < 0 || ib == rb || buffers[size_t(ib)].persistent || buffers[size_t(ib)].last != k) continue;
-          if (g[in].type.shape != g[kn.root].type.shape || buffers[size_t(ib)].bytes != buffers[size_t(rb)].bytes) continue;
-          if (isOutputNode(storageOf(g, in)) || buffers[size_t(ib)].first < 0) continue;
+          NodeId src = storageOf(g, in);
+          int32_t ib = bufferOf[size_t(src.v)];
+          if (ib < 0 || ib == rb || !diesIn(ib, k) || !sameLayout(kn.root, src) || isOutputNode(src)) continue;
+          if (!readsAtSameIndex(k, src)) continue;
           merge(rb, ib);
           goto next;
         }
-      }
     next:;
     }
     for (const Output& o : g.outputs()) {
@@ -122,21 +144,24 @@ struct Planner {
       int32_t ob = bufferOf[size_t(storageOf(g, o.node).v)], lb = bufferOf[size_t(o.aliases.v)];
       if (ob < 0 || lb < 0 || ob == lb || buffers[size_t(ob)].inPlaceOf.valid()) continue;
       int32_t k = buffers[size_t(ob)].first;
-      if (k < 0 || buffers[size_t(ob)].bytes != buffers[size_t(lb)].bytes) continue;
+      if (k < 0 || !sameLayout(storageOf(g, o.node), o.aliases)) continue;
       if (lastReadOfLeaf(o.aliases) > k || (lastReadOfLeaf(o.aliases) == k && !readsAtSameIndex(k, o.aliases))) continue;
       merge(ob, lb);
     }
   }
 
-  /// Whether kernel k reads `leaf` only where it writes its results: directly, from members computed by
-  /// the kernel's element expression (not through a broadcast, not as a matmul or conv2d operand).
-  bool readsAtSameIndex(int32_t k, NodeId leaf) const {
+  /// Whether kernel k reads the bytes of `storage` only where it writes its results: every read is by a
+  /// member of the kernel's element expression (not a broadcast, not a matmul or conv2d operand, not a
+  /// reduction's input), of a value (the storage or a reshape of it) with as many elements as the result.
+  bool readsAtSameIndex(int32_t k, NodeId storage) const {
     const FusedKernel& kn = s.kernels[size_t(k)];
-    if (kn.kind == "reduction") return false;
+    if (kn.kind != "elementwise" && kn.kind != "matmul" && kn.kind != "conv2d") return false;
     for (NodeId m : kn.nodes)
       for (NodeId in : g[m].inputs)
-        if (storageOf(g, in) == leaf && (in != leaf || !isExpressionMember(g, kn, m) || g[m].op == Op::Broadcast)) return false;
-    return kn.kind == "elementwise" || kn.kind == "matmul" || kn.kind == "conv2d";
+        if (storageOf(g, in) == storage &&
+            (!isExpressionMember(g, kn, m) || g[m].op == Op::Broadcast || g[in].type.numel() != g[kn.root].type.numel()))
+          return false;
+    return true;
   }
 
   bool isOutputNode(NodeId n) const {

@@ -39,6 +39,15 @@ struct MemoryPlan {
 /// Buffers are 64-byte aligned. Precondition: `s` is a schedule of `g`.
 MemoryPlan planMemory(const Graph& g, const Schedule& s);
 
+/// Checks `p` against the schedule without trusting the planner: lifetimes are recomputed from `s` (a
+/// value lives from the kernel that writes it to the last kernel that reads it; outputs, and leaves not
+/// replaced in place, to the end), and two values live at once may share bytes (at their real element
+/// sizes) only as a legal in-place reuse: the older dies in the kernel that writes the newer at the same
+/// offset, with as many elements of the same size, and that kernel reads the older only through its element
+/// expression at the index it writes. Returns one line per problem; empty when the plan is sound.
+/// (passes/PlanVerify.cpp)
+std::vector<std::string> verifyPlan(const Graph& g, const Schedule& s, const MemoryPlan& p);
+
 /// Peak, lower bound, no-reuse total, efficiency and a per-buffer table.
 std::string printPlan(const Graph& g, const MemoryPlan& p);
 /// {"peak_bytes", "lower_bound_bytes", "no_reuse_bytes", "efficiency", "buffers": [...]}.

@@ -43,6 +43,13 @@ struct Rewriter {
     return add(std::move(c));
   }
 
+  /// A node a rule built, itself simplified: the rule's result may match a rule too (reshape(reshape(x))
+  /// -> reshape(x) can be a reshape of x to x's own type), so one run leaves nothing for a second one.
+  NodeId made(Node n) {
+    NodeId r = rewrite(n);
+    return r.valid() ? r : add(std::move(n));
+  }
+
   /// Rules for node `n` whose operands are already new ids; a valid result replaces the node.
   NodeId rewrite(const Node& n) {
     auto operand = [&](size_t i) { return n.inputs[i]; };
@@ -71,7 +78,7 @@ struct Rewriter {
         if (at(operand(0)).type == n.type) return fired("reshape/broadcast/cast to the same type -> x", operand(0));
         if (n.op != Op::Cast && at(operand(0)).op == n.op)  // reshape(reshape(x)) -> reshape(x), likewise broadcast
           return fired("reshape(reshape(x)) -> reshape(x); broadcast(broadcast(x)) -> broadcast(x)",
-                       add(Node{n.op, n.type, {at(operand(0)).inputs[0]}, n.attrs, n.origin, 0}));
+                       made(Node{n.op, n.type, {at(operand(0)).inputs[0]}, n.attrs, n.origin, 0}));
         break;
       case Op::Permute: {
         auto& p = std::get<PermuteAttrs>(n.attrs).perm;
@@ -86,7 +93,7 @@ struct Rewriter {
           for (size_t i = 0; i < composed.size(); ++i) identityAfter &= composed[i] == int64_t(i);
           if (identityAfter) return fired("permute(permute(x, p), q) -> x where p . q is the identity", at(operand(0)).inputs[0]);
           Node m{Op::Permute, n.type, {at(operand(0)).inputs[0]}, PermuteAttrs{composed}, n.origin, 0};
-          return fired("permute(permute(x, p), q) -> permute(x, p . q)", add(std::move(m)));
+          return fired("permute(permute(x, p), q) -> permute(x, p . q)", made(std::move(m)));
         }
         break;
       }

@@ -26,6 +26,8 @@ extern const char* kOptimizerFlagsHelp;
 
 int cmdTrain(const std::vector<std::string>& args);
 int cmdGradcheck(const std::vector<std::string>& args);
+int cmdFuzzPrograms(const std::vector<std::string>& args);
+extern const char* kFuzzProgramsHelp;
 extern const char* kTrainHelp;
 extern const char* kGradcheckHelp;
 

@@ -198,20 +198,30 @@ int cmdFuse(const std::vector<std::string>& argv) {
 }
 
 const char* kPlanHelp =
-    "usage: kiln plan FILE|- [--json] [--svg OUT.svg] [--no-simplify]\n"
+    "usage: kiln plan FILE|- [--json] [--svg OUT.svg] [--no-simplify] [--verify]\n"
     "Simplifies and fuses a graph, plans its memory, and prints the arena's peak bytes, the lower bound\n"
     "(most bytes live at once), the no-reuse total, the efficiency (lower bound / peak) and a table of\n"
     "buffers (bytes, first and last kernel, offset, in-place reuse). --json prints {\"peak_bytes\",\n"
-    "\"lower_bound_bytes\", \"no_reuse_bytes\", \"efficiency\", \"buffers\"}; --svg draws the arena over time.\n";
+    "\"lower_bound_bytes\", \"no_reuse_bytes\", \"efficiency\", \"buffers\"}; --svg draws the arena over time.\n"
+    "--verify checks the plan with a validator independent of the planner (lifetimes recomputed from the\n"
+    "schedule, bytes compared at each value's element size) and exits 1 naming every conflict.\n";
 
 int cmdPlan(const std::vector<std::string>& argv) {
   if (wantsHelp(argv, kPlanHelp)) return 0;
-  Args args("plan", argv, {{"svg"}, {"json", "no-simplify"}});
+  Args args("plan", argv, {{"svg"}, {"json", "no-simplify", "verify"}});
   args.expectPositionals(1, "one FILE (or - for standard input)");
   Graph g = loadGraph(args.positionals()[0]);
   if (!args.has("no-simplify")) g = simplify(g);
-  MemoryPlan p = planMemory(g, fuse(g));
+  Schedule s = fuse(g);
+  MemoryPlan p = planMemory(g, s);
   std::cout << (args.has("json") ? planToJson(g, p) : printPlan(g, p));
+  if (args.has("verify")) {
+    std::vector<std::string> problems = verifyPlan(g, s, p);
+    for (const std::string& problem : problems) std::cerr << "plan-verify: " << problem << "\n";
+    if (!problems.empty())
+      throw Error(fmt::format("{}: the memory plan has {} conflict(s)", fileLabel(args.positionals()[0]), problems.size()));
+    std::cerr << "plan-verify: ok (" << p.buffers.size() << " buffers, " << s.kernels.size() << " kernels)\n";
+  }
   if (auto svg = args.value("svg")) {
     std::string text = planToSvg(g, p);
     writeFileAtomic(*svg, std::vector<uint8_t>(text.begin(), text.end()));
@@ -252,6 +262,7 @@ const std::vector<Command>& allCommands() {
       {"gradcheck", "check gradients against finite differences", kGradcheckHelp, cmdGradcheck},
       {"fuse", "print the kernels fusion makes, and why edges were not fused", kFuseHelp, cmdFuse},
       {"plan", "print the memory plan: peak, lower bound, buffers", kPlanHelp, cmdPlan},
+      {"fuzz-programs", "differential testing on random programs", kFuzzProgramsHelp, cmdFuzzPrograms},
       {"models", "list the models", kModelsHelp, cmdModels},
       {"passes", "list the passes", kPassesHelp, cmdPasses},
   };

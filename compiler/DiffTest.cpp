@@ -1,0 +1,262 @@
+// Whole programs through every engine, gradients against finite differences, and shrinking of failures.
+#include "compiler/DiffTest.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include <fmt/format.h>
+
+#include "compiler/Interpreter.h"
+#include "compiler/ParamInit.h"
+#include "ir/Error.h"
+#include "ir/Printer.h"
+#include "passes/Autodiff.h"
+#include "passes/Fuse.h"
+#include "passes/Optimizer.h"
+#include "passes/PlanMemory.h"
+#include "passes/Simplify.h"
+#include "runtime/Executable.h"
+
+namespace kiln {
+
+namespace {
+
+/// Largest |got - want| over the largest |want| (at least `floor`); infinity for a shape mismatch or a NaN
+/// in one only.
+double scaledError(const HostTensor& got, const HostTensor& want, double floor = 1e-30) {
+  if (got.data.size() != want.data.size() || isFloat(got.dtype) != isFloat(want.dtype)) return INFINITY;
+  double scale = floor, worst = 0;
+  for (double v : want.data) scale = std::max(scale, std::fabs(v));
+  for (size_t i = 0; i < got.data.size(); ++i) {
+    if (std::isnan(got.data[i]) != std::isnan(want.data[i])) return INFINITY;
+    if (got.data[i] != want.data[i] && !std::isnan(want.data[i])) worst = std::max(worst, std::fabs(got.data[i] - want.data[i]));
+  }
+  return worst / scale;
+}
+
+/// The first element where two tensors differ, for messages.
+std::string firstDifference(const HostTensor& got, const HostTensor& want) {
+  if (got.data.size() != want.data.size()) return fmt::format("{} elements, expected {}", got.data.size(), want.data.size());
+  size_t worst = 0;
+  for (size_t i = 0; i < got.data.size(); ++i)
+    if (std::fabs(got.data[i] - want.data[i]) > std::fabs(got.data[worst] - want.data[worst]) ||
+        std::isnan(got.data[i]) != std::isnan(want.data[i]))
+      worst = i;
+  return got.data.empty() ? "empty" : fmt::format("element {}: {} instead of {}", worst, got.data[worst], want.data[worst]);
+}
+
+TensorMap runJit(const Graph& g, const TensorMap& feeds, CompileOptions opts, bool optimize) {
+  opts.optimize = optimize;
+  std::unique_ptr<Executable> exe = compileGraph(g, opts);
+  for (const auto& [name, v] : feeds)
+    if (g.findLeaf(name)) exe->set(name, toStored(v));
+  exe->run();
+  TensorMap out;
+  for (const Output& o : g.outputs()) out[o.name] = fromStored(exe->output(o.name), o.name);
+  return out;
+}
+
+struct Checker {
+  const DiffOptions& opts;
+  std::vector<DiffFailure> failures;
+
+  void fail(const std::string& check, const std::string& detail) { failures.push_back({check, detail}); }
+
+  /// An engine's outputs against the f64 reference, allowing `factor` times the f32 interpreter's error.
+  /// A tensor far smaller than the program's largest output (a gradient that cancels to zero) is compared
+  /// at 1e-3 of that magnitude: its rounding noise comes from terms of the program's size, not its own.
+  void compare(const std::string& check, const TensorMap& got, const TensorMap& ref64, const TensorMap& ref32,
+               double floor, double factor) {
+    double programScale = 0;
+    for (const auto& [name, want] : ref64)
+      if (isFloat(want.dtype))
+        for (double v : want.data) programScale = std::max(programScale, std::fabs(v));
+    double scaleFloor = std::max(1e-3 * programScale, 1e-30);
+    for (const auto& [name, want] : ref64) {
+      auto it = got.find(name);
+      if (it == got.end()) {
+        fail(check, fmt::format("output \"{}\" is missing", name));
+        continue;
+      }
+      const HostTensor& v = it->second;
+      if (!isFloat(want.dtype)) {
+        if (v.data != want.data || v.shape != want.shape) fail(check, fmt::format("output \"{}\": {}", name, firstDifference(v, want)));
+        continue;
+      }
+      double allowed = floor + (factor > 0 ? factor * scaledError(ref32.at(name), want, scaleFloor) : 0);
+      double err = scaledError(v, want, scaleFloor);
+      if (!(err <= allowed))
+        fail(check, fmt::format("output \"{}\": scaled error {:.3g} (allowed {:.3g}); {}", name, err, allowed, firstDifference(v, want)));
+    }
+  }
+
+  void passContracts(const Graph& program) {
+    Graph once = simplify(program), twice = simplify(once);
+    if (printGraph(once) != printGraph(twice)) fail("simplify-idempotent", "simplifying simplify's output changed it");
+    Schedule s = fuse(once);
+    for (const std::string& p : verifyPlan(once, s, planMemory(once, s))) fail("plan-verify", p);
+  }
+
+  void finiteDifferences(const Graph& forward, const TensorMap& feeds, const TensorMap& ref64);
+};
+
+/// d loss / d p[i] by central differences of the f64 interpreter, for a seeded sample of parameter
+/// elements. Where the loss is not smooth within the step (a kink of abs, max or a cast), the one-sided
+/// slopes differ and their difference bounds the error of the central one: the check allows it.
+void Checker::finiteDifferences(const Graph& forward, const TensorMap& feeds, const TensorMap& ref64) {
+  std::vector<std::pair<std::string, int64_t>> elements;
+  for (NodeId p : forward.nodesWithOp(Op::Parameter))
+    for (int64_t i = 0; i < forward[p].type.numel(); ++i) elements.push_back({leafName(forward[p]), i});
+  Rng rng(elements.size() * 7919 + 1);
+  for (size_t i = elements.size(); i > 1; --i) std::swap(elements[i - 1], elements[size_t(rng.next() % i)]);
+  if (int64_t(elements.size()) > opts.fdElements) elements.resize(size_t(opts.fdElements));
+  auto lossAt = [&](const std::string& name, int64_t i, double delta) {
+    TensorMap f = feeds;
+    f[name].data[size_t(i)] += delta;
+    return evaluate(forward, f, Precision::F64).at("loss").data[0];
+  };
+  for (const auto& [name, i] : elements) {
+    double x = feeds.at(name).data[size_t(i)], h = 1e-5 * std::max(1.0, std::fabs(x));
+    double up, down, mid = ref64.at("loss").data[0];
+    try {
+      up = lossAt(name, i, h), down = lossAt(name, i, -h);
+    } catch (const Error&) {
+      continue;  // the step left an op's domain (a cast out of range): no comparison there
+    }
+    double fd = (up - down) / (2 * h), kink = std::fabs((up - mid) / h - (mid - down) / h);
+    double ad = ref64.at(gradOutputName(name)).data[size_t(i)];
+    if (std::fabs(ad - fd) > opts.fdTolerance * (1 + std::fabs(fd)) + kink)
+      fail("finite-differences", fmt::format("d loss / d {}[{}]: autodiff {:.9g}, central difference {:.9g}", name, i, ad, fd));
+  }
+}
+
+/// The feeds of a training program: the program's own and the initial state of its optimizer.
+TensorMap withState(const Graph& program, TensorMap feeds) {
+  for (auto& [name, v] : initParameters(program, 0))
+    if (program[*program.findLeaf(name)].op == Op::State) feeds[name] = v;
+  return feeds;
+}
+
+}  // namespace
+
+std::vector<DiffFailure> diffProgram(const Graph& forward, const TensorMap& feeds, const DiffOptions& opts, const TensorMap* torch) {
+  Checker c{opts, {}};
+  try {
+    Graph program = autodiff(forward);
+    TensorMap ref32 = evaluate(program, feeds), ref64 = evaluate(program, feeds, Precision::F64);
+    if (opts.interpreter) c.compare("interp-f32", ref32, ref64, ref32, opts.f32Tolerance, 0);
+    if (opts.passes) c.passContracts(program);
+    if (opts.jit) {
+      c.compare("jit-fused", runJit(program, feeds, opts.compile, true), ref64, ref32, opts.jitFloor, opts.jitFactor);
+      c.compare("jit-unfused", runJit(program, feeds, opts.compile, false), ref64, ref32, opts.jitFloor, opts.jitFactor);
+    }
+    if (opts.finiteDifferences) c.finiteDifferences(forward, feeds, ref64);
+    if (torch) {
+      TensorMap want;  // PyTorch also differentiates against inputs; kiln's program against parameters
+      for (const auto& [name, v] : *torch)
+        if (ref64.count(name)) want[name] = ref64.at(name);
+      c.compare("torch", *torch, want, want, opts.torchTolerance, 0);
+    }
+    if (!opts.optimizer.empty() && (opts.jit || opts.passes)) {
+      OptimizerOptions o;
+      o.kind = opts.optimizer;
+      Graph step = addOptimizer(program, o);
+      TensorMap f = withState(step, feeds);
+      TensorMap s32 = evaluate(step, f), s64 = evaluate(step, f, Precision::F64);
+      if (opts.passes) c.passContracts(step);
+      if (opts.jit) c.compare("jit-step", runJit(step, f, opts.compile, true), s64, s32, opts.jitFloor, opts.jitFactor);
+    }
+  } catch (const Error& e) {
+    c.fail("error", e.what());
+  }
+  return c.failures;
+}
+
+namespace {
+
+/// How a node of the graph being shrunk is rewritten.
+struct Rewrite {
+  enum Kind { Keep, ByOperand, ByLeaf } kind = Keep;
+  NodeId operand;  ///< ByOperand: the node that takes its place
+};
+
+/// `g` with node `target` rewritten, outputs other than the loss dropped when `dropOutputs`, and nodes no
+/// output needs removed; leaves keep their names, a node replaced by a leaf becomes an input (or a
+/// parameter, when a parameter reached it) called "s<id>" fed with its value from `values`.
+std::pair<Graph, TensorMap> rewrite(const Graph& g, const TensorMap& feeds, const std::vector<HostTensor>& values,
+                                    NodeId target, Rewrite how, bool dropOutputs) {
+  std::vector<bool> live(size_t(g.size()), false), needed(size_t(g.size()), false);
+  for (int32_t i = 0; i < g.size(); ++i) {
+    const Node& n = g.nodes()[size_t(i)];
+    live[size_t(i)] = n.op == Op::Parameter;
+    for (NodeId in : n.inputs) live[size_t(i)] = live[size_t(i)] || live[size_t(in.v)];
+  }
+  auto source = [&](NodeId n) { return n == target && how.kind == Rewrite::ByOperand ? how.operand : n; };
+  for (const Output& o : g.outputs())
+    if (!dropOutputs || o.name == "loss") needed[size_t(source(o.node).v)] = true;
+  for (int32_t i = g.size() - 1; i >= 0; --i)
+    if (needed[size_t(i)] && !(NodeId{i} == target && how.kind == Rewrite::ByLeaf))
+      for (NodeId in : g.nodes()[size_t(i)].inputs) needed[size_t(source(in).v)] = true;
+  Graph out(g.name());
+  TensorMap f;
+  std::vector<NodeId> map(size_t(g.size()));
+  for (int32_t i = 0; i < g.size(); ++i) {
+    if (!needed[size_t(i)]) continue;
+    Node n = g.nodes()[size_t(i)];
+    if (NodeId{i} == target && how.kind == Rewrite::ByLeaf) {
+      std::string name = fmt::format("s{}", i);
+      bool param = live[size_t(i)] && isFloat(n.type.dtype);
+      n.op = param ? Op::Parameter : Op::Input;
+      n.attrs = param ? Attrs(ParamAttrs{name, Init::Normal, 1.0}) : Attrs(InputAttrs{name});
+      n.inputs.clear();
+      f[name] = values[size_t(i)];
+    } else {
+      for (NodeId& in : n.inputs) in = map[size_t(source(in).v)];
+      if (isNamedLeaf(n.op) && feeds.count(leafName(n))) f[leafName(n)] = feeds.at(leafName(n));
+    }
+    map[size_t(i)] = out.add(n);
+  }
+  for (const Output& o : g.outputs())
+    if (!dropOutputs || o.name == "loss") out.addOutput(o.name, map[size_t(source(o.node).v)]);
+  return {out, f};
+}
+
+}  // namespace
+
+std::pair<Graph, TensorMap> shrinkProgram(const Graph& g0, const TensorMap& feeds0, const ShrinkPredicate& fails,
+                                          size_t batch) {
+  std::pair<Graph, TensorMap> cur{g0, feeds0};
+  for (bool progress = true; progress;) {
+    progress = false;
+    // Every one-step reduction of the current program, the latest nodes first (they shrink it least).
+    std::vector<HostTensor> values = evaluateAll(cur.first, cur.second);
+    std::vector<std::pair<Graph, TensorMap>> candidates{rewrite(cur.first, cur.second, values, NodeId{}, {}, true)};
+    for (int32_t i = cur.first.size() - 1; i >= 0; --i) {
+      const Node& n = cur.first.nodes()[size_t(i)];
+      if (isNamedLeaf(n.op)) continue;
+      for (NodeId in : n.inputs)
+        if (cur.first[in].type == n.type) candidates.push_back(rewrite(cur.first, cur.second, values, NodeId{i}, {Rewrite::ByOperand, in}, false));
+      candidates.push_back(rewrite(cur.first, cur.second, values, NodeId{i}, {Rewrite::ByLeaf, {}}, false));
+    }
+    std::erase_if(candidates, [&](const auto& c) {
+      return c.first.size() >= cur.first.size() && c.first.outputs().size() >= cur.first.outputs().size();
+    });
+    for (size_t at = 0; at < candidates.size() && !progress; at += batch) {
+      std::vector<std::pair<Graph, TensorMap>> chunk(candidates.begin() + long(at),
+                                                     candidates.begin() + long(std::min(candidates.size(), at + batch)));
+      std::vector<bool> failing = fails(chunk);
+      for (size_t k = 0; k < chunk.size() && !progress; ++k)
+        if (failing[k]) cur = std::move(chunk[k]), progress = true;
+    }
+  }
+  return cur;
+}
+
+std::string describeProgram(const Graph& g, const TensorMap& feeds) {
+  std::string s = printGraph(g);
+  for (const auto& [name, t] : feeds)
+    s += fmt::format("# {}: {} = [{}]\n", name, t.type().str(), fmt::join(t.data, ", "));
+  return s;
+}
+
+}  // namespace kiln

@@ -1,0 +1,64 @@
+// Differential testing of whole programs: one program through every engine kiln has (the interpreter in
+// f32 and f64, the JIT fused and unfused), its gradients against central finite differences in f64 and,
+// when given, against PyTorch; the passes' own contracts on the way (simplify is idempotent, the memory
+// plan passes its validator). A failing program shrinks to a minimal one that fails the same check.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "compiler/HostTensor.h"
+#include "compiler/Pipeline.h"
+#include "ir/Graph.h"
+
+namespace kiln {
+
+/// Which checks run, and their tolerances. Errors are "scaled": the largest difference over a tensor
+/// divided by the largest magnitude of the reference tensor.
+struct DiffOptions {
+  bool interpreter = true;      ///< f32 interpreter against f64: scaled error at most f32Tolerance
+  bool jit = true;              ///< JIT fused and unfused against the f64 interpreter (see jitTolerance)
+  bool passes = true;           ///< simplify idempotent; memory plan of the fused program validates
+  bool finiteDifferences = true;///< d loss / d parameter against central differences in f64
+  std::string optimizer;        ///< when set (e.g. "sgd-momentum"): also the training step with this update
+  int32_t fdElements = 12;      ///< parameter elements checked by finite differences (a seeded sample)
+  double f32Tolerance = 1e-3;
+  /// A JIT result fails when its scaled error against f64 exceeds jitFloor + jitFactor times the f32
+  /// interpreter's: the JIT may round differently (FMA, reassociated sums, polynomial transcendentals),
+  /// never worse than f32 arithmetic allows. Integer and bool results must be exact.
+  double jitFloor = 2e-5, jitFactor = 30;
+  double torchTolerance = 1e-6;  ///< PyTorch in f64 against the f64 interpreter, values and gradients
+  double fdTolerance = 1e-4;     ///< |autodiff - fd| <= tol * (1 + |fd|) + the one-sided slopes' difference
+  CompileOptions compile{false, "", true};
+};
+
+/// One failed check: which ("jit-fused", "jit-unfused", "interp-f32", "torch", "finite-differences",
+/// "simplify-idempotent", "plan-verify", "error") and what differed.
+struct DiffFailure {
+  std::string check;
+  std::string detail;
+};
+
+/// Runs the checks on `forward` (a graph whose output "loss" is a float scalar) at `feeds`; `torch`, when
+/// given, holds PyTorch's outputs and gradients ("grad/NAME") of the same program at the same point.
+/// Every exception an engine throws is a failure of check "error". Empty when everything agrees.
+std::vector<DiffFailure> diffProgram(const Graph& forward, const TensorMap& feeds, const DiffOptions& opts,
+                                     const TensorMap* torch = nullptr);
+
+/// For each candidate program (and its feeds): whether it still fails.
+using ShrinkPredicate = std::function<std::vector<bool>(const std::vector<std::pair<Graph, TensorMap>>&)>;
+
+/// A smaller program (and its feeds) that still fails: greedily replaces a node by one of its operands of
+/// the same type or by a new leaf holding the node's value, or drops the outputs other than the loss, and
+/// removes dead nodes, until no such step keeps it failing. Candidates go to `fails` `batch` at a time (1 for
+/// a predicate that compiles; many for one that starts a process per call), and the first failing one of a
+/// batch is taken. A candidate the predicate throws on counts as not failing.
+std::pair<Graph, TensorMap> shrinkProgram(const Graph& g, const TensorMap& feeds, const ShrinkPredicate& fails,
+                                          size_t batch = 1);
+
+/// The program as .kir text followed by its feeds as comment lines (`# x0: f32[2] = [0.5, -1]`).
+std::string describeProgram(const Graph& g, const TensorMap& feeds);
+
+}  // namespace kiln

@@ -1,0 +1,34 @@
+// Random op programs for differential testing: seeded graphs over the whole op table, each ending in a
+// scalar loss, with values for every leaf, kept in every op's domain and away from the points where two
+// correct engines may disagree (comparisons and casts near their thresholds, near-ties of max).
+#pragma once
+
+#include <cstdint>
+
+#include "compiler/HostTensor.h"
+#include "ir/Graph.h"
+
+namespace kiln {
+
+/// How big the programs are.
+struct RandomProgramOptions {
+  int32_t ops = 24;             ///< operations drawn (composites count as one; leaves are extra)
+  int64_t maxElements = 256;    ///< no value has more elements
+  int32_t maxRank = 4;
+};
+
+/// A program and a value for each of its inputs and parameters (by name).
+struct RandomProgram {
+  Graph graph;        ///< outputs: "loss" (a float scalar that depends on a parameter) and "out0".. (intermediates)
+  TensorMap feeds;
+  uint64_t seed = 0;
+};
+
+/// The program of `seed`: the same seed gives the same program. Ranks 0 to 4 with dims of 0 and 1,
+/// broadcasts, movement ops, reductions with and without kept dims, matmul, conv2d and the window ops,
+/// gather and scatter_add with in-range indices, casts, comparisons and selects, composites (softmax,
+/// log-softmax, layernorm, cross-entropy, gelu) and, on values that no parameter reaches, the gradient
+/// ops. Every value is finite and at most 1e4 in magnitude at the fed point.
+RandomProgram randomProgram(uint64_t seed, const RandomProgramOptions& opts = {});
+
+}  // namespace kiln
