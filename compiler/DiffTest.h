@@ -19,16 +19,23 @@ namespace kiln {
 /// divided by the largest magnitude of the reference tensor.
 struct DiffOptions {
   bool interpreter = true;      ///< f32 interpreter against f64: scaled error at most f32Tolerance
-  bool jit = true;              ///< JIT fused and unfused against the f64 interpreter (see jitTolerance)
+  bool jit = true;              ///< JIT fused and unfused against the f64 interpreter (see jitFloor)
+  bool unfused = true;          ///< with jit: the unfused program too (one kernel per node)
   bool passes = true;           ///< simplify idempotent; memory plan of the fused program validates
   bool finiteDifferences = true;///< d loss / d parameter against central differences in f64
   std::string optimizer;        ///< when set (e.g. "sgd-momentum"): also the training step with this update
+  /// Adam's epsilon in that step. Adam divides by sqrt(v) + eps, so with PyTorch's 1e-8 a gradient that is
+  /// rounding noise (1e-7 where the exact value is 0) becomes a full step of lr in one engine and none in
+  /// another; 1e-2 bounds that amplification while keeping every op of the update.
+  double adamEps = 1e-2;
   int32_t fdElements = 12;      ///< parameter elements checked by finite differences (a seeded sample)
   double f32Tolerance = 1e-3;
-  /// A JIT result fails when its scaled error against f64 exceeds jitFloor + jitFactor times the f32
-  /// interpreter's: the JIT may round differently (FMA, reassociated sums, polynomial transcendentals),
-  /// never worse than f32 arithmetic allows. Integer and bool results must be exact.
-  double jitFloor = 2e-5, jitFactor = 30;
+  /// A JIT result fails when its scaled error against f64 exceeds jitFloor + jitFactor times the larger of
+  /// two estimates of what f32 arithmetic may cost at that output: the f32 interpreter's error, and that of
+  /// the program evaluated in f64 with every result perturbed by the relative error f32 may commit there
+  /// (a rounding per accumulated term). The JIT may round differently (FMA, sums in another order,
+  /// polynomial transcendentals), never worse than that. Integer and bool results must be exact.
+  double jitFloor = 2e-5, jitFactor = 10;
   double torchTolerance = 1e-6;  ///< PyTorch in f64 against the f64 interpreter, values and gradients
   double fdTolerance = 1e-4;     ///< |autodiff - fd| <= tol * (1 + |fd|) + the one-sided slopes' difference
   CompileOptions compile{false, "", true};

@@ -144,7 +144,8 @@ struct Planner {
       int32_t ob = bufferOf[size_t(storageOf(g, o.node).v)], lb = bufferOf[size_t(o.aliases.v)];
       if (ob < 0 || lb < 0 || ob == lb || buffers[size_t(ob)].inPlaceOf.valid()) continue;
       int32_t k = buffers[size_t(ob)].first;
-      if (k < 0 || !sameLayout(storageOf(g, o.node), o.aliases)) continue;
+      // A leaf that is itself an output (or viewed by one) keeps its old value to the end of the run.
+      if (k < 0 || !sameLayout(storageOf(g, o.node), o.aliases) || isOutputNode(o.aliases)) continue;
       if (lastReadOfLeaf(o.aliases) > k || (lastReadOfLeaf(o.aliases) == k && !readsAtSameIndex(k, o.aliases))) continue;
       merge(ob, lb);
     }

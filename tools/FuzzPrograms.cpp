@@ -21,8 +21,8 @@
 namespace kiln {
 
 const char* kFuzzProgramsHelp =
-    "usage: kiln fuzz-programs [--n N] [--seed S] [--ops K] [--torch] [--no-jit] [--no-fd] [--no-shrink]\n"
-    "                          [--out DIR]\n"
+    "usage: kiln fuzz-programs [--n N] [--seed S] [--ops K] [--torch] [--no-jit] [--no-unfused] [--no-fd]\n"
+    "                          [--no-shrink] [--print] [--out DIR]\n"
     "Draws N random op programs (seeds S, S+1, ...; default 100 from 1) over the whole op table, each ending\n"
     "in a scalar loss, and checks each: the interpreter in f32 against f64, the JIT fused and unfused (and,\n"
     "for every second seed, a training step with sgd-momentum or adamw) against the interpreter, simplify\n"
@@ -32,6 +32,7 @@ const char* kFuzzProgramsHelp =
     "check and printed as .kir with its inputs (and written to DIR with --out). Exits 1 if any program fails.\n"
     "  --ops K        ops per program (default 24)\n"
     "  --no-jit       skip the JIT (interpreter, passes, finite differences and PyTorch only)\n"
+    "  --no-unfused   skip the unfused JIT program (one kernel per node: most of the compile time)\n"
     "  --no-fd        skip finite differences\n"
     "  --no-shrink    print failing programs as drawn\n"
     "  --print        print every program (.kir with its inputs as comments) before checking it\n";
@@ -167,6 +168,7 @@ struct Campaign {
         else fails = diffProgram(ps[i].graph, ps[i].feeds, o, torch ? &t[i].values : nullptr);
         if (!fails.empty()) report(ps[i].seed, ps[i], fails, o);
       }
+      if (n > batch) std::cerr << fmt::format("fuzz-programs: {} of {} programs checked, {} failed\n", start + int64_t(ps.size()), n, failed);
     }
   }
 };
@@ -175,7 +177,7 @@ struct Campaign {
 
 int cmdFuzzPrograms(const std::vector<std::string>& argv) {
   if (wantsHelp(argv, kFuzzProgramsHelp)) return 0;
-  Args args("fuzz-programs", argv, {{"n", "seed", "ops", "out"}, {"torch", "no-jit", "no-fd", "no-shrink", "print"}});
+  Args args("fuzz-programs", argv, {{"n", "seed", "ops", "out"}, {"torch", "no-jit", "no-unfused", "no-fd", "no-shrink", "print"}});
   args.expectPositionals(0, "no positional arguments");
   int64_t n = args.integer("n", 100, 0, int64_t(1) << 40);
   uint64_t seed = uint64_t(args.integer("seed", 1, 0, int64_t(1) << 62));
@@ -183,6 +185,7 @@ int cmdFuzzPrograms(const std::vector<std::string>& argv) {
   ro.ops = int32_t(args.integer("ops", ro.ops, 1, 10000));
   Campaign c;
   c.base.jit = !args.has("no-jit");
+  c.base.unfused = !args.has("no-unfused");
   c.base.finiteDifferences = !args.has("no-fd");
   c.torch = args.has("torch");
   c.shrink = !args.has("no-shrink");

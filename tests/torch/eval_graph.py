@@ -196,7 +196,7 @@ def eval_node(n, x):
         return from_double(dtype, v[0].expand(shape) if v.numel() == 1 else v.reshape(shape))
     if op == "iota":
         ax = a.get("axis", 0)
-        r = torch.arange(shape[ax], dtype=F64).reshape([-1 if d == ax else 1 for d in range(len(shape))])
+        r = torch.arange(shape[ax], dtype=F64).reshape([shape[ax] if d == ax else 1 for d in range(len(shape))])
         return from_double(dtype, r.expand(shape))
     if op in UNARY:
         return UNARY[op](x[0])
@@ -269,7 +269,7 @@ def eval_node(n, x):
         return x[0][x[1]]
     if op == "scatter_add":  # (idx, src) -> [V, ...]
         check_index(x[0], shape[0], nid, op)
-        return zeros.index_add(0, x[0].flatten(), x[1].reshape([-1] + shape[1:]))
+        return zeros.index_add(0, x[0].flatten(), x[1].reshape([x[0].numel()] + shape[1:]))
     raise KilnError(f"%{nid}: unknown op \"{op}\"")
 
 
