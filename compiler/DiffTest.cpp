@@ -59,6 +59,19 @@ TensorMap runJit(const Graph& g, const TensorMap& feeds, CompileOptions opts, bo
 struct Checker {
   const DiffOptions& opts;
   std::vector<DiffFailure> failures;
+  double programScale = 0;  ///< the largest magnitude of any float value of the program (f64)
+
+  /// The program's outputs in f64, and its scale from every value on the way.
+  TensorMap reference(const Graph& program, const TensorMap& feeds) {
+    std::vector<HostTensor> all = evaluateAll(program, feeds, Precision::F64);
+    programScale = 0;
+    for (const HostTensor& t : all)
+      if (isFloat(t.dtype))
+        for (double v : t.data) programScale = std::max(programScale, std::fabs(v));
+    TensorMap out;
+    for (const Output& o : program.outputs()) out[o.name] = all[size_t(o.node.v)];
+    return out;
+  }
 
   void fail(const std::string& check, const std::string& detail) { failures.push_back({check, detail}); }
 
@@ -67,10 +80,6 @@ struct Checker {
   /// at 1e-2 of that magnitude: its rounding noise comes from terms of the program's size, not its own.
   void compare(const std::string& check, const TensorMap& got, const TensorMap& ref64,
                const std::vector<const TensorMap*>& estimates, double floor, double factor) {
-    double programScale = 0;
-    for (const auto& [name, want] : ref64)
-      if (isFloat(want.dtype))
-        for (double v : want.data) programScale = std::max(programScale, std::fabs(v));
     double scaleFloor = std::max(1e-2 * programScale, 1e-30);
     for (const auto& [name, want] : ref64) {
       auto it = got.find(name);
@@ -190,7 +199,7 @@ std::vector<DiffFailure> diffProgram(const Graph& forward, const TensorMap& feed
   Checker c{opts, {}};
   try {
     Graph program = autodiff(forward);
-    TensorMap ref32 = evaluate(program, feeds), ref64 = evaluate(program, feeds, Precision::F64);
+    TensorMap ref32 = evaluate(program, feeds), ref64 = c.reference(program, feeds);
     if (opts.interpreter) c.compare("interp-f32", ref32, ref64, {}, opts.f32Tolerance, 0);
     TensorMap noisy = evaluate(perturbed(program, 1), feeds, Precision::F64);
     if (opts.passes) c.passContracts(program);
@@ -212,7 +221,7 @@ std::vector<DiffFailure> diffProgram(const Graph& forward, const TensorMap& feed
       o.eps = opts.adamEps;
       Graph step = addOptimizer(program, o);
       TensorMap f = withState(step, feeds);
-      TensorMap s32 = evaluate(step, f), s64 = evaluate(step, f, Precision::F64);
+      TensorMap s32 = evaluate(step, f), s64 = c.reference(step, f);
       TensorMap sNoisy = evaluate(perturbed(step, 2), f, Precision::F64);
       if (opts.passes) c.passContracts(step);
       if (opts.jit) c.compare("jit-step", runJit(step, f, opts.compile, true), s64, {&s32, &sNoisy}, opts.jitFloor, opts.jitFactor);

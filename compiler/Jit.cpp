@@ -97,7 +97,11 @@ void optimizeModule(llvm::Module& m) {
   llvm::ModuleAnalysisManager mam;
   llvm::PipelineTuningOptions pto;
   pto.LoopVectorization = true;
-  pto.SLPVectorization = true;  // off by default in the pass options
+  // The SLP vectorizer stays off: Debian's LLVM 19.1 miscompiles some fully unrolled f64 kernels with it,
+  // storing poison lanes of a shuffle it built (found by kiln fuzz-programs, seed 100332; LLVM issues
+  // #117170 and #113425 describe the same class of bug, fixed after 19.1). The loop vectorizer still
+  // vectorises every kernel's loops; see tests/DifferentialTest.cpp for the reproduction.
+  pto.SLPVectorization = false;
   llvm::PassBuilder pb(hostTarget().machine.get(), pto);
   pb.registerModuleAnalyses(mam);
   pb.registerCGSCCAnalyses(cgam);
@@ -138,7 +142,7 @@ LinkedCode compileAndLink(std::unique_ptr<llvm::LLVMContext> ctx, std::unique_pt
   llvm::raw_string_ostream verr(verifyErr);
   if (llvm::verifyModule(*m, &verr)) throw Error("internal: kiln emitted invalid LLVM IR: " + verifyErr);
   HostTarget& host = hostTarget();
-  std::string key = contentHash(moduleText(*m) + "\n" + host.cpu + "\n" + host.features + "\nkiln-codegen-6");
+  std::string key = contentHash(moduleText(*m) + "\n" + host.cpu + "\n" + host.features + "\nkiln-codegen-7");
   std::string dir = opts.cacheDir.empty() ? defaultCacheDir() : opts.cacheDir;
   std::string path = dir + "/" + key + ".o";
   std::vector<char> object;

@@ -38,6 +38,7 @@ struct Generator {
   Builder b{"random"};
   TensorMap feeds;
   std::vector<HostTensor> vals;   // by node id, at the fed point, in f64
+  std::vector<HostTensor> vals32; // the same in the declared precision (f32 rounded at every node)
   std::vector<bool> live;         // by node id: a parameter reaches it
   int32_t leaves = 0;
 
@@ -82,6 +83,7 @@ struct Generator {
   /// Values and liveness for every node (after a node was accepted).
   void sync() {
     vals = evaluateAll(b.graph(), feeds, Precision::F64);
+    vals32 = evaluateAll(b.graph(), feeds);
     const Graph& g = b.graph();
     live.resize(size_t(g.size()), false);
     for (int32_t i = 0; i < g.size(); ++i) {
@@ -479,8 +481,14 @@ bool Generator::acceptable(int32_t firstNew) const {
     const Node& n = gr.nodes()[size_t(i)];
     const HostTensor& v = vals[size_t(i)];
     if (n.type.numel() > opts.maxElements) return false;
-    for (double e : v.data)
+    double scale = 1;
+    for (double e : v.data) {
       if (!std::isfinite(e) || std::fabs(e) > kMaxMagnitude) return false;
+      scale = std::max(scale, std::fabs(e));
+    }
+    // Well conditioned: f32 arithmetic lands near the exact value (else two correct f32 engines may not).
+    for (size_t e = 0; e < v.data.size(); ++e)
+      if (!(std::fabs(vals32[size_t(i)].data[e] - v.data[e]) <= 1e-5 * scale)) return false;
     auto in = [&](size_t k) -> const HostTensor& { return vals[size_t(n.inputs[k].v)]; };
     bool floatIn = !n.inputs.empty() && isFloat(gr[n.inputs[0]].type.dtype);
     switch (n.op) {
@@ -572,6 +580,7 @@ RandomProgram Generator::finish(uint64_t seed) {
     std::vector<int64_t> all(size_t(v.rank()));
     std::iota(all.begin(), all.end(), 0);
     Value term = sum(tanh(v), all);
+    if (term.dtype() != ft) term = cast(term, ft);
     loss = loss.id().valid() ? loss + term : term;
   }
   b.output("loss", loss);

@@ -21,7 +21,7 @@ using test::runKiln;
 TEST_CASE("kiln --help and every verb's --help") {
   test::CliResult top = runKiln("--help");
   CHECK(top.status == 0);
-  for (const char* verb : {"export", "dump", "run", "train", "gradcheck", "llvm", "asm", "models", "passes"}) {
+  for (const char* verb : {"export", "dump", "run", "train", "gradcheck", "llvm", "asm", "models", "passes", "fuzz-programs"}) {
     INFO("verb ", verb);
     CHECK(top.out.find(std::string("  ") + verb) != std::string::npos);
     test::CliResult r = runKiln(std::string(verb) + " --help");
@@ -212,6 +212,9 @@ TEST_CASE("kiln fuse and kiln plan print, explain and export their decisions") {
   test::CliResult plan = runKiln("plan -", prog);
   CHECK(plan.status == 0);
   CHECK(plan.out.find("efficiency ") != std::string::npos);
+  test::CliResult verified = runKiln("plan - --verify", prog);
+  CHECK(verified.status == 0);
+  CHECK(verified.err.find("plan-verify: ok (") != std::string::npos);
   nlohmann::json pj = nlohmann::json::parse(runKiln("plan - --json", prog).out);
   CHECK(pj["peak_bytes"].get<int64_t>() >= pj["lower_bound_bytes"].get<int64_t>());
   CHECK(pj["no_reuse_bytes"].get<int64_t>() > pj["peak_bytes"].get<int64_t>());
@@ -222,6 +225,18 @@ TEST_CASE("kiln fuse and kiln plan print, explain and export their decisions") {
   test::CliResult stats = runKiln("dump - --passes=simplify --stats --verify-each", prog);
   CHECK(stats.status == 0);
   CHECK(stats.err.find("common subexpression") != std::string::npos);
+}
+
+TEST_CASE("kiln fuzz-programs prints the programs it draws, and refuses bad flags") {
+  test::CliResult r = runKiln("fuzz-programs --n 2 --seed 5 --print --no-jit --no-fd");
+  CHECK(r.status == 0);
+  CHECK(r.out.find("# seed 5\nkiln 1\n") != std::string::npos);
+  CHECK(r.out.find("# seed 6\n") != std::string::npos);
+  CHECK(r.out.find("output \"loss\" = %") != std::string::npos);
+  CHECK(r.out.find("fuzz-programs: 2 programs (seeds 5..6)") != std::string::npos);
+  test::CliResult bad = runKiln("fuzz-programs --n -3");
+  CHECK(bad.status == 1);
+  CHECK(bad.err.find("--n") != std::string::npos);
 }
 
 }  // namespace kiln

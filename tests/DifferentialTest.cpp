@@ -173,6 +173,24 @@ output "loss" = %0
   }
 }
 
+TEST_CASE("JIT regression: f64 kernels fully unrolled by LLVM keep every element (no SLP vectorizer)") {
+  // LLVM 19.1's SLP vectorizer turned this reduction kernel (its stored member a sum of two broadcasts)
+  // into shuffles with poison lanes that were stored: out1 elements 19, 20, 22 and 23 were garbage.
+  Graph g = test::kir(R"(kiln 1
+%0 = input {name="a"} : f64[2,5,1,1]
+%1 = input {name="b"} : f64[2,1,1,3]
+%2 = broadcast %1 : f64[2,5,1,3]
+%3 = broadcast %0 : f64[2,5,1,3]
+%4 = add %2, %3 : f64[2,5,1,3]
+%5 = reduce_sum %4 {axes=[0,1,2,3]} : f64[]
+output "total" = %5
+output "out1" = %4
+)");
+  std::vector<DiffFailure> f = jitAgainstInterpreter(g, randomFeeds(g, 1));
+  INFO(failures(f));
+  CHECK(f.empty());
+}
+
 TEST_CASE("plan validator: finds values sharing bytes, at their element sizes and over each value's life") {
   Graph g = test::kir(R"(kiln 1
 %0 = input {name="a"} : f32[4]

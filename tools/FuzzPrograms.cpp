@@ -8,6 +8,8 @@
 #include <iostream>
 #include <map>
 
+#include <unistd.h>
+
 #include <fmt/format.h>
 
 #include "compiler/DiffTest.h"
