@@ -47,13 +47,7 @@ std::string firstDifference(const HostTensor& got, const HostTensor& want) {
 
 TensorMap runJit(const Graph& g, const TensorMap& feeds, CompileOptions opts, bool optimize) {
   opts.optimize = optimize;
-  std::unique_ptr<Executable> exe = compileGraph(g, opts);
-  for (const auto& [name, v] : feeds)
-    if (g.findLeaf(name)) exe->set(name, toStored(v));
-  exe->run();
-  TensorMap out;
-  for (const Output& o : g.outputs()) out[o.name] = fromStored(exe->output(o.name), o.name);
-  return out;
+  return runCompiled(g, feeds, opts);
 }
 
 struct Checker {
@@ -194,6 +188,16 @@ TensorMap withState(const Graph& program, TensorMap feeds) {
 }
 
 }  // namespace
+
+TensorMap runCompiled(const Graph& g, const TensorMap& feeds, const CompileOptions& opts) {
+  std::unique_ptr<Executable> exe = compileGraph(g, opts);
+  for (const auto& [name, v] : feeds)
+    if (g.findLeaf(name)) exe->set(name, toStored(v));
+  exe->run();
+  TensorMap out;
+  for (const Output& o : g.outputs()) out[o.name] = fromStored(exe->output(o.name), o.name);
+  return out;
+}
 
 std::vector<DiffFailure> diffProgram(const Graph& forward, const TensorMap& feeds, const DiffOptions& opts, const TensorMap* torch) {
   Checker c{opts, {}};

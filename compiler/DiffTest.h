@@ -54,6 +54,10 @@ struct DiffFailure {
 std::vector<DiffFailure> diffProgram(const Graph& forward, const TensorMap& feeds, const DiffOptions& opts,
                                      const TensorMap* torch = nullptr);
 
+/// `g` compiled with `opts` (fused unless `opts.optimize` is off), fed every leaf of `feeds` it has, run
+/// once: its outputs by name.
+TensorMap runCompiled(const Graph& g, const TensorMap& feeds, const CompileOptions& opts);
+
 /// For each candidate program (and its feeds): whether it still fails.
 using ShrinkPredicate = std::function<std::vector<bool>(const std::vector<std::pair<Graph, TensorMap>>&)>;
 

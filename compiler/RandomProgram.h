@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "compiler/HostTensor.h"
 #include "ir/Graph.h"
@@ -30,5 +31,13 @@ struct RandomProgram {
 /// log-softmax, layernorm, cross-entropy, gelu) and, on values that no parameter reaches, the gradient
 /// ops. Every value is finite and at most 1e4 in magnitude at the fed point.
 RandomProgram randomProgram(uint64_t seed, const RandomProgramOptions& opts = {});
+
+/// Whether nodes [firstNew, end) of `g` hold values a differential test can trust at the fed point
+/// (`values64` from the interpreter in f64, `values32` in the declared precision): finite, at most 1e4 in
+/// magnitude, at most `maxElements` elements, f32 within 1e-5 (of the node's largest magnitude) of f64,
+/// and no comparison, cast to i32 or bool, max/min, reduce_max or max_pool2d choice, or abs within 1e-4
+/// (relative) of its threshold. (compiler/ProgramValues.cpp)
+bool trustworthyValues(const Graph& g, int32_t firstNew, const std::vector<HostTensor>& values64,
+                       const std::vector<HostTensor>& values32, int64_t maxElements);
 
 }  // namespace kiln

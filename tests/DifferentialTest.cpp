@@ -63,32 +63,37 @@ std::string failures(const std::vector<DiffFailure>& fs) {
   return s;
 }
 
+/// The program of `kirText` (after its header) agrees between the JIT and the interpreter at `feeds`
+/// (random normal feeds from `seed` when none are given).
+void checkJitAgrees(const std::string& kirText, const TensorMap& feeds = {}, uint64_t seed = 1) {
+  Graph g = test::kir("kiln 1\n" + kirText);
+  std::vector<DiffFailure> f = jitAgainstInterpreter(g, feeds.empty() ? randomFeeds(g, seed) : feeds);
+  INFO(printGraph(g), failures(f));
+  CHECK(f.empty());
+}
+
 }  // namespace
 
 TEST_CASE("JIT regression: a select's f32 result never overwrites its dying bool condition") {
   // plan-memory put %4 in place of %3 (both 64 bytes after rounding): writing element 0 (4 bytes) destroyed
   // condition bytes 1..3 before they were read; y[3] was 4 instead of 3.
-  Graph g = test::kir(R"(kiln 1
-%0 = input {name="a"} : f32[4]
+  const char* body = R"(%0 = input {name="a"} : f32[4]
 %1 = input {name="b"} : f32[4]
 %2 = lt %0, %1 : bool[4]
 %3 = slice %2 {start=[0], stop=[4]} : bool[4]
 %4 = select %3, %0, %1 : f32[4]
 %5 = concat %4, %4 {axis=0} : f32[8]
 output "y" = %5
-)");
+)";
   TensorMap feeds{{"a", test::tensor(DType::F32, {4}, {1, 2, 3, 4})}, {"b", test::tensor(DType::F32, {4}, {2, 1, 4, 3})}};
-  CHECK(evaluate(g, feeds).at("y").data == std::vector<double>{1, 1, 3, 3, 1, 1, 3, 3});
-  std::vector<DiffFailure> f = jitAgainstInterpreter(g, feeds);
-  INFO(failures(f));
-  CHECK(f.empty());
+  CHECK(evaluate(test::kir(std::string("kiln 1\n") + body), feeds).at("y").data == std::vector<double>{1, 1, 3, 3, 1, 1, 3, 3});
+  checkJitAgrees(body, feeds);
 }
 
 TEST_CASE("JIT regression: a chain of in-place reuses keeps its bytes until the chain's last value dies") {
   // %2 in place of %1, %5 in place of %2: the planner kept %1's interval only, and put %8 over the bytes
   // %5 still held while kernel 4 read %5 through a broadcast (rows 9.. of b were wrong).
-  Graph g = test::kir(R"(kiln 1
-%0 = input {name="x"} : f32[8,4]
+  const char* body = R"(%0 = input {name="x"} : f32[8,4]
 %1 = reduce_sum %0 {axes=[0], keepdims} : f32[1,4]
 %2 = exp %1 : f32[1,4]
 %3 = input {name="w"} : f32[4,3]
@@ -99,11 +104,9 @@ TEST_CASE("JIT regression: a chain of in-place reuses keeps its bytes until the 
 %8 = mul %6, %7 : f32[64,4]
 output "a" = %4
 output "b" = %8
-)");
-  TensorMap feeds = randomFeeds(g, 3);
-  std::vector<DiffFailure> f = jitAgainstInterpreter(g, feeds);
-  INFO(failures(f));
-  CHECK(f.empty());
+)";
+  checkJitAgrees(body, {}, 3);
+  Graph g = test::kir(std::string("kiln 1\n") + body);
   Schedule s = fuse(g);
   MemoryPlan p = planMemory(g, s);
   for (const PlannedBuffer& b : p.buffers)  // the owner of the chain's bytes lives as long as its last value
@@ -150,9 +153,7 @@ output "y" = %10
     for (const FusedKernel& k : s.kernels) rows = rows || k.kind == "rows";
     INFO(printGraph(g));
     CHECK(rows);
-    std::vector<DiffFailure> f = jitAgainstInterpreter(g, randomFeeds(g, 5));
-    INFO(failures(f));
-    CHECK(f.empty());
+    checkJitAgrees(body, {}, 5);
   }
 }
 
@@ -176,8 +177,7 @@ output "loss" = %0
 TEST_CASE("JIT regression: f64 kernels fully unrolled by LLVM keep every element (no SLP vectorizer)") {
   // LLVM 19.1's SLP vectorizer turned this reduction kernel (its stored member a sum of two broadcasts)
   // into shuffles with poison lanes that were stored: out1 elements 19, 20, 22 and 23 were garbage.
-  Graph g = test::kir(R"(kiln 1
-%0 = input {name="a"} : f64[2,5,1,1]
+  checkJitAgrees(R"(%0 = input {name="a"} : f64[2,5,1,1]
 %1 = input {name="b"} : f64[2,1,1,3]
 %2 = broadcast %1 : f64[2,5,1,3]
 %3 = broadcast %0 : f64[2,5,1,3]
@@ -186,9 +186,6 @@ TEST_CASE("JIT regression: f64 kernels fully unrolled by LLVM keep every element
 output "total" = %5
 output "out1" = %4
 )");
-  std::vector<DiffFailure> f = jitAgainstInterpreter(g, randomFeeds(g, 1));
-  INFO(failures(f));
-  CHECK(f.empty());
 }
 
 TEST_CASE("plan validator: finds values sharing bytes, at their element sizes and over each value's life") {

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <filesystem>
 
+#include "compiler/DiffTest.h"
 #include "compiler/Interpreter.h"
 #include "compiler/ParamInit.h"
 #include "compiler/Pipeline.h"
@@ -28,13 +29,7 @@ CompileOptions cachedOptions() { return {true, std::string(KILN_BUILD_DIR) + "/k
 TensorMap runJit(const Graph& g, const TensorMap& feeds, bool optimize = true) {
   CompileOptions opts = cachedOptions();
   opts.optimize = optimize;
-  auto exe = compileGraph(g, opts);
-  for (const auto& [k, v] : feeds)
-    if (g.findLeaf(k)) exe->set(k, toStored(v));
-  exe->run();
-  TensorMap out;
-  for (const Output& o : g.outputs()) out[o.name] = fromStored(exe->output(o.name), o.name);
-  return out;
+  return runCompiled(g, feeds, opts);
 }
 
 /// Largest difference relative to the largest magnitude of `want` (elementwise relative error is

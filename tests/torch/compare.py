@@ -9,31 +9,18 @@ tolerances). Prints one JSON line of the worst relative differences; exits 1 if 
 tolerance, 2 on a setup problem (missing torch is one: the test fails, it never skips).
 """
 import json
-import struct
 import sys
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from eval_graph import read_safetensors as read_typed
 from torch_models import Cnn, GptBlock, Mlp
 
-DTYPES = {"F32": np.float32, "F64": np.float64, "I32": np.int32, "I64": np.int64, "BOOL": np.bool_, "U8": np.uint8}
-
-
 def read_safetensors(path):
-    with open(path, "rb") as f:
-        data = f.read()
-    (n,) = struct.unpack("<Q", data[:8])
-    header = json.loads(data[8:8 + n])
-    out = {}
-    for name, e in header.items():
-        if name == "__metadata__":
-            continue
-        begin, end = e["data_offsets"]
-        raw = data[8 + n + begin:8 + n + end]
-        out[name] = np.frombuffer(raw, dtype=DTYPES[e["dtype"]]).reshape(e["shape"]).copy()
-    return out
+    """{name: numpy array} of a safetensors file (the reader of eval_graph.py, without the dtype names)."""
+    return {name: a for name, (_, a) in read_typed(path).items()}
 
 
 def classification_loss(model, inputs):
