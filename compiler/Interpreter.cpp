@@ -381,6 +381,11 @@ HostTensor feedFor(const Node& n, NodeId id, const TensorMap& feeds, Precision p
 
 }  // namespace
 
+void checkFeeds(const Graph& g, const TensorMap& feeds) {
+  for (int32_t i = 0; i < g.size(); ++i)
+    if (isNamedLeaf(g.nodes()[size_t(i)].op)) feedFor(g.nodes()[size_t(i)], NodeId{i}, feeds, Precision::Declared);
+}
+
 std::vector<HostTensor> evaluateAll(const Graph& g, const TensorMap& feeds, Precision precision) {
   std::vector<HostTensor> vals;
   vals.reserve(size_t(g.size()));

@@ -19,6 +19,10 @@ enum class Precision { Declared, F64 };
 /// integer division by zero, or a cast of NaN or an out-of-range value to i32, naming the node.
 std::vector<HostTensor> evaluateAll(const Graph& g, const TensorMap& feeds, Precision precision = Precision::Declared);
 
+/// Throws the Error evaluateAll would for a feed that is missing or of the wrong dtype or shape: the check
+/// every engine makes before it runs, so that the JIT never runs on values nobody gave it.
+void checkFeeds(const Graph& g, const TensorMap& feeds);
+
 /// The graph's outputs by name.
 TensorMap evaluate(const Graph& g, const TensorMap& feeds, Precision precision = Precision::Declared);
 

@@ -5,6 +5,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include <fmt/format.h>
+
 #include "compiler/HostTensor.h"
 #include "runtime/Safetensors.h"
 
@@ -237,6 +239,19 @@ TEST_CASE("kiln fuzz-programs prints the programs it draws, and refuses bad flag
   test::CliResult bad = runKiln("fuzz-programs --n -3");
   CHECK(bad.status == 1);
   CHECK(bad.err.find("--n") != std::string::npos);
+}
+
+TEST_CASE("kiln run refuses an input the file does not hold, with either engine and the same message") {
+  std::string dir = test::tempDir("partial");
+  writeSafetensors(dir + "/in.safetensors", toStored(TensorMap{{"a", test::tensor(DType::F32, {2}, {1, 2})}}));
+  std::string prog = "kiln 1\n%0 = input {name=\"a\"} : f32[2]\n%1 = input {name=\"b\"} : f32[2]\n%2 = add %0, %1 : f32[2]\noutput \"y\" = %2\n";
+  for (const char* engine : {"interp", "jit"}) {
+    INFO(engine);
+    test::CliResult r = runKiln(fmt::format("run - --inputs {}/in.safetensors --engine {}", dir, engine), prog);
+    CHECK(r.status == 1);
+    CHECK(r.err.find("input \"b\" (%1) has no value: expected f32[2]") != std::string::npos);
+  }
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace kiln

@@ -7,6 +7,8 @@
 #include <cmath>
 #include <set>
 
+#include <fmt/format.h>
+
 #include "compiler/DiffTest.h"
 #include "compiler/Interpreter.h"
 #include "compiler/ParamInit.h"
@@ -362,34 +364,21 @@ TEST_CASE("the differential tester reports disagreement (a check that cannot fai
   CHECK(f[0].detail.find("\"loss\"") != std::string::npos);
 }
 
-// The tester over a fixed list of seeds, through the CLI and PyTorch (Debian's python3-torch), 50 a case.
-TEST_CASE("random programs 1-50 agree across every engine, finite differences and PyTorch") {
-  test::CliResult r = test::runKiln("fuzz-programs --n 50 --seed 1 --torch");
+// The tester over a fixed list of seeds, through the CLI and PyTorch (Debian's python3-torch): 300
+// programs, 50 a case so that a failure names its range and CTest reports progress.
+void checkSeeds(int first) {
+  test::CliResult r = test::runKiln(fmt::format("fuzz-programs --n 50 --seed {} --torch", first));
   INFO(r.out, r.err);
   CHECK(r.status == 0);
-  CHECK(r.out.find("50 programs (seeds 1..50)") != std::string::npos);
+  CHECK(r.out.find(fmt::format("50 programs (seeds {}..{})", first, first + 49)) != std::string::npos);
   CHECK(r.out.find(", 0 failed;") != std::string::npos);
 }
 
-TEST_CASE("random programs 51-100 agree across every engine, finite differences and PyTorch") {
-  test::CliResult r = test::runKiln("fuzz-programs --n 50 --seed 51 --torch");
-  INFO(r.out, r.err);
-  CHECK(r.status == 0);
-  CHECK(r.out.find(", 0 failed;") != std::string::npos);
-}
-
-TEST_CASE("random programs 101-150 agree across every engine, finite differences and PyTorch") {
-  test::CliResult r = test::runKiln("fuzz-programs --n 50 --seed 101 --torch");
-  INFO(r.out, r.err);
-  CHECK(r.status == 0);
-  CHECK(r.out.find(", 0 failed;") != std::string::npos);
-}
-
-TEST_CASE("random programs 151-200 agree across every engine, finite differences and PyTorch") {
-  test::CliResult r = test::runKiln("fuzz-programs --n 50 --seed 151 --torch");
-  INFO(r.out, r.err);
-  CHECK(r.status == 0);
-  CHECK(r.out.find(", 0 failed;") != std::string::npos);
-}
+TEST_CASE("random programs 1-50 agree across every engine, finite differences and PyTorch") { checkSeeds(1); }
+TEST_CASE("random programs 51-100 agree across every engine, finite differences and PyTorch") { checkSeeds(51); }
+TEST_CASE("random programs 101-150 agree across every engine, finite differences and PyTorch") { checkSeeds(101); }
+TEST_CASE("random programs 151-200 agree across every engine, finite differences and PyTorch") { checkSeeds(151); }
+TEST_CASE("random programs 201-250 agree across every engine, finite differences and PyTorch") { checkSeeds(201); }
+TEST_CASE("random programs 251-300 agree across every engine, finite differences and PyTorch") { checkSeeds(251); }
 
 }  // namespace kiln

@@ -141,6 +141,7 @@ int cmdRun(const std::vector<std::string>& argv) {
     outs = evaluate(g, feeds, args.has("f64") ? Precision::F64 : Precision::Declared);
   } else if (engine == "jit") {
     if (args.has("f64")) throw Error("kiln run: --f64 is an interpreter option");
+    checkFeeds(g, feeds);  // the interpreter's errors for a missing or mistyped input, before compiling
     CompileStats stats;
     auto exe = compileGraph(g, {!args.has("no-cache"), ""}, &stats);
     if (args.has("time-passes")) std::cerr << stats.report();
