@@ -210,7 +210,7 @@ int64_t lowerRowsKernel(KernelEmitter& k, const FusedKernel& kernel) {
   size_t afterLoop = kernel.stages.size();
   for (size_t i = 0; i < kernel.stages.size(); ++i)
     if (isTotal(kernel.stages[i]) && !R.empty()) afterLoop = i + 1;
-  llvm::Value* acc = nullptr;
+  std::map<DType, llvm::Value*> accs;  // one accumulator per dtype: stages may reduce i32 and f64 alike
   k.loopNest(R, [&](const Index& rowIdx) {
     llvm::Value* row = k.linear(rowIdx, rowStrides);
     for (size_t i = 0; i < afterLoop; ++i) {
@@ -222,6 +222,7 @@ int64_t lowerRowsKernel(KernelEmitter& k, const FusedKernel& kernel) {
         return std::make_pair(b.CreateAdd(b.CreateMul(row, k.c64(N)), j), idx);
       };
       if (st.kind == "reduction") {
+        llvm::Value*& acc = accs[root.type.dtype];
         if (!acc) acc = k.local(k.valueType(root.type.dtype));
         llvm::Type* t = k.valueType(root.type.dtype);
         b.CreateStore(k.constant(root.type.dtype, identityOf(root)), acc);

@@ -176,6 +176,24 @@ output "loss" = %0
   }
 }
 
+TEST_CASE("JIT regression: a rows kernel whose stages reduce different dtypes") {
+  // The row reductions of one rows kernel shared one accumulator, typed for the first stage (i32): the f64
+  // stage after it stored 8 bytes into a 4-byte slot, and the loss came out inf or garbage.
+  checkJitAgrees(R"(%0 = input {name="p"} : f64[2]
+%1 = input {name="s"} : i32[2]
+%2 = reduce_sum %1 {axes=[0], keepdims} : i32[1]
+%3 = reduce_max %0 {axes=[0], keepdims} : f64[1]
+%4 = broadcast %3 : f64[2]
+%5 = cast %2 : f64[1]
+%6 = reduce_sum %5 {axes=[0]} : f64[]
+%7 = reduce_sum %4 {axes=[0]} : f64[]
+%8 = add %6, %7 : f64[]
+output "loss" = %8
+)",
+                 {{"p", test::tensor(DType::F64, {2}, {0.5838346971874451, -0.9874586864203747})},
+                  {"s", test::tensor(DType::I32, {2}, {1, 0})}});
+}
+
 TEST_CASE("JIT regression: f64 kernels fully unrolled by LLVM keep every element (no SLP vectorizer)") {
   // LLVM 19.1's SLP vectorizer turned this reduction kernel (its stored member a sum of two broadcasts)
   // into shuffles with poison lanes that were stored: out1 elements 19, 20, 22 and 23 were garbage.
