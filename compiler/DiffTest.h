@@ -37,7 +37,8 @@ struct DiffOptions {
   /// polynomial transcendentals), never worse than that. Integer and bool results must be exact.
   double jitFloor = 2e-5, jitFactor = 10;
   double torchTolerance = 1e-6;  ///< PyTorch in f64 against the f64 interpreter, values and gradients
-  double fdTolerance = 1e-4;     ///< |autodiff - fd| <= tol * (1 + |fd|) + the one-sided slopes' difference
+  /// |autodiff - fd| <= tol * (1 + |fd|) + the one-sided slopes' difference + the loss's f64 rounding / step
+  double fdTolerance = 1e-4;
   CompileOptions compile{false, "", true};
 };
 
