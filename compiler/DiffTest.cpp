@@ -297,7 +297,12 @@ std::pair<Graph, TensorMap> shrinkProgram(const Graph& g0, const TensorMap& feed
   for (bool progress = true; progress;) {
     progress = false;
     // Every one-step reduction of the current program, the latest nodes first (they shrink it least).
-    std::vector<HostTensor> values = evaluateAll(cur.first, cur.second);
+    std::vector<HostTensor> values;
+    try {
+      values = evaluateAll(cur.first, cur.second);
+    } catch (const Error&) {
+      break;  // a program the interpreter refuses (it failed by erring) has no values to cut at
+    }
     std::vector<std::pair<Graph, TensorMap>> candidates{rewrite(cur.first, cur.second, values, NodeId{}, {}, true)};
     for (int32_t i = cur.first.size() - 1; i >= 0; --i) {
       const Node& n = cur.first.nodes()[size_t(i)];

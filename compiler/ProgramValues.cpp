@@ -70,6 +70,23 @@ std::vector<std::vector<double>> maxGroups(const Node& n, const Shape& inShape, 
   return groups;
 }
 
+/// Whether node `id` holds values that every engine computes bit for bit: leaves, constants, iota, casts
+/// from i32 or bool, and movement of such values. Only these may sit exactly on a threshold (a tie, an
+/// integer before a cast to i32, a zero under abs): a computed value that is exact in f64 may land an ulp
+/// to either side in f32, and then two correct engines disagree.
+bool exactByConstruction(const Graph& g, NodeId id) {
+  const Node& n = g[id];
+  switch (opInfo(n.op).cls) {
+    case OpClass::Leaf: return true;
+    case OpClass::Cast: return !isFloat(g[n.inputs[0]].type.dtype);
+    case OpClass::Movement:
+      for (NodeId in : n.inputs)
+        if (!exactByConstruction(g, in)) return false;
+      return true;
+    default: return false;
+  }
+}
+
 }  // namespace
 
 bool trustworthyValues(const Graph& gr, int32_t firstNew, const std::vector<HostTensor>& vals,
@@ -88,23 +105,26 @@ bool trustworthyValues(const Graph& gr, int32_t firstNew, const std::vector<Host
       if (!(std::fabs(vals32[size_t(i)].data[e] - v.data[e]) <= 1e-5 * scale)) return false;
     auto in = [&](size_t k) -> const HostTensor& { return vals[size_t(n.inputs[k].v)]; };
     bool floatIn = !n.inputs.empty() && isFloat(gr[n.inputs[0]].type.dtype);
+    bool exact = true;
+    for (NodeId x : n.inputs) exact = exact && exactByConstruction(gr, x);
     switch (n.op) {
       case Op::Eq: case Op::Ne: case Op::Lt: case Op::Le: case Op::Gt: case Op::Ge: case Op::Max: case Op::Min:
         if (!floatIn) break;
         for (size_t e = 0; e < v.data.size(); ++e) {
           double a = in(0).data[e], c = in(1).data[e];
-          if (nearTie(a, c) || (n.op != Op::Max && n.op != Op::Min && a == c && n.inputs[0] != n.inputs[1])) return false;
+          if (nearTie(a, c) || (a == c && n.inputs[0] != n.inputs[1] && !exact)) return false;
         }
         break;
       case Op::Abs:
         for (double e : in(0).data)
-          if (e != 0 && std::fabs(e) < kMargin) return false;
+          if ((e != 0 || !exact) && std::fabs(e) < kMargin) return false;
         break;
       case Op::Cast:
         if (!floatIn) break;
         for (double e : in(0).data) {
           double frac = std::fabs(e - std::round(e));
-          if ((n.type.dtype == DType::I32 && frac != 0 && frac < 1e-3) || (n.type.dtype == DType::Bool && e != 0 && std::fabs(e) < kMargin))
+          if ((n.type.dtype == DType::I32 && (frac != 0 || !exact) && frac < 1e-3) ||
+              (n.type.dtype == DType::Bool && (e != 0 || !exact) && std::fabs(e) < kMargin))
             return false;
         }
         break;

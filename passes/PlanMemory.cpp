@@ -81,13 +81,17 @@ struct Planner {
     if (b >= 0) buffers[size_t(b)].last = std::max(buffers[size_t(b)].last, kernel);
   }
 
-  /// Every kernel reads the operands of its members that it does not compute itself.
+  /// Every kernel reads the operands of its members that it does not compute itself, and a matmul or conv2d
+  /// at its heart reads all of its operands from memory (a broadcast member is an index mapping for the
+  /// epilogue only: the contraction reads the materialised broadcast).
   void liveness() {
     for (int32_t k = 0; k < K; ++k) {
       const FusedKernel& kn = s.kernels[size_t(k)];
-      for (NodeId m : kn.nodes)
+      for (NodeId m : kn.nodes) {
+        bool expr = isExpressionMember(g, kn, m);
         for (NodeId in : g[m].inputs)
-          if (std::find(kn.nodes.begin(), kn.nodes.end(), in) == kn.nodes.end()) read(in, k);
+          if (!expr || std::find(kn.nodes.begin(), kn.nodes.end(), in) == kn.nodes.end()) read(in, k);
+      }
     }
     for (const Output& o : g.outputs()) read(o.node, K);
   }

@@ -25,7 +25,8 @@ struct Life {
 bool contains(const FusedKernel& k, NodeId n) { return std::find(k.nodes.begin(), k.nodes.end(), n) != k.nodes.end(); }
 
 /// Every value with memory and its lifetime from the schedule alone: a leaf or constant from before the
-/// run; a value from the kernel that writes it (or uses it as scratch) to the last kernel that reads it.
+/// run; a value from the kernel that writes it (or uses it as scratch) to the last kernel that reads it
+/// from memory.
 /// Outputs, and parameters, state and constants the run does not replace in place, live to the end (K);
 /// a leaf replaced by an aliasing output that lands on it lives until its last read.
 std::vector<Life> lifetimes(const Graph& g, const Schedule& s, const MemoryPlan& p) {
@@ -48,8 +49,11 @@ std::vector<Life> lifetimes(const Graph& g, const Schedule& s, const MemoryPlan&
     const FusedKernel& kn = s.kernels[size_t(k)];
     for (NodeId m : kn.nodes) {
       if (life[size_t(m.v)].def == -2 && g[m].op != Op::Broadcast && p.offsetOf[size_t(m.v)] >= 0) life[size_t(m.v)].def = k;
+      // Only the element expression computes members in registers; a matmul or conv2d (and an unfused
+      // kernel's op) reads every operand from memory, a broadcast member included.
+      bool expr = isExpressionMember(g, kn, m);
       for (NodeId in : g[m].inputs)
-        if (!contains(kn, storage(g, in))) read(storage(g, in), k);
+        if (!expr || !contains(kn, storage(g, in))) read(storage(g, in), k);
     }
     for (NodeId st : kn.stores) read(st, k);
   }

@@ -194,6 +194,34 @@ output "loss" = %8
                   {"s", test::tensor(DType::I32, {2}, {1, 0})}});
 }
 
+TEST_CASE("JIT regression: a matmul reads its broadcast operand from memory, so the broadcast stays live") {
+  // The matmul kernel of the backward pass listed the broadcast %2 as a member (its epilogue inlines it),
+  // so liveness took the matmul's read of %2 as a read inside the kernel: %2's bytes went to a reduction
+  // result first, and the gradient came out up to 15 times too large.
+  const char* body = R"(%0 = input {name="x"} : f32[1]
+%1 = parameter {name="p", init=normal, scale=1} : f32[4,4,1]
+%2 = broadcast %0 : f32[4,4,1]
+%3 = pow %1, %2 : f32[4,4,1]
+%4 = matmul %2, %3 {transpose_a} : f32[4,1,1]
+%5 = reduce_sum %4 {axes=[0,1,2], keepdims} : f32[1,1,1]
+%6 = reshape %5 : f32[]
+output "loss" = %6
+)";
+  Rng rng(4);
+  HostTensor p(DType::F32, {4, 4, 1});
+  for (double& v : p.data) v = 0.5 + double(float(rng.uniform()));
+  TensorMap feeds{{"x", test::tensor(DType::F32, {1}, {0.11067744344472885})}, {"p", p}};
+  Graph program = autodiff(test::kir(std::string("kiln 1\n") + body));
+  DiffOptions o;
+  o.interpreter = o.finiteDifferences = false;
+  std::vector<DiffFailure> f = diffProgram(test::kir(std::string("kiln 1\n") + body), feeds, o);
+  INFO(failures(f));
+  CHECK(f.empty());
+  Graph s = simplify(program);
+  Schedule sched = fuse(s);
+  CHECK(verifyPlan(s, sched, planMemory(s, sched)).empty());
+}
+
 TEST_CASE("JIT regression: f64 kernels fully unrolled by LLVM keep every element (no SLP vectorizer)") {
   // LLVM 19.1's SLP vectorizer turned this reduction kernel (its stored member a sum of two broadcasts)
   // into shuffles with poison lanes that were stored: out1 elements 19, 20, 22 and 23 were garbage.

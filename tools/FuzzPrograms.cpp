@@ -113,14 +113,20 @@ struct Campaign {
     return o;
   }
 
-  /// Which candidates still fail `check` (PyTorch evaluates them all in one process).
-  std::vector<bool> failing(const std::vector<std::pair<Graph, TensorMap>>& cands, const DiffOptions& o, const std::string& check) {
+  /// Which candidates still fail `check` (PyTorch evaluates them all in one process). When the failure was
+  /// PyTorch refusing the program (`torchError`), a candidate fails by being refused too; otherwise a
+  /// refused candidate does not count (it fails for another reason).
+  std::vector<bool> failing(const std::vector<std::pair<Graph, TensorMap>>& cands, const DiffOptions& o, const std::string& check,
+                            bool torchError) {
     std::vector<TorchResult> t = check == "torch" ? torchResults(cands, scratch + "-shrink") : std::vector<TorchResult>();
     std::vector<bool> out;
     for (size_t i = 0; i < cands.size(); ++i) {
-      bool fails = check == "torch" && !t[i].error.empty();
-      if (!fails)
-        for (const DiffFailure& d : diffProgram(cands[i].first, cands[i].second, only(check, o), check == "torch" ? &t[i].values : nullptr))
+      if (check == "torch" && !t[i].error.empty()) {
+        out.push_back(torchError);
+        continue;
+      }
+      bool fails = false;
+      for (const DiffFailure& d : diffProgram(cands[i].first, cands[i].second, only(check, o), check == "torch" ? &t[i].values : nullptr))
           fails = fails || d.check == check;
       out.push_back(fails);
     }
@@ -137,7 +143,8 @@ struct Campaign {
     std::pair<Graph, TensorMap> small{p.graph, p.feeds};
     if (shrink) {
       std::string check = fails[0].check;
-      small = shrinkProgram(p.graph, p.feeds, [&](const auto& cands) { return failing(cands, o, check); },
+      bool torchError = fails[0].detail.rfind("PyTorch could not", 0) == 0;
+      small = shrinkProgram(p.graph, p.feeds, [&](const auto& cands) { return failing(cands, o, check, torchError); },
                             check == "torch" ? 1000 : 1);
       std::cout << fmt::format("  shrunk from {} to {} nodes, still failing {}:\n", p.graph.size(), small.first.size(), check);
     }
