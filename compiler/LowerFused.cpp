@@ -204,7 +204,7 @@ int64_t lowerRowsKernel(KernelEmitter& k, const FusedKernel& kernel) {
     }
   // A total reduces every axis (with or without kept dims): each row adds its part to element 0.
   auto isTotal = [&](const FusedKernel& st) {
-    return st.kind == "reduction" && g[st.root].type.numel() == 1 &&
+    return st.kind == "reduction" &&
            std::get<ReduceAttrs>(g[st.root].attrs).axes.size() == g[g[st.root].inputs[0]].type.shape.size();
   };
   size_t afterLoop = kernel.stages.size();
