@@ -45,13 +45,12 @@ GradCheckResult gradCheck(const std::string& name, const Graph& g, const TensorM
 
 namespace {
 
-/// How a case's values are drawn: any real, positive, or distinct and away from 0 (no kinks, no ties).
-enum class Domain { Any, Positive, Distinct };
-
+/// A case's values in domain `d` (ir/Ops.h): normal for any real (and moderate), uniform in [0.5, 2) when
+/// positive, and away from kinks a shuffled ladder of distinct values away from 0 (no kinks, no ties).
 HostTensor draw(const Shape& shape, Domain d, Rng& rng) {
   HostTensor t(DType::F32, shape);
   int64_t n = t.numel();
-  if (d == Domain::Distinct) {  // a shuffled ladder: neighbours differ by >= 0.1, all |x| >= 0.05
+  if (d == Domain::AwayFromKinks) {  // a shuffled ladder: neighbours differ by >= 0.1, all |x| >= 0.05
     std::vector<double> ladder;
     for (int64_t i = 0; i < n; ++i) ladder.push_back(double(i - n / 2) * 0.1 + 0.05);
     for (int64_t i = n - 1; i > 0; --i) std::swap(ladder[size_t(i)], ladder[rng.next() % uint64_t(i + 1)]);
@@ -69,7 +68,7 @@ struct CaseBuilder {
   TensorMap values;
   Rng rng{42};
 
-  Value param(const std::string& name, const Shape& shape, Domain d = Domain::Any) {
+  Value param(const std::string& name, const Shape& shape, Domain d = Domain::AnyReal) {
     values[name] = draw(shape, d, rng);
     return b.parameter(name, shape, Init::Zeros);
   }
@@ -78,7 +77,7 @@ struct CaseBuilder {
     return b.input(name, t.type());
   }
   std::pair<Graph, TensorMap> finish(Value y) {
-    Value r = b.constant(draw(y.shape(), Domain::Any, rng).data, y.type());
+    Value r = b.constant(draw(y.shape(), Domain::AnyReal, rng).data, y.type());
     std::vector<int64_t> all;
     for (int64_t i = 0; i < y.rank(); ++i) all.push_back(i);
     b.output("loss", y.rank() ? sum(y * r, all) : y * r);
@@ -95,27 +94,21 @@ GradCheckCase make(std::string name, Make f) {
           }};
 }
 
-GradCheckCase unaryCase(const char* name, Value (*op)(Value, Site), Domain d) {
-  return make(name, [op, d](CaseBuilder& c) { return op(c.param("x", {2, 3}, d), Site::current()); });
-}
-
 std::vector<GradCheckCase> elementwiseCases() {
-  std::vector<GradCheckCase> v = {
-      unaryCase("neg", neg, Domain::Any),         unaryCase("abs", abs, Domain::Distinct),
-      unaryCase("exp", exp, Domain::Any),         unaryCase("log", log, Domain::Positive),
-      unaryCase("sqrt", sqrt, Domain::Positive),  unaryCase("rsqrt", rsqrt, Domain::Positive),
-      unaryCase("tanh", tanh, Domain::Any),       unaryCase("sigmoid", sigmoid, Domain::Any),
-      unaryCase("erf", erf, Domain::Any),         unaryCase("sin", sin, Domain::Any),
-      unaryCase("cos", cos, Domain::Any),
-  };
+  std::vector<GradCheckCase> v;
+  for (Op op : allOps())
+    if (opInfo(op).cls == OpClass::Unary)
+      v.push_back(make(std::string(opName(op)), [op](CaseBuilder& c) {
+        return unary(op, c.param("x", {2, 3}, opInfo(op).facts.domain), Site::current());
+      }));
   const std::pair<const char*, Op> binaries[] = {{"add", Op::Add}, {"sub", Op::Sub}, {"mul", Op::Mul},
                                                  {"div", Op::Div}, {"max", Op::Max}, {"min", Op::Min},
                                                  {"pow", Op::Pow}};
   for (auto [name, op] : binaries)
     v.push_back(make(name, [op = op](CaseBuilder& c) {
       bool ties = op == Op::Max || op == Op::Min;
-      Value a = c.param("a", {2, 3}, ties ? Domain::Distinct : op == Op::Pow ? Domain::Positive : Domain::Any);
-      Value b = c.param("b", {2, 3}, op == Op::Div ? Domain::Positive : ties ? Domain::Distinct : Domain::Any);
+      Value a = c.param("a", {2, 3}, ties ? Domain::AwayFromKinks : op == Op::Pow ? Domain::Positive : Domain::AnyReal);
+      Value b = c.param("b", {2, 3}, op == Op::Div ? Domain::Positive : ties ? Domain::AwayFromKinks : Domain::AnyReal);
       if (ties)  // a's ladder is k/10 + 0.05; shifting b's by 0.025 means a[i] != b[i] everywhere
         for (double& x : c.values["b"].data) x += 0.025;
       return binary(op, a, b);
@@ -137,7 +130,7 @@ std::vector<GradCheckCase> structuralCases() {
       make("concat", [](CaseBuilder& c) { return concat({c.param("a", {2, 3}), c.param("b", {2, 1})}, 1); }),
       make("pad", [](CaseBuilder& c) { return pad(c.param("x", {2, 3}), {1, 0}, {0, 2}, 0.5); }),
       make("reduce_sum", [](CaseBuilder& c) { return sum(c.param("x", {2, 3, 4}), {0, 2}); }),
-      make("reduce_max", [](CaseBuilder& c) { return reduceMax(c.param("x", {3, 4}, Domain::Distinct), {1}, true); }),
+      make("reduce_max", [](CaseBuilder& c) { return reduceMax(c.param("x", {3, 4}, Domain::AwayFromKinks), {1}, true); }),
       make("matmul", [](CaseBuilder& c) { return matmul(c.param("a", {3, 4}), c.param("b", {4, 2})); }),
       make("matmul transpose_a", [](CaseBuilder& c) { return matmul(c.param("a", {4, 3}), c.param("b", {4, 2}), true, false); }),
       make("matmul transpose_b", [](CaseBuilder& c) { return matmul(c.param("a", {3, 4}), c.param("b", {2, 4}), false, true); }),
@@ -145,9 +138,9 @@ std::vector<GradCheckCase> structuralCases() {
       make("conv2d stride 2 padding 1", [](CaseBuilder& c) {
         return conv2d(c.param("x", {2, 2, 5, 5}), c.param("w", {3, 2, 3, 3}), {2, 2}, {1, 1});
       }),
-      make("max_pool2d", [](CaseBuilder& c) { return maxPool2d(c.param("x", {1, 2, 4, 4}, Domain::Distinct), 2, 2); }),
+      make("max_pool2d", [](CaseBuilder& c) { return maxPool2d(c.param("x", {1, 2, 4, 4}, Domain::AwayFromKinks), 2, 2); }),
       make("max_pool2d overlapping, padded", [](CaseBuilder& c) {
-        return maxPool2d(c.param("x", {1, 1, 4, 4}, Domain::Distinct), 3, 1, 1);
+        return maxPool2d(c.param("x", {1, 1, 4, 4}, Domain::AwayFromKinks), 3, 1, 1);
       }),
       make("avg_pool2d padded", [](CaseBuilder& c) { return avgPool2d(c.param("x", {1, 2, 4, 4}), 3, 2, 1); }),
       make("gather", [](CaseBuilder& c) {
@@ -161,7 +154,7 @@ std::vector<GradCheckCase> structuralCases() {
 
 std::vector<GradCheckCase> compositeCases() {
   return {
-      make("relu", [](CaseBuilder& c) { return relu(c.param("x", {2, 4}, Domain::Distinct)); }),
+      make("relu", [](CaseBuilder& c) { return relu(c.param("x", {2, 4}, Domain::AwayFromKinks)); }),
       make("gelu", [](CaseBuilder& c) { return gelu(c.param("x", {2, 4})); }),
       make("softmax", [](CaseBuilder& c) { return softmax(c.param("x", {3, 5})); }),
       make("log_softmax", [](CaseBuilder& c) { return logSoftmax(c.param("x", {3, 5})); }),

@@ -64,13 +64,12 @@ struct Eval {
     for (int64_t i = 0; i < r.numel(); ++i) {
       size_t k = size_t(i);
       double a = in(0).data[k];
-      switch (opInfo(n.op).cls) {
-        case OpClass::Unary: r.data[k] = applyUnary(n.op, a); break;
-        case OpClass::Compare: r.data[k] = applyCompare(n.op, a, in(1).data[k]); break;
-        case OpClass::Select: r.data[k] = a != 0 ? in(1).data[k] : in(2).data[k]; break;
-        case OpClass::Cast: r.data[k] = castValue(a, i); break;
-        default: r.data[k] = binaryValue(a, in(1).data[k]); break;
-      }
+      OpClass cls = opInfo(n.op).cls;
+      if (cls == OpClass::Unary) r.data[k] = applyUnary(n.op, a);
+      else if (cls == OpClass::Compare) r.data[k] = applyCompare(n.op, a, in(1).data[k]);
+      else if (cls == OpClass::Select) r.data[k] = a != 0 ? in(1).data[k] : in(2).data[k];
+      else if (cls == OpClass::Cast) r.data[k] = castValue(a, i);
+      else r.data[k] = binaryValue(a, in(1).data[k]);
     }
     return r;
   }
@@ -332,37 +331,60 @@ struct Eval {
     return r;
   }
 
-  HostTensor run() const {
-    switch (n.op) {
-      case Op::Input:
-      case Op::Parameter:
-      case Op::State: KILN_ASSERT(false, "leaves are fed, not evaluated");
-      case Op::Constant:
-      case Op::Iota: return leaf();
-      case Op::Neg: case Op::Abs: case Op::Exp: case Op::Log: case Op::Sqrt: case Op::Rsqrt: case Op::Tanh:
-      case Op::Sigmoid: case Op::Erf: case Op::Sin: case Op::Cos: case Op::Add: case Op::Sub: case Op::Mul: case Op::Div: case Op::Max:
-      case Op::Min: case Op::Pow: case Op::Eq: case Op::Ne: case Op::Lt: case Op::Le: case Op::Gt: case Op::Ge:
-      case Op::Select: case Op::Cast: return elementwise();
-      case Op::Broadcast: return broadcast();
-      case Op::Reshape: return HostTensor(n.type.dtype, n.type.shape, in(0).data);
-      case Op::Permute: return permute();
-      case Op::Slice: return slice();
-      case Op::Concat: return concat();
-      case Op::Pad: return pad();
-      case Op::ReduceSum:
-      case Op::ReduceMax: return reduce();
-      case Op::Matmul: return matmul();
-      case Op::Conv2d: return conv2d();
-      case Op::MaxPool2d:
-      case Op::AvgPool2d: return pool();
-      case Op::Conv2dGradInput:
-      case Op::Conv2dGradWeight: return conv2dGrad();
-      case Op::MaxPool2dGrad:
-      case Op::AvgPool2dGrad: return poolGrad();
-      case Op::Gather: return gather();
-      case Op::ScatterAdd: return scatterAdd();
+  HostTensor movement() const {
+    switch (movementOp(n.op)) {
+      case MovementOp::Broadcast: return broadcast();
+      case MovementOp::Reshape: return HostTensor(n.type.dtype, n.type.shape, in(0).data);
+      case MovementOp::Permute: return permute();
+      case MovementOp::Slice: return slice();
+      case MovementOp::Concat: return concat();
+      case MovementOp::Pad: return pad();
     }
-    KILN_ASSERT(false, "unknown op");
+    KILN_ASSERT(false, "unknown movement op");
+  }
+
+  HostTensor contraction() const {
+    switch (contractionOp(n.op)) {
+      case ContractionOp::Matmul: return matmul();
+      case ContractionOp::Conv2d: return conv2d();
+    }
+    KILN_ASSERT(false, "unknown contraction");
+  }
+
+  HostTensor window() const {
+    switch (windowOp(n.op)) {
+      case WindowOp::MaxPool2d:
+      case WindowOp::AvgPool2d: return pool();
+      case WindowOp::Conv2dGradInput:
+      case WindowOp::Conv2dGradWeight: return conv2dGrad();
+      case WindowOp::MaxPool2dGrad:
+      case WindowOp::AvgPool2dGrad: return poolGrad();
+    }
+    KILN_ASSERT(false, "unknown window op");
+  }
+
+  HostTensor index() const {
+    switch (indexOp(n.op)) {
+      case IndexOp::Gather: return gather();
+      case IndexOp::ScatterAdd: return scatterAdd();
+    }
+    KILN_ASSERT(false, "unknown indexing op");
+  }
+
+  HostTensor run() const {
+    switch (opInfo(n.op).cls) {
+      case OpClass::Leaf:
+        KILN_ASSERT(!isNamedLeaf(n.op), "leaves are fed, not evaluated");
+        return leaf();
+      case OpClass::Unary: case OpClass::Binary: case OpClass::Compare: case OpClass::Select: case OpClass::Cast:
+        return elementwise();
+      case OpClass::Movement: return movement();
+      case OpClass::Reduction: return reduce();
+      case OpClass::Contraction: return contraction();
+      case OpClass::Window: return window();
+      case OpClass::Index: return index();
+    }
+    KILN_ASSERT(false, "unknown op class");
   }
 };
 

@@ -15,18 +15,19 @@ llvm::Value* unary(KernelEmitter& k, Op op, llvm::Value* x) {
   llvm::IRBuilder<>& b = k.b();
   llvm::Type* t = x->getType();
   bool fp = t->isFloatingPointTy();
-  switch (op) {
-    case Op::Neg: return fp ? b.CreateFNeg(x) : b.CreateSub(b.getInt32(0), x);
-    case Op::Abs:
+  switch (unaryOp(op)) {
+    case UnaryOp::Neg: return fp ? b.CreateFNeg(x) : b.CreateSub(b.getInt32(0), x);
+    case UnaryOp::Abs:
       return fp ? k.intrinsic(llvm::Intrinsic::fabs, t, {x})
                 : b.CreateSelect(b.CreateICmpSLT(x, b.getInt32(0)), b.CreateSub(b.getInt32(0), x), x);
-    case Op::Exp: case Op::Log: case Op::Tanh: case Op::Sigmoid: case Op::Erf: return emitTranscendental(k, op, x);
-    case Op::Sqrt: return k.intrinsic(llvm::Intrinsic::sqrt, t, {x});
-    case Op::Rsqrt: return b.CreateFDiv(llvm::ConstantFP::get(t, 1.0), k.intrinsic(llvm::Intrinsic::sqrt, t, {x}));
-    case Op::Sin: return k.intrinsic(llvm::Intrinsic::sin, t, {x});
-    case Op::Cos: return k.intrinsic(llvm::Intrinsic::cos, t, {x});
-    default: KILN_ASSERT(false, "not a unary op");
+    case UnaryOp::Exp: case UnaryOp::Log: case UnaryOp::Tanh: case UnaryOp::Sigmoid: case UnaryOp::Erf:
+      return emitTranscendental(k, op, x);
+    case UnaryOp::Sqrt: return k.intrinsic(llvm::Intrinsic::sqrt, t, {x});
+    case UnaryOp::Rsqrt: return b.CreateFDiv(llvm::ConstantFP::get(t, 1.0), k.intrinsic(llvm::Intrinsic::sqrt, t, {x}));
+    case UnaryOp::Sin: return k.intrinsic(llvm::Intrinsic::sin, t, {x});
+    case UnaryOp::Cos: return k.intrinsic(llvm::Intrinsic::cos, t, {x});
   }
+  KILN_ASSERT(false, "unknown unary op");
 }
 
 /// i32 division: truncating, wrapping INT_MIN / -1 to INT_MIN, and failing on division by zero.
@@ -43,16 +44,16 @@ llvm::Value* binary(KernelEmitter& k, Op op, llvm::Value* a, llvm::Value* c) {
   llvm::IRBuilder<>& b = k.b();
   llvm::Type* t = a->getType();
   bool fp = t->isFloatingPointTy();
-  switch (op) {
-    case Op::Add: return fp ? b.CreateFAdd(a, c) : b.CreateAdd(a, c);
-    case Op::Sub: return fp ? b.CreateFSub(a, c) : b.CreateSub(a, c);
-    case Op::Mul: return fp ? b.CreateFMul(a, c) : b.CreateMul(a, c);
-    case Op::Div: return fp ? b.CreateFDiv(a, c) : intDiv(k, a, c);
-    case Op::Max: return k.intrinsic(fp ? llvm::Intrinsic::maximum : llvm::Intrinsic::smax, t, {a, c});
-    case Op::Min: return k.intrinsic(fp ? llvm::Intrinsic::minimum : llvm::Intrinsic::smin, t, {a, c});
-    case Op::Pow: return k.intrinsic(llvm::Intrinsic::pow, t, {a, c});
-    default: KILN_ASSERT(false, "not a binary op");
+  switch (binaryOp(op)) {
+    case BinaryOp::Add: return fp ? b.CreateFAdd(a, c) : b.CreateAdd(a, c);
+    case BinaryOp::Sub: return fp ? b.CreateFSub(a, c) : b.CreateSub(a, c);
+    case BinaryOp::Mul: return fp ? b.CreateFMul(a, c) : b.CreateMul(a, c);
+    case BinaryOp::Div: return fp ? b.CreateFDiv(a, c) : intDiv(k, a, c);
+    case BinaryOp::Max: return k.intrinsic(fp ? llvm::Intrinsic::maximum : llvm::Intrinsic::smax, t, {a, c});
+    case BinaryOp::Min: return k.intrinsic(fp ? llvm::Intrinsic::minimum : llvm::Intrinsic::smin, t, {a, c});
+    case BinaryOp::Pow: return k.intrinsic(llvm::Intrinsic::pow, t, {a, c});
   }
+  KILN_ASSERT(false, "unknown binary op");
 }
 
 llvm::Value* compare(KernelEmitter& k, Op op, llvm::Value* a, llvm::Value* c) {
@@ -60,14 +61,13 @@ llvm::Value* compare(KernelEmitter& k, Op op, llvm::Value* a, llvm::Value* c) {
   using P = llvm::CmpInst::Predicate;
   bool fp = a->getType()->isFloatingPointTy(), flag = a->getType()->isIntegerTy(1);
   P p = P::FCMP_OEQ;
-  switch (op) {  // NaN compares false, except ne
-    case Op::Eq: p = fp ? P::FCMP_OEQ : P::ICMP_EQ; break;
-    case Op::Ne: p = fp ? P::FCMP_UNE : P::ICMP_NE; break;
-    case Op::Lt: p = fp ? P::FCMP_OLT : flag ? P::ICMP_ULT : P::ICMP_SLT; break;
-    case Op::Le: p = fp ? P::FCMP_OLE : flag ? P::ICMP_ULE : P::ICMP_SLE; break;
-    case Op::Gt: p = fp ? P::FCMP_OGT : flag ? P::ICMP_UGT : P::ICMP_SGT; break;
-    case Op::Ge: p = fp ? P::FCMP_OGE : flag ? P::ICMP_UGE : P::ICMP_SGE; break;
-    default: KILN_ASSERT(false, "not a comparison");
+  switch (compareOp(op)) {  // NaN compares false, except ne
+    case CompareOp::Eq: p = fp ? P::FCMP_OEQ : P::ICMP_EQ; break;
+    case CompareOp::Ne: p = fp ? P::FCMP_UNE : P::ICMP_NE; break;
+    case CompareOp::Lt: p = fp ? P::FCMP_OLT : flag ? P::ICMP_ULT : P::ICMP_SLT; break;
+    case CompareOp::Le: p = fp ? P::FCMP_OLE : flag ? P::ICMP_ULE : P::ICMP_SLE; break;
+    case CompareOp::Gt: p = fp ? P::FCMP_OGT : flag ? P::ICMP_UGT : P::ICMP_SGT; break;
+    case CompareOp::Ge: p = fp ? P::FCMP_OGE : flag ? P::ICMP_UGE : P::ICMP_SGE; break;
   }
   return fp ? b.CreateFCmp(p, a, c) : b.CreateICmp(p, a, c);
 }
@@ -102,8 +102,10 @@ llvm::Value* emitElementwiseOp(KernelEmitter& k, const Node& n, const std::vecto
     case OpClass::Compare: return compare(k, n.op, a[0], a[1]);
     case OpClass::Select: return k.b().CreateSelect(a[0], a[1], a[2]);
     case OpClass::Cast: return castValue(k, a[0], k.graph()[n.inputs[0]].type.dtype, n.type.dtype);
-    default: KILN_ASSERT(false, "not an element-wise op");
+    case OpClass::Leaf: case OpClass::Movement: case OpClass::Reduction: case OpClass::Contraction:
+    case OpClass::Window: case OpClass::Index: break;
   }
+  KILN_ASSERT(false, "not an element-wise op");
 }
 
 int64_t lowerIota(KernelEmitter& k, NodeId id) {

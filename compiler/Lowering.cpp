@@ -5,25 +5,45 @@
 
 namespace kiln {
 
+namespace {
+
+/// The lowering of a node of class Window: conv2d's gradients share conv2d's loop nest.
+int64_t lowerWindow(KernelEmitter& k, NodeId id) {
+  switch (windowOp(k.graph()[id].op)) {
+    case WindowOp::Conv2dGradInput:
+    case WindowOp::Conv2dGradWeight: return lowerConv(k, id);
+    case WindowOp::MaxPool2d:
+    case WindowOp::AvgPool2d:
+    case WindowOp::MaxPool2dGrad:
+    case WindowOp::AvgPool2dGrad: return lowerPool(k, id);
+  }
+  KILN_ASSERT(false, "unknown window op");
+}
+
+int64_t lowerContraction(KernelEmitter& k, NodeId id) {
+  switch (contractionOp(k.graph()[id].op)) {
+    case ContractionOp::Matmul: return lowerMatmul(k, id);
+    case ContractionOp::Conv2d: return lowerConv(k, id);
+  }
+  KILN_ASSERT(false, "unknown contraction");
+}
+
+}  // namespace
+
 int64_t lowerNode(KernelEmitter& k, NodeId id, const std::string& name) {
+  const Node& n = k.graph()[id];
+  KILN_ASSERT(!isFree(n.op), "no kernel for leaves, constants and reshapes");
   k.beginKernel(name);
   int64_t extent = 1;
-  switch (k.graph()[id].op) {
-    case Op::Input: case Op::Parameter: case Op::State: case Op::Constant: case Op::Reshape:
-      KILN_ASSERT(false, "no kernel for leaves, constants and reshapes");
-    case Op::Iota: extent = lowerIota(k, id); break;
-    case Op::Neg: case Op::Abs: case Op::Exp: case Op::Log: case Op::Sqrt: case Op::Rsqrt: case Op::Tanh:
-    case Op::Sigmoid: case Op::Erf: case Op::Sin: case Op::Cos: case Op::Add: case Op::Sub: case Op::Mul:
-    case Op::Div: case Op::Max: case Op::Min: case Op::Pow: case Op::Eq: case Op::Ne: case Op::Lt: case Op::Le:
-    case Op::Gt: case Op::Ge: case Op::Select: case Op::Cast: case Op::ReduceSum: case Op::ReduceMax:
+  switch (opInfo(n.op).cls) {
+    case OpClass::Leaf: extent = lowerIota(k, id); break;  // the only leaf that needs a kernel
+    case OpClass::Unary: case OpClass::Binary: case OpClass::Compare: case OpClass::Select: case OpClass::Cast:
+    case OpClass::Reduction:
       KILN_ASSERT(false, "element-wise ops and reductions are lowered as kernels (compiler/LowerFused.cpp)");
-    case Op::Broadcast: case Op::Permute: case Op::Slice: case Op::Concat: case Op::Pad:
-      extent = lowerMovement(k, id);
-      break;
-    case Op::Matmul: extent = lowerMatmul(k, id); break;
-    case Op::Conv2d: case Op::Conv2dGradInput: case Op::Conv2dGradWeight: extent = lowerConv(k, id); break;
-    case Op::MaxPool2d: case Op::AvgPool2d: case Op::MaxPool2dGrad: case Op::AvgPool2dGrad: extent = lowerPool(k, id); break;
-    case Op::Gather: case Op::ScatterAdd: extent = lowerIndex(k, id); break;
+    case OpClass::Movement: extent = lowerMovement(k, id); break;
+    case OpClass::Contraction: extent = lowerContraction(k, id); break;
+    case OpClass::Window: extent = lowerWindow(k, id); break;
+    case OpClass::Index: extent = lowerIndex(k, id); break;
   }
   k.endKernel();
   return extent;

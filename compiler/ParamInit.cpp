@@ -90,8 +90,9 @@ int64_t indexBound(const Graph& g, NodeId id) {
     work.pop_back();
     for (NodeId u : users[size_t(cur.v)]) {
       const Node& un = g[u];
-      if (un.op == Op::Gather && un.inputs[1] == cur) return g[un.inputs[0]].type.shape[0];
-      if (un.op == Op::ScatterAdd && un.inputs[0] == cur) return un.type.shape[0];
+      const OpFacts& f = opInfo(un.op).facts;
+      if (f.indices >= 0 && un.inputs[size_t(f.indices)] == cur)
+        return (f.indexRange < 0 ? un.type : g[un.inputs[size_t(f.indexRange)]].type).shape[0];
       if (opInfo(un.op).cls == OpClass::Compare) {
         NodeId other = un.inputs[0] == cur ? un.inputs[1] : un.inputs[0];
         while (g[other].op == Op::Broadcast || g[other].op == Op::Reshape) other = g[other].inputs[0];

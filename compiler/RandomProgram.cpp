@@ -154,24 +154,22 @@ struct Generator {
     return axes;
   }
 
+  /// A unary op of the table, on an operand moved into the op's domain.
   void unary() {
-    static const std::vector<Op> ops = {Op::Neg, Op::Abs, Op::Exp, Op::Log, Op::Sqrt, Op::Rsqrt, Op::Tanh,
-                                        Op::Sigmoid, Op::Erf, Op::Sin, Op::Cos};
+    static const std::vector<Op> ops = [] {
+      std::vector<Op> v;
+      for (Op op : allOps())
+        if (opInfo(op).cls == OpClass::Unary) v.push_back(op);
+      return v;
+    }();
     Op op = oneOf(ops);
     Value x = anyFloat();
-    switch (op) {
-      case Op::Neg: neg(x); break;
-      case Op::Abs: abs(x); break;
-      case Op::Exp: exp(x * 0.5); break;
-      case Op::Log: log(positive(x)); break;
-      case Op::Sqrt: sqrt(positive(x)); break;
-      case Op::Rsqrt: rsqrt(positive(x)); break;
-      case Op::Tanh: tanh(x); break;
-      case Op::Sigmoid: sigmoid(x); break;
-      case Op::Erf: erf(x); break;
-      case Op::Sin: sin(x); break;
-      default: cos(x); break;
+    switch (opInfo(op).facts.domain) {
+      case Domain::Positive: x = positive(x); break;
+      case Domain::Moderate: x = x * 0.5; break;
+      case Domain::AnyReal: case Domain::AwayFromKinks: break;
     }
+    kiln::unary(op, x);
   }
 
   void binaryOp() {

@@ -74,9 +74,13 @@ void Builder::output(const std::string& name, Value v, NodeId aliases, Site site
 
 // ---- element-wise ----
 
-namespace {
+Value unary(Op op, Value x, Site site) {
+  if (opInfo(op).cls != OpClass::Unary)
+    throw Error(Location::of(site), fmt::format("unary: {} is not a unary element-wise op", opName(op)));
+  return x.builder().add(op, {x}, NoAttrs{}, site);
+}
 
-Value unary(Op op, Value x, Site site) { return x.builder().add(op, {x}, NoAttrs{}, site); }
+namespace {
 
 /// The numpy broadcast of two shapes, or an Error naming both.
 Shape broadcastShapes(Op op, const Shape& a, const Shape& b, Site site) {
@@ -141,17 +145,9 @@ Value le(const Operand& a, const Operand& b) { return binary(Op::Le, a, b); }
 Value gt(const Operand& a, const Operand& b) { return binary(Op::Gt, a, b); }
 Value ge(const Operand& a, const Operand& b) { return binary(Op::Ge, a, b); }
 
-Value neg(Value x, Site site) { return unary(Op::Neg, x, site); }
-Value abs(Value x, Site site) { return unary(Op::Abs, x, site); }
-Value exp(Value x, Site site) { return unary(Op::Exp, x, site); }
-Value log(Value x, Site site) { return unary(Op::Log, x, site); }
-Value sqrt(Value x, Site site) { return unary(Op::Sqrt, x, site); }
-Value rsqrt(Value x, Site site) { return unary(Op::Rsqrt, x, site); }
-Value tanh(Value x, Site site) { return unary(Op::Tanh, x, site); }
-Value sigmoid(Value x, Site site) { return unary(Op::Sigmoid, x, site); }
-Value erf(Value x, Site site) { return unary(Op::Erf, x, site); }
-Value sin(Value x, Site site) { return unary(Op::Sin, x, site); }
-Value cos(Value x, Site site) { return unary(Op::Cos, x, site); }
+#define KILN_UNARY(Id, name, ...) \
+  Value name(Value x, Site site) { return unary(Op::Id, x, site); }
+#include "ir/Ops.def"
 
 Value select(Value cond, const Operand& a, const Operand& b, Site site) {
   Builder& bld = cond.builder();

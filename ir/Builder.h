@@ -108,18 +108,12 @@ Value operator*(const Operand& a, const Operand& b);
 Value operator/(const Operand& a, const Operand& b);
 Value operator-(const Operand& a);
 
-// Unary element-wise primitives.
-Value neg(Value x, Site site = Site::current());
-Value abs(Value x, Site site = Site::current());
-Value exp(Value x, Site site = Site::current());
-Value log(Value x, Site site = Site::current());
-Value sqrt(Value x, Site site = Site::current());
-Value rsqrt(Value x, Site site = Site::current());
-Value tanh(Value x, Site site = Site::current());
-Value sigmoid(Value x, Site site = Site::current());
-Value erf(Value x, Site site = Site::current());
-Value sin(Value x, Site site = Site::current());
-Value cos(Value x, Site site = Site::current());
+/// A unary element-wise op: `unary(Op::Exp, x)` is `exp(x)`.
+Value unary(Op op, Value x, Site site = Site::current());
+/// The unary element-wise primitives, one per row of class Unary in ir/Ops.def, each named as its op:
+/// `exp(x)` adds `exp %x`.
+#define KILN_UNARY(Id, name, ...) Value name(Value x, Site site = Site::current());
+#include "ir/Ops.def"
 
 /// A binary element-wise op (add ... pow, eq ... ge) with numpy broadcasting.
 Value binary(Op op, const Operand& a, const Operand& b);

@@ -11,50 +11,55 @@
 namespace kiln {
 
 /// y = op(x) for a unary op.
-inline double applyUnary(Op op, double x) {
+inline double applyUnary(UnaryOp op, double x) {
   switch (op) {
-    case Op::Neg: return -x;
-    case Op::Abs: return std::fabs(x);
-    case Op::Exp: return std::exp(x);
-    case Op::Log: return std::log(x);
-    case Op::Sqrt: return std::sqrt(x);
-    case Op::Rsqrt: return 1.0 / std::sqrt(x);
-    case Op::Tanh: return std::tanh(x);
-    case Op::Sigmoid: return x >= 0 ? 1.0 / (1.0 + std::exp(-x)) : std::exp(x) / (1.0 + std::exp(x));
-    case Op::Erf: return std::erf(x);
-    case Op::Sin: return std::sin(x);
-    case Op::Cos: return std::cos(x);
-    default: KILN_ASSERT(false, "applyUnary of a non-unary op");
+    case UnaryOp::Neg: return -x;
+    case UnaryOp::Abs: return std::fabs(x);
+    case UnaryOp::Exp: return std::exp(x);
+    case UnaryOp::Log: return std::log(x);
+    case UnaryOp::Sqrt: return std::sqrt(x);
+    case UnaryOp::Rsqrt: return 1.0 / std::sqrt(x);
+    case UnaryOp::Tanh: return std::tanh(x);
+    case UnaryOp::Sigmoid: return x >= 0 ? 1.0 / (1.0 + std::exp(-x)) : std::exp(x) / (1.0 + std::exp(x));
+    case UnaryOp::Erf: return std::erf(x);
+    case UnaryOp::Sin: return std::sin(x);
+    case UnaryOp::Cos: return std::cos(x);
   }
+  KILN_ASSERT(false, "unknown unary op");
 }
 
 /// y = op(a, b) for a binary arithmetic op. Integer division truncates toward zero (the caller rejects
 /// division by zero). max and min propagate NaN, as PyTorch's maximum and minimum do.
-inline double applyBinary(Op op, double a, double b, DType dtype) {
+inline double applyBinary(BinaryOp op, double a, double b, DType dtype) {
   switch (op) {
-    case Op::Add: return a + b;
-    case Op::Sub: return a - b;
-    case Op::Mul: return a * b;
-    case Op::Div: return dtype == DType::I32 ? std::trunc(a / b) : a / b;
-    case Op::Max: return std::isnan(a) || std::isnan(b) ? NAN : (a > b ? a : b);
-    case Op::Min: return std::isnan(a) || std::isnan(b) ? NAN : (a < b ? a : b);
-    case Op::Pow: return std::pow(a, b);
-    default: KILN_ASSERT(false, "applyBinary of a non-binary op");
+    case BinaryOp::Add: return a + b;
+    case BinaryOp::Sub: return a - b;
+    case BinaryOp::Mul: return a * b;
+    case BinaryOp::Div: return dtype == DType::I32 ? std::trunc(a / b) : a / b;
+    case BinaryOp::Max: return std::isnan(a) || std::isnan(b) ? NAN : (a > b ? a : b);
+    case BinaryOp::Min: return std::isnan(a) || std::isnan(b) ? NAN : (a < b ? a : b);
+    case BinaryOp::Pow: return std::pow(a, b);
   }
+  KILN_ASSERT(false, "unknown binary op");
 }
 
 /// op(a, b) for a comparison; comparisons with NaN are false except ne.
-inline bool applyCompare(Op op, double a, double b) {
+inline bool applyCompare(CompareOp op, double a, double b) {
   switch (op) {
-    case Op::Eq: return a == b;
-    case Op::Ne: return a != b;
-    case Op::Lt: return a < b;
-    case Op::Le: return a <= b;
-    case Op::Gt: return a > b;
-    case Op::Ge: return a >= b;
-    default: KILN_ASSERT(false, "applyCompare of a non-comparison op");
+    case CompareOp::Eq: return a == b;
+    case CompareOp::Ne: return a != b;
+    case CompareOp::Lt: return a < b;
+    case CompareOp::Le: return a <= b;
+    case CompareOp::Gt: return a > b;
+    case CompareOp::Ge: return a >= b;
   }
+  KILN_ASSERT(false, "unknown comparison");
 }
+
+/// applyUnary, applyBinary and applyCompare for an Op of the matching class.
+inline double applyUnary(Op op, double x) { return applyUnary(unaryOp(op), x); }
+inline double applyBinary(Op op, double a, double b, DType dtype) { return applyBinary(binaryOp(op), a, b, dtype); }
+inline bool applyCompare(Op op, double a, double b) { return applyCompare(compareOp(op), a, b); }
 
 /// The value an element of dtype `t` holds after storing `v`: f32 rounds, i32 wraps to 32 bits.
 inline double roundTo(DType t, double v) {

@@ -83,242 +83,299 @@ std::string unrepresentable(DType t, double v) {
   return "";
 }
 
-Inferred inferUnchecked(Op op, std::span<const Type> in, const Attrs& attrs, const Type& decl) {
-  Checker c{op, in, ""};
-  auto bad = [&](const std::string& m) { return Inferred{{}, (c.fail(m), c.error)}; };
-  int arity = opInfo(op).arity;
-  if (arity >= 0 && int(in.size()) != arity)
-    return bad(fmt::format("expects {} operand(s), got {}", arity, in.size()));
-  if (arity < 0 && in.empty()) return bad("expects at least one operand");
+using Rule = Inferred (*)(Checker&, const Attrs&, const Type&);
 
-  switch (op) {
-    case Op::Input:
-    case Op::Parameter:
-    case Op::State:
-    case Op::Iota:
-    case Op::Constant: {
-      if (op == Op::Parameter && !isFloat(decl.dtype)) return bad("parameters must be f32 or f64");
-      if (op == Op::State) {
-        Init init = std::get<ParamAttrs>(attrs).init;
-        if (decl.dtype == DType::Bool) return bad("state cannot be bool");
-        if (!isFloat(decl.dtype) && init != Init::Zeros && init != Init::Ones)
-          return bad("integer state must be initialised with zeros or ones");
-      }
-      if (op == Op::Iota) {
-        auto& a = std::get<AxisAttrs>(attrs);
-        if (decl.dtype == DType::Bool) return bad("iota cannot be bool");
-        if (!c.axisOk(a.axis, decl.rank())) return {{}, c.error};
-      }
-      if (op == Op::Constant) {
-        auto& a = std::get<ConstAttrs>(attrs);
-        if (a.values.size() != 1 && int64_t(a.values.size()) != decl.numel())
-          return bad(fmt::format("has {} values; expected 1 or {} for {}", a.values.size(), decl.numel(),
-                                 decl.str()));
-        for (size_t i = 0; i < a.values.size(); ++i)
-          if (std::string why = unrepresentable(decl.dtype, a.values[i]); !why.empty())
-            return bad(fmt::format("value {} ({}) {}", i, a.values[i], why));
-      }
-      return {decl, ""};
+Inferred ok(const Type& t) { return {t, ""}; }
+Inferred bad(Checker& c, const std::string& msg) { return {{}, (c.fail(msg), c.error)}; }
+Inferred failed(Checker& c) { return {{}, c.error}; }
+
+/// The operand dtype check the op's row asks for (OpFacts::dtypes).
+bool dtypeOk(Checker& c, size_t i) {
+  switch (opInfo(c.op).facts.dtypes) {
+    case OperandDtypes::AnyDtype: return true;
+    case OperandDtypes::NumericOnly: return c.numericOperand(i);
+    case OperandDtypes::FloatOnly: return c.floatOperand(i);
+  }
+  return true;
+}
+
+Inferred leafType(Checker& c, const Attrs& attrs, const Type& decl) {
+  switch (leafOp(c.op)) {
+    case LeafOp::Input: return ok(decl);
+    case LeafOp::Parameter:
+      if (!isFloat(decl.dtype)) return bad(c, "parameters must be f32 or f64");
+      return ok(decl);
+    case LeafOp::State: {
+      Init init = std::get<ParamAttrs>(attrs).init;
+      if (decl.dtype == DType::Bool) return bad(c, "state cannot be bool");
+      if (!isFloat(decl.dtype) && init != Init::Zeros && init != Init::Ones)
+        return bad(c, "integer state must be initialised with zeros or ones");
+      return ok(decl);
     }
-    case Op::Neg:
-    case Op::Abs:
-      if (!c.numericOperand(0)) return {{}, c.error};
-      return {in[0], ""};
-    case Op::Exp:
-    case Op::Log:
-    case Op::Sqrt:
-    case Op::Rsqrt:
-    case Op::Tanh:
-    case Op::Sigmoid:
-    case Op::Erf:
-    case Op::Sin:
-    case Op::Cos:
-      if (!c.floatOperand(0)) return {{}, c.error};
-      return {in[0], ""};
-    case Op::Add:
-    case Op::Sub:
-    case Op::Mul:
-    case Op::Div:
-    case Op::Max:
-    case Op::Min:
-    case Op::Pow:
-      if (!c.sameType(0, 1) || !c.numericOperand(0)) return {{}, c.error};
-      if (op == Op::Pow && !c.floatOperand(0)) return {{}, c.error};
-      return {in[0], ""};
-    case Op::Eq:
-    case Op::Ne:
-    case Op::Lt:
-    case Op::Le:
-    case Op::Gt:
-    case Op::Ge:
-      if (!c.sameType(0, 1)) return {{}, c.error};
-      return {{DType::Bool, in[0].shape}, ""};
-    case Op::Select:
-      if (in[0].dtype != DType::Bool) return bad("condition must be bool");
-      if (!c.sameType(1, 2)) return {{}, c.error};
-      if (in[0].shape != in[1].shape) return bad("condition and values must have one shape");
-      return {in[1], ""};
-    case Op::Cast:
-      if (decl.shape != in[0].shape) return bad(fmt::format("cannot change the shape (declared {})", decl.str()));
-      return {decl, ""};
-    case Op::Broadcast:
-      if (decl.dtype != in[0].dtype || !broadcastsTo(in[0].shape, decl.shape))
-        return bad(fmt::format("cannot broadcast to {}", decl.str()));
-      return {decl, ""};
-    case Op::Reshape:
-      if (decl.dtype != in[0].dtype || decl.numel() != in[0].numel())
-        return bad(fmt::format("cannot reshape to {}: element counts differ", decl.str()));
-      return {decl, ""};
-    case Op::Permute: {
-      auto& p = std::get<PermuteAttrs>(attrs).perm;
-      std::vector<int64_t> sorted = p;
-      std::sort(sorted.begin(), sorted.end());
-      for (size_t i = 0; i < sorted.size(); ++i)
-        if (sorted[i] != int64_t(i)) sorted.clear();
-      if (sorted.size() != p.size() || int64_t(p.size()) != in[0].rank())
-        return bad(fmt::format("perm [{}] is not a permutation of the operand's axes", fmt::join(p, ",")));
-      Shape out;
-      for (int64_t a : p) out.push_back(in[0].shape[size_t(a)]);
-      return {{in[0].dtype, out}, ""};
+    case LeafOp::Iota:
+      if (decl.dtype == DType::Bool) return bad(c, "iota cannot be bool");
+      if (!c.axisOk(std::get<AxisAttrs>(attrs).axis, decl.rank())) return failed(c);
+      return ok(decl);
+    case LeafOp::Constant: {
+      auto& a = std::get<ConstAttrs>(attrs);
+      if (a.values.size() != 1 && int64_t(a.values.size()) != decl.numel())
+        return bad(c, fmt::format("has {} values; expected 1 or {} for {}", a.values.size(), decl.numel(), decl.str()));
+      for (size_t i = 0; i < a.values.size(); ++i)
+        if (std::string why = unrepresentable(decl.dtype, a.values[i]); !why.empty())
+          return bad(c, fmt::format("value {} ({}) {}", i, a.values[i], why));
+      return ok(decl);
     }
-    case Op::Slice: {
-      auto& a = std::get<SliceAttrs>(attrs);
-      if (int64_t(a.start.size()) != in[0].rank() || int64_t(a.stop.size()) != in[0].rank())
-        return bad("start and stop need one value per axis");
-      Shape out;
-      for (size_t i = 0; i < a.start.size(); ++i) {
-        if (a.start[i] < 0 || a.start[i] > a.stop[i] || a.stop[i] > in[0].shape[i])
-          return bad(fmt::format("axis {}: need 0 <= start <= stop <= {}, got [{}, {})", i, in[0].shape[i],
-                                 a.start[i], a.stop[i]));
-        out.push_back(a.stop[i] - a.start[i]);
-      }
-      return {{in[0].dtype, out}, ""};
-    }
-    case Op::Concat: {
-      int64_t axis = std::get<AxisAttrs>(attrs).axis;
-      if (!c.axisOk(axis, in[0].rank())) return {{}, c.error};
-      Shape out = in[0].shape;
-      for (size_t i = 1; i < in.size(); ++i) {
-        if (in[i].dtype != in[0].dtype || in[i].rank() != in[0].rank())
-          return bad("operands must have one dtype and rank");
-        for (int64_t d = 0; d < in[0].rank(); ++d)
-          if (d != axis && in[i].shape[size_t(d)] != in[0].shape[size_t(d)])
-            return bad(fmt::format("operands differ in dim {}, which is not the concat axis", d));
-        if (__builtin_add_overflow(out[size_t(axis)], in[i].shape[size_t(axis)], &out[size_t(axis)]))
-          return bad("concatenated dimension overflows");
-      }
-      return {{in[0].dtype, out}, ""};
-    }
-    case Op::Pad: {
-      auto& a = std::get<PadAttrs>(attrs);
-      if (int64_t(a.lo.size()) != in[0].rank() || int64_t(a.hi.size()) != in[0].rank())
-        return bad("lo and hi need one value per axis");
-      if (std::string why = unrepresentable(in[0].dtype, a.value); !why.empty())
-        return bad(fmt::format("pad value {} {}", a.value, why));
-      Shape out = in[0].shape;
-      for (size_t i = 0; i < out.size(); ++i) {
-        if (a.lo[i] < 0 || a.hi[i] < 0 || a.lo[i] > kMaxBytes || a.hi[i] > kMaxBytes)
-          return bad("padding must be between 0 and 2^48");
-        out[i] += a.lo[i] + a.hi[i];
-      }
-      return {{in[0].dtype, out}, ""};
-    }
-    case Op::ReduceSum:
-    case Op::ReduceMax: {
-      auto& a = std::get<ReduceAttrs>(attrs);
-      if (!c.numericOperand(0)) return {{}, c.error};
-      std::vector<bool> reduced(size_t(in[0].rank()), false);
-      for (int64_t ax : a.axes) {
-        if (!c.axisOk(ax, in[0].rank())) return {{}, c.error};
-        if (reduced[size_t(ax)]) return bad(fmt::format("axis {} is listed twice", ax));
-        reduced[size_t(ax)] = true;
-      }
-      Shape out;
-      for (size_t i = 0; i < reduced.size(); ++i) {
-        if (!reduced[i]) out.push_back(in[0].shape[i]);
-        else if (a.keepdims) out.push_back(1);
-      }
-      if (op == Op::ReduceMax)
-        for (size_t i = 0; i < reduced.size(); ++i)
-          if (reduced[i] && in[0].shape[i] == 0) return bad("max over an empty axis has no value");
-      return {{in[0].dtype, out}, ""};
-    }
-    case Op::Matmul: {
-      auto& a = std::get<MatmulAttrs>(attrs);
-      if (!c.floatOperand(0) || !c.rankAtLeast(0, 2) || !c.rankAtLeast(1, 2)) return {{}, c.error};
-      if (in[0].dtype != in[1].dtype || in[0].rank() != in[1].rank())
-        return bad("operands must have one dtype and rank");
-      size_t r = size_t(in[0].rank());
-      for (size_t i = 0; i + 2 < r; ++i)
-        if (in[0].shape[i] != in[1].shape[i]) return bad("batch dimensions differ");
-      int64_t m = in[0].shape[r - (a.transpose_a ? 1 : 2)], ka = in[0].shape[r - (a.transpose_a ? 2 : 1)];
-      int64_t kb = in[1].shape[r - (a.transpose_b ? 1 : 2)], n = in[1].shape[r - (a.transpose_b ? 2 : 1)];
-      if (ka != kb) return bad(fmt::format("contracted dimensions differ: {} vs {}", ka, kb));
-      Shape out(in[0].shape.begin(), in[0].shape.end() - 2);
-      out.push_back(m);
-      out.push_back(n);
-      return {{in[0].dtype, out}, ""};
-    }
-    case Op::Conv2d: {
-      auto& a = std::get<ConvAttrs>(attrs);
-      if (!c.floatOperand(0) || !c.sameDtype(0, 1)) return {{}, c.error};
-      if (in[0].rank() != 4 || in[1].rank() != 4) return bad("expects x as NCHW and w as OIHW (rank 4)");
-      if (!c.pairOk(a.stride, "stride", 1) || !c.pairOk(a.padding, "padding", 0)) return {{}, c.error};
-      if (in[0].shape[1] != in[1].shape[1])
-        return bad(fmt::format("input channels differ: x has {}, w expects {}", in[0].shape[1], in[1].shape[1]));
-      Shape out{in[0].shape[0], in[1].shape[0], 0, 0};
-      for (int i = 0; i < 2; ++i) {
-        int64_t span = in[0].shape[2 + i] + 2 * a.padding[i];
-        if (span < in[1].shape[2 + i]) return bad("kernel is larger than the padded input");
-        out[2 + i] = (span - in[1].shape[2 + i]) / a.stride[i] + 1;
-      }
-      return {{in[0].dtype, out}, ""};
-    }
-    case Op::MaxPool2d:
-    case Op::AvgPool2d:
-      return windowType(c, in[0], std::get<PoolAttrs>(attrs));
-    case Op::Conv2dGradInput:
-    case Op::Conv2dGradWeight: {
-      // The forward conv2d of the declared type (x or w) and the other operand must produce gy's type.
-      bool wantsInput = op == Op::Conv2dGradInput;
-      Type fwdIn[2] = {wantsInput ? decl : in[0], wantsInput ? in[1] : decl};
-      Inferred fwd = inferUnchecked(Op::Conv2d, fwdIn, attrs, decl);
-      if (!fwd.ok()) return bad("declared type does not fit a conv2d: " + fwd.error);
-      const Type& gy = in[wantsInput ? 0 : 1];
-      if (!(fwd.type == gy)) return bad(fmt::format("the gradient must have the conv2d output type {}", fwd.type.str()));
-      return {decl, ""};
-    }
-    case Op::MaxPool2dGrad:
-    case Op::AvgPool2dGrad: {
-      const Type& x = op == Op::MaxPool2dGrad ? in[0] : decl;
-      const Type& gy = op == Op::MaxPool2dGrad ? in[1] : in[0];
-      Type fwdIn[1] = {x};
-      Checker fc{op == Op::MaxPool2dGrad ? Op::MaxPool2d : Op::AvgPool2d, fwdIn, ""};
-      Inferred fwd = windowType(fc, x, std::get<PoolAttrs>(attrs));
-      if (!fwd.ok()) return bad("input type does not fit the pooling: " + fwd.error);
-      if (!(fwd.type == gy)) return bad(fmt::format("the gradient must have the pooling output type {}", fwd.type.str()));
-      return {x, ""};
-    }
-    case Op::Gather: {
-      if (in[1].dtype != DType::I32) return bad("indices must be i32");
-      if (!c.rankAtLeast(0, 1)) return {{}, c.error};
+  }
+  return bad(c, "unknown leaf");
+}
+
+/// Unary and binary element-wise ops: the operands' type, with the dtypes the row allows.
+Inferred arithmeticType(Checker& c, const Attrs&, const Type&) {
+  if (c.in.size() == 2 && (!c.sameType(0, 1) || !c.numericOperand(0))) return failed(c);
+  if (!dtypeOk(c, 0)) return failed(c);
+  return ok(c.in[0]);
+}
+
+Inferred compareType(Checker& c, const Attrs&, const Type&) {
+  if (!c.sameType(0, 1)) return failed(c);
+  return ok({DType::Bool, c.in[0].shape});
+}
+
+Inferred selectType(Checker& c, const Attrs&, const Type&) {
+  if (c.in[0].dtype != DType::Bool) return bad(c, "condition must be bool");
+  if (!c.sameType(1, 2)) return failed(c);
+  if (c.in[0].shape != c.in[1].shape) return bad(c, "condition and values must have one shape");
+  return ok(c.in[1]);
+}
+
+Inferred castType(Checker& c, const Attrs&, const Type& decl) {
+  if (decl.shape != c.in[0].shape) return bad(c, fmt::format("cannot change the shape (declared {})", decl.str()));
+  return ok(decl);
+}
+
+Inferred permuteType(Checker& c, const PermuteAttrs& a) {
+  std::vector<int64_t> sorted = a.perm;
+  std::sort(sorted.begin(), sorted.end());
+  for (size_t i = 0; i < sorted.size(); ++i)
+    if (sorted[i] != int64_t(i)) sorted.clear();
+  if (sorted.size() != a.perm.size() || int64_t(a.perm.size()) != c.in[0].rank())
+    return bad(c, fmt::format("perm [{}] is not a permutation of the operand's axes", fmt::join(a.perm, ",")));
+  Shape out;
+  for (int64_t ax : a.perm) out.push_back(c.in[0].shape[size_t(ax)]);
+  return ok({c.in[0].dtype, out});
+}
+
+Inferred sliceType(Checker& c, const SliceAttrs& a) {
+  const Type& x = c.in[0];
+  if (int64_t(a.start.size()) != x.rank() || int64_t(a.stop.size()) != x.rank())
+    return bad(c, "start and stop need one value per axis");
+  Shape out;
+  for (size_t i = 0; i < a.start.size(); ++i) {
+    if (a.start[i] < 0 || a.start[i] > a.stop[i] || a.stop[i] > x.shape[i])
+      return bad(c, fmt::format("axis {}: need 0 <= start <= stop <= {}, got [{}, {})", i, x.shape[i], a.start[i],
+                                a.stop[i]));
+    out.push_back(a.stop[i] - a.start[i]);
+  }
+  return ok({x.dtype, out});
+}
+
+Inferred concatType(Checker& c, const AxisAttrs& a) {
+  std::span<const Type> in = c.in;
+  if (!c.axisOk(a.axis, in[0].rank())) return failed(c);
+  Shape out = in[0].shape;
+  for (size_t i = 1; i < in.size(); ++i) {
+    if (in[i].dtype != in[0].dtype || in[i].rank() != in[0].rank()) return bad(c, "operands must have one dtype and rank");
+    for (int64_t d = 0; d < in[0].rank(); ++d)
+      if (d != a.axis && in[i].shape[size_t(d)] != in[0].shape[size_t(d)])
+        return bad(c, fmt::format("operands differ in dim {}, which is not the concat axis", d));
+    if (__builtin_add_overflow(out[size_t(a.axis)], in[i].shape[size_t(a.axis)], &out[size_t(a.axis)]))
+      return bad(c, "concatenated dimension overflows");
+  }
+  return ok({in[0].dtype, out});
+}
+
+Inferred padType(Checker& c, const PadAttrs& a) {
+  const Type& x = c.in[0];
+  if (int64_t(a.lo.size()) != x.rank() || int64_t(a.hi.size()) != x.rank()) return bad(c, "lo and hi need one value per axis");
+  if (std::string why = unrepresentable(x.dtype, a.value); !why.empty())
+    return bad(c, fmt::format("pad value {} {}", a.value, why));
+  Shape out = x.shape;
+  for (size_t i = 0; i < out.size(); ++i) {
+    if (a.lo[i] < 0 || a.hi[i] < 0 || a.lo[i] > kMaxBytes || a.hi[i] > kMaxBytes)
+      return bad(c, "padding must be between 0 and 2^48");
+    out[i] += a.lo[i] + a.hi[i];
+  }
+  return ok({x.dtype, out});
+}
+
+Inferred movementType(Checker& c, const Attrs& attrs, const Type& decl) {
+  const Type& x = c.in[0];
+  switch (movementOp(c.op)) {
+    case MovementOp::Broadcast:
+      if (decl.dtype != x.dtype || !broadcastsTo(x.shape, decl.shape))
+        return bad(c, fmt::format("cannot broadcast to {}", decl.str()));
+      return ok(decl);
+    case MovementOp::Reshape:
+      if (decl.dtype != x.dtype || decl.numel() != x.numel())
+        return bad(c, fmt::format("cannot reshape to {}: element counts differ", decl.str()));
+      return ok(decl);
+    case MovementOp::Permute: return permuteType(c, std::get<PermuteAttrs>(attrs));
+    case MovementOp::Slice: return sliceType(c, std::get<SliceAttrs>(attrs));
+    case MovementOp::Concat: return concatType(c, std::get<AxisAttrs>(attrs));
+    case MovementOp::Pad: return padType(c, std::get<PadAttrs>(attrs));
+  }
+  return bad(c, "unknown movement op");
+}
+
+/// reduce_sum and reduce_max: the reduced axes dropped, or kept as 1 with keepdims.
+Inferred reductionType(Checker& c, const Attrs& attrs, const Type&) {
+  auto& a = std::get<ReduceAttrs>(attrs);
+  const Type& x = c.in[0];
+  if (!dtypeOk(c, 0)) return failed(c);
+  std::vector<bool> reduced(size_t(x.rank()), false);
+  for (int64_t ax : a.axes) {
+    if (!c.axisOk(ax, x.rank())) return failed(c);
+    if (reduced[size_t(ax)]) return bad(c, fmt::format("axis {} is listed twice", ax));
+    reduced[size_t(ax)] = true;
+  }
+  Shape out;
+  for (size_t i = 0; i < reduced.size(); ++i) {
+    if (!reduced[i]) out.push_back(x.shape[i]);
+    else if (a.keepdims) out.push_back(1);
+  }
+  bool needsValue = false;
+  switch (reductionOp(c.op)) {
+    case ReductionOp::ReduceSum: break;
+    case ReductionOp::ReduceMax: needsValue = true; break;
+  }
+  for (size_t i = 0; i < reduced.size(); ++i)
+    if (needsValue && reduced[i] && x.shape[i] == 0) return bad(c, "max over an empty axis has no value");
+  return ok({x.dtype, out});
+}
+
+Inferred matmulType(Checker& c, const MatmulAttrs& a) {
+  std::span<const Type> in = c.in;
+  if (!dtypeOk(c, 0) || !c.rankAtLeast(0, 2) || !c.rankAtLeast(1, 2)) return failed(c);
+  if (in[0].dtype != in[1].dtype || in[0].rank() != in[1].rank()) return bad(c, "operands must have one dtype and rank");
+  size_t r = size_t(in[0].rank());
+  for (size_t i = 0; i + 2 < r; ++i)
+    if (in[0].shape[i] != in[1].shape[i]) return bad(c, "batch dimensions differ");
+  int64_t m = in[0].shape[r - (a.transpose_a ? 1 : 2)], ka = in[0].shape[r - (a.transpose_a ? 2 : 1)];
+  int64_t kb = in[1].shape[r - (a.transpose_b ? 1 : 2)], n = in[1].shape[r - (a.transpose_b ? 2 : 1)];
+  if (ka != kb) return bad(c, fmt::format("contracted dimensions differ: {} vs {}", ka, kb));
+  Shape out(in[0].shape.begin(), in[0].shape.end() - 2);
+  out.push_back(m);
+  out.push_back(n);
+  return ok({in[0].dtype, out});
+}
+
+Inferred conv2dType(Checker& c, const ConvAttrs& a) {
+  std::span<const Type> in = c.in;
+  if (!c.floatOperand(0) || !c.sameDtype(0, 1)) return failed(c);
+  if (in[0].rank() != 4 || in[1].rank() != 4) return bad(c, "expects x as NCHW and w as OIHW (rank 4)");
+  if (!c.pairOk(a.stride, "stride", 1) || !c.pairOk(a.padding, "padding", 0)) return failed(c);
+  if (in[0].shape[1] != in[1].shape[1])
+    return bad(c, fmt::format("input channels differ: x has {}, w expects {}", in[0].shape[1], in[1].shape[1]));
+  Shape out{in[0].shape[0], in[1].shape[0], 0, 0};
+  for (int i = 0; i < 2; ++i) {
+    int64_t span = in[0].shape[2 + i] + 2 * a.padding[i];
+    if (span < in[1].shape[2 + i]) return bad(c, "kernel is larger than the padded input");
+    out[2 + i] = (span - in[1].shape[2 + i]) / a.stride[i] + 1;
+  }
+  return ok({in[0].dtype, out});
+}
+
+Inferred contractionType(Checker& c, const Attrs& attrs, const Type&) {
+  switch (contractionOp(c.op)) {
+    case ContractionOp::Matmul: return matmulType(c, std::get<MatmulAttrs>(attrs));
+    case ContractionOp::Conv2d: return conv2dType(c, std::get<ConvAttrs>(attrs));
+  }
+  return bad(c, "unknown contraction");
+}
+
+/// conv2d_grad_input and conv2d_grad_weight: the forward conv2d of the declared type (x or w) and the other
+/// operand must produce gy's type.
+Inferred convGradType(Checker& c, const ConvAttrs& a, const Type& decl, bool wantsInput) {
+  Type fwdIn[2] = {wantsInput ? decl : c.in[0], wantsInput ? c.in[1] : decl};
+  Checker fc{Op::Conv2d, fwdIn, ""};
+  Inferred fwd = conv2dType(fc, a);
+  if (!fwd.ok()) return bad(c, "declared type does not fit a conv2d: " + fwd.error);
+  const Type& gy = c.in[wantsInput ? 0 : 1];
+  if (!(fwd.type == gy)) return bad(c, fmt::format("the gradient must have the conv2d output type {}", fwd.type.str()));
+  return ok(decl);
+}
+
+/// max_pool2d_grad(x, gy) and avg_pool2d_grad(gy) -> x: gy must have the pooling's output type.
+Inferred poolGradType(Checker& c, const PoolAttrs& a, const Type& x, const Type& gy, Op forward) {
+  Type fwdIn[1] = {x};
+  Checker fc{forward, fwdIn, ""};
+  Inferred fwd = windowType(fc, x, a);
+  if (!fwd.ok()) return bad(c, "input type does not fit the pooling: " + fwd.error);
+  if (!(fwd.type == gy)) return bad(c, fmt::format("the gradient must have the pooling output type {}", fwd.type.str()));
+  return ok(x);
+}
+
+Inferred windowOpType(Checker& c, const Attrs& attrs, const Type& decl) {
+  switch (windowOp(c.op)) {
+    case WindowOp::MaxPool2d:
+    case WindowOp::AvgPool2d: return windowType(c, c.in[0], std::get<PoolAttrs>(attrs));
+    case WindowOp::Conv2dGradInput: return convGradType(c, std::get<ConvAttrs>(attrs), decl, true);
+    case WindowOp::Conv2dGradWeight: return convGradType(c, std::get<ConvAttrs>(attrs), decl, false);
+    case WindowOp::MaxPool2dGrad: return poolGradType(c, std::get<PoolAttrs>(attrs), c.in[0], c.in[1], Op::MaxPool2d);
+    case WindowOp::AvgPool2dGrad: return poolGradType(c, std::get<PoolAttrs>(attrs), decl, c.in[0], Op::AvgPool2d);
+  }
+  return bad(c, "unknown window op");
+}
+
+Inferred indexType(Checker& c, const Attrs&, const Type& decl) {
+  std::span<const Type> in = c.in;
+  switch (indexOp(c.op)) {
+    case IndexOp::Gather: {
+      if (in[1].dtype != DType::I32) return bad(c, "indices must be i32");
+      if (!c.rankAtLeast(0, 1)) return failed(c);
       Shape out = in[1].shape;
       out.insert(out.end(), in[0].shape.begin() + 1, in[0].shape.end());
-      return {{in[0].dtype, out}, ""};
+      return ok({in[0].dtype, out});
     }
-    case Op::ScatterAdd: {
-      if (in[0].dtype != DType::I32) return bad("indices must be i32");
-      if (!c.numericOperand(1)) return {{}, c.error};
-      if (decl.rank() < 1 || decl.dtype != in[1].dtype) return bad("declared type must be [rows, ...] of the source dtype");
+    case IndexOp::ScatterAdd: {
+      if (in[0].dtype != DType::I32) return bad(c, "indices must be i32");
+      if (!c.numericOperand(1)) return failed(c);
+      if (decl.rank() < 1 || decl.dtype != in[1].dtype) return bad(c, "declared type must be [rows, ...] of the source dtype");
       Shape expect = in[0].shape;
       expect.insert(expect.end(), decl.shape.begin() + 1, decl.shape.end());
       if (expect != in[1].shape)
-        return bad(fmt::format("source must have shape {} (indices' shape, then the row shape of {})",
-                               shapeStr(expect), decl.str()));
-      return {decl, ""};
+        return bad(c, fmt::format("source must have shape {} (indices' shape, then the row shape of {})",
+                                  shapeStr(expect), decl.str()));
+      return ok(decl);
     }
   }
-  return bad("unknown op");
+  return bad(c, "unknown indexing op");
+}
+
+/// The type rule of an op's class.
+Rule ruleOf(OpClass cls) {
+  switch (cls) {
+    case OpClass::Leaf: return leafType;
+    case OpClass::Unary:
+    case OpClass::Binary: return arithmeticType;
+    case OpClass::Compare: return compareType;
+    case OpClass::Select: return selectType;
+    case OpClass::Cast: return castType;
+    case OpClass::Movement: return movementType;
+    case OpClass::Reduction: return reductionType;
+    case OpClass::Contraction: return contractionType;
+    case OpClass::Window: return windowOpType;
+    case OpClass::Index: return indexType;
+  }
+  KILN_ASSERT(false, "unknown op class");
+}
+
+Inferred inferUnchecked(Op op, std::span<const Type> in, const Attrs& attrs, const Type& decl) {
+  Checker c{op, in, ""};
+  int arity = opInfo(op).arity;
+  if (arity >= 0 && int(in.size()) != arity) return bad(c, fmt::format("expects {} operand(s), got {}", arity, in.size()));
+  if (arity < 0 && in.empty()) return bad(c, "expects at least one operand");
+  return ruleOf(opInfo(op).cls)(c, attrs, decl);
 }
 
 }  // namespace

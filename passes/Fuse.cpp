@@ -10,7 +10,6 @@
 
 namespace kiln {
 
-bool isFree(Op op) { return isNamedLeaf(op) || op == Op::Constant || op == Op::Reshape; }
 
 bool isExpressionMember(const Graph& g, const FusedKernel& k, NodeId m) {
   Op op = g[m].op;

@@ -63,10 +63,6 @@ bool isExpressionMember(const Graph& g, const FusedKernel& k, NodeId m);
 /// Whether constant `c` is a splat (one value for every element).
 bool isSplatConstant(const Graph& g, NodeId c);
 
-/// Whether a node needs no kernel of its own: leaves and constants live in memory already, and a reshape
-/// is a view of its operand.
-bool isFree(Op op);
-
 /// The kernels, their nodes, and with `explain` every refusal with its reason.
 std::string printSchedule(const Graph& g, const Schedule& s, bool explain);
 /// {"kernels": N, "nodes": ..., "kernel_list": [...], "refusals": [...]}.

@@ -29,66 +29,66 @@ struct Rule {
 
   std::vector<Value> unary() const {
     Value x = in(0);
-    switch (n.op) {
-      case Op::Neg: return {-gy};
-      case Op::Abs: return {select(gt(x, 0.0), gy, select(lt(x, 0.0), -gy, 0.0))};
-      case Op::Exp: return {gy * y()};
-      case Op::Log: return {gy / x};
-      case Op::Sqrt: return {gy / y() * 0.5};                 // d sqrt(x) = 1 / (2 sqrt(x))
-      case Op::Rsqrt: return {gy * (y() * y() * y()) * -0.5};  // d x^-1/2 = -x^-3/2 / 2
-      case Op::Tanh: return {gy * (1.0 - y() * y())};
-      case Op::Sigmoid: return {gy * (y() * (1.0 - y()))};
-      case Op::Erf: return {gy * (exp(-(x * x)) * (2.0 / std::sqrt(M_PI)))};
-      case Op::Sin: return {gy * cos(x)};
-      case Op::Cos: return {-(gy * sin(x))};
-      default: KILN_ASSERT(false, "not a unary op");
+    switch (unaryOp(n.op)) {
+      case UnaryOp::Neg: return {-gy};
+      case UnaryOp::Abs: return {select(gt(x, 0.0), gy, select(lt(x, 0.0), -gy, 0.0))};
+      case UnaryOp::Exp: return {gy * y()};
+      case UnaryOp::Log: return {gy / x};
+      case UnaryOp::Sqrt: return {gy / y() * 0.5};                 // d sqrt(x) = 1 / (2 sqrt(x))
+      case UnaryOp::Rsqrt: return {gy * (y() * y() * y()) * -0.5};  // d x^-1/2 = -x^-3/2 / 2
+      case UnaryOp::Tanh: return {gy * (1.0 - y() * y())};
+      case UnaryOp::Sigmoid: return {gy * (y() * (1.0 - y()))};
+      case UnaryOp::Erf: return {gy * (exp(-(x * x)) * (2.0 / std::sqrt(M_PI)))};
+      case UnaryOp::Sin: return {gy * cos(x)};
+      case UnaryOp::Cos: return {-(gy * sin(x))};
     }
+    KILN_ASSERT(false, "unknown unary op");
   }
 
   std::vector<Value> binary() const {
     Value a = in(0), c = in(1);
-    switch (n.op) {
-      case Op::Add: return {gy, gy};
-      case Op::Sub: return {gy, to(1, [&] { return -gy; })};
-      case Op::Mul: return {to(0, [&] { return gy * c; }), to(1, [&] { return gy * a; })};
-      case Op::Div:  // d(a/c)/dc = -a/c^2 = -y/c
+    switch (binaryOp(n.op)) {
+      case BinaryOp::Add: return {gy, gy};
+      case BinaryOp::Sub: return {gy, to(1, [&] { return -gy; })};
+      case BinaryOp::Mul: return {to(0, [&] { return gy * c; }), to(1, [&] { return gy * a; })};
+      case BinaryOp::Div:  // d(a/c)/dc = -a/c^2 = -y/c
         return {to(0, [&] { return gy / c; }), to(1, [&] { return -(gy * y() / c); })};
-      case Op::Max:
-      case Op::Min: {
+      case BinaryOp::Max:
+      case BinaryOp::Min: {
         Value first = n.op == Op::Max ? gt(a, c) : lt(a, c);
         return {to(0, [&] { return select(first, gy, 0.0); }), to(1, [&] { return select(first, 0.0, gy); })};
       }
-      case Op::Pow:  // d a^c/da = c a^(c-1); d a^c/dc = a^c log a, taken as 0 where a <= 0
+      case BinaryOp::Pow:  // d a^c/da = c a^(c-1); d a^c/dc = a^c log a, taken as 0 where a <= 0
         return {to(0, [&] { return gy * (c * pow(a, c - 1.0)); }),
                 to(1, [&] { return select(gt(a, 0.0), gy * (y() * log(a)), 0.0); })};
-      default: KILN_ASSERT(false, "not a binary op");
     }
+    KILN_ASSERT(false, "unknown binary op");
   }
 
   std::vector<Value> movement() const {
     Value x = in(0);
-    switch (n.op) {
-      case Op::Broadcast: return {reduceToShape(gy, x.shape())};
-      case Op::Reshape: return {reshape(gy, x.shape())};
-      case Op::Permute: {
+    switch (movementOp(n.op)) {
+      case MovementOp::Broadcast: return {reduceToShape(gy, x.shape())};
+      case MovementOp::Reshape: return {reshape(gy, x.shape())};
+      case MovementOp::Permute: {
         auto& perm = std::get<PermuteAttrs>(n.attrs).perm;
         std::vector<int64_t> inverse(perm.size());
         for (size_t i = 0; i < perm.size(); ++i) inverse[size_t(perm[i])] = int64_t(i);
         return {permute(gy, inverse)};
       }
-      case Op::Slice: {
+      case MovementOp::Slice: {
         auto& a = std::get<SliceAttrs>(n.attrs);
         std::vector<int64_t> hi(a.stop.size());
         for (size_t i = 0; i < hi.size(); ++i) hi[i] = x.shape()[i] - a.stop[i];
         return {pad(gy, a.start, hi, 0.0)};
       }
-      case Op::Pad: {
+      case MovementOp::Pad: {
         auto& a = std::get<PadAttrs>(n.attrs);
         std::vector<int64_t> stop(a.lo.size());
         for (size_t i = 0; i < stop.size(); ++i) stop[i] = a.lo[i] + x.shape()[i];
         return {slice(gy, a.lo, stop)};
       }
-      case Op::Concat: {
+      case MovementOp::Concat: {
         int64_t axis = std::get<AxisAttrs>(n.attrs).axis, at = 0;
         std::vector<Value> out;
         for (size_t i = 0; i < n.inputs.size(); ++i) {
@@ -98,8 +98,8 @@ struct Rule {
         }
         return out;
       }
-      default: KILN_ASSERT(false, "not a movement op");
     }
+    KILN_ASSERT(false, "unknown movement op");
   }
 
   std::vector<Value> reduction() const {
@@ -108,19 +108,30 @@ struct Rule {
     Shape kept = x.shape();
     for (int64_t ax : a.axes) kept[size_t(ax)] = 1;
     Value g = broadcastTo(reshape(gy, kept), x.shape());
-    if (n.op == Op::ReduceSum) return {g};
-    Value isMax = cast(eq(x, broadcastTo(reshape(y(), kept), x.shape())), x.dtype());
-    Value count = broadcastTo(sum(isMax, a.axes, true), x.shape());
-    return {g * isMax / count};
+    switch (reductionOp(n.op)) {
+      case ReductionOp::ReduceSum: return {g};
+      case ReductionOp::ReduceMax: {
+        Value isMax = cast(eq(x, broadcastTo(reshape(y(), kept), x.shape())), x.dtype());
+        Value count = broadcastTo(sum(isMax, a.axes, true), x.shape());
+        return {g * isMax / count};
+      }
+    }
+    KILN_ASSERT(false, "unknown reduction");
   }
 
   std::vector<Value> contraction() const {
     Value a = in(0), c = in(1);
-    if (n.op == Op::Conv2d) {
-      return {to(0, [&] { return b.add(Op::Conv2dGradInput, {gy, c}, n.attrs, a.type(), Site::current()); }),
-              to(1, [&] { return b.add(Op::Conv2dGradWeight, {a, gy}, n.attrs, c.type(), Site::current()); })};
+    switch (contractionOp(n.op)) {
+      case ContractionOp::Conv2d:
+        return {to(0, [&] { return b.add(Op::Conv2dGradInput, {gy, c}, n.attrs, a.type(), Site::current()); }),
+                to(1, [&] { return b.add(Op::Conv2dGradWeight, {a, gy}, n.attrs, c.type(), Site::current()); })};
+      case ContractionOp::Matmul: return matmulGrads(a, c);
     }
-    // C = op(A) op(B), with op a transpose when flagged; each gradient is one matmul with flags.
+    KILN_ASSERT(false, "unknown contraction");
+  }
+
+  /// C = op(A) op(B), with op a transpose when flagged; each gradient is one matmul with flags.
+  std::vector<Value> matmulGrads(Value a, Value c) const {
     auto& m = std::get<MatmulAttrs>(n.attrs);
     bool ta = m.transpose_a, tb = m.transpose_b;
     Value da = to(0, [&] { return ta ? matmul(c, gy, tb, true) : matmul(gy, c, false, !tb); });
@@ -128,28 +139,40 @@ struct Rule {
     return {da, db};
   }
 
-  std::vector<Value> run() const {
-    switch (n.op) {
-      case Op::Input: case Op::Parameter: case Op::State: case Op::Constant: case Op::Iota: return {};
-      case Op::Neg: case Op::Abs: case Op::Exp: case Op::Log: case Op::Sqrt: case Op::Rsqrt: case Op::Tanh:
-      case Op::Sigmoid: case Op::Erf: case Op::Sin: case Op::Cos: return unary();
-      case Op::Add: case Op::Sub: case Op::Mul: case Op::Div: case Op::Max: case Op::Min: case Op::Pow: return binary();
-      case Op::Eq: case Op::Ne: case Op::Lt: case Op::Le: case Op::Gt: case Op::Ge: return {Value(), Value()};
-      case Op::Select:
-        return {Value(), to(1, [&] { return select(in(0), gy, 0.0); }), to(2, [&] { return select(in(0), 0.0, gy); })};
-      case Op::Cast: return {cast(gy, in(0).dtype())};
-      case Op::Broadcast: case Op::Reshape: case Op::Permute: case Op::Slice: case Op::Concat: case Op::Pad:
-        return movement();
-      case Op::ReduceSum: case Op::ReduceMax: return reduction();
-      case Op::Matmul: case Op::Conv2d: return contraction();
-      case Op::MaxPool2d: return {b.add(Op::MaxPool2dGrad, {in(0), gy}, n.attrs, Site::current())};
-      case Op::AvgPool2d: return {b.add(Op::AvgPool2dGrad, {gy}, n.attrs, in(0).type(), Site::current())};
-      case Op::Gather: return {scatterAdd(in(1), gy, in(0).shape()[0]), Value()};
-      case Op::ScatterAdd: return {Value(), gather(gy, in(0))};
-      case Op::Conv2dGradInput: case Op::Conv2dGradWeight: case Op::MaxPool2dGrad: case Op::AvgPool2dGrad:
-        return std::vector<Value>(n.inputs.size());
+  std::vector<Value> window() const {
+    switch (windowOp(n.op)) {
+      case WindowOp::MaxPool2d: return {b.add(Op::MaxPool2dGrad, {in(0), gy}, n.attrs, Site::current())};
+      case WindowOp::AvgPool2d: return {b.add(Op::AvgPool2dGrad, {gy}, n.attrs, in(0).type(), Site::current())};
+      case WindowOp::Conv2dGradInput: case WindowOp::Conv2dGradWeight: case WindowOp::MaxPool2dGrad:
+      case WindowOp::AvgPool2dGrad: return std::vector<Value>(n.inputs.size());  // no rule (GradKind::NoRule)
     }
-    KILN_ASSERT(false, "unknown op");
+    KILN_ASSERT(false, "unknown window op");
+  }
+
+  std::vector<Value> index() const {
+    switch (indexOp(n.op)) {
+      case IndexOp::Gather: return {scatterAdd(in(1), gy, in(0).shape()[0]), Value()};
+      case IndexOp::ScatterAdd: return {Value(), gather(gy, in(0))};
+    }
+    KILN_ASSERT(false, "unknown indexing op");
+  }
+
+  std::vector<Value> run() const {
+    switch (opInfo(n.op).cls) {
+      case OpClass::Leaf: return {};
+      case OpClass::Unary: return unary();
+      case OpClass::Binary: return binary();
+      case OpClass::Compare: return {Value(), Value()};
+      case OpClass::Select:
+        return {Value(), to(1, [&] { return select(in(0), gy, 0.0); }), to(2, [&] { return select(in(0), 0.0, gy); })};
+      case OpClass::Cast: return {cast(gy, in(0).dtype())};
+      case OpClass::Movement: return movement();
+      case OpClass::Reduction: return reduction();
+      case OpClass::Contraction: return contraction();
+      case OpClass::Window: return window();
+      case OpClass::Index: return index();
+    }
+    KILN_ASSERT(false, "unknown op class");
   }
 };
 
@@ -159,22 +182,9 @@ std::string nonDifferentiableReason(const Graph& g, NodeId id, size_t i) {
   const Node& n = g[id];
   if (!isFloat(n.type.dtype)) return fmt::format("its result is {}", dtypeName(n.type.dtype));
   if (!isFloat(g[n.inputs[i]].type.dtype)) return fmt::format("operand {} is {}", i, dtypeName(g[n.inputs[i]].type.dtype));
-  switch (n.op) {
-    case Op::Select:
-      if (i == 0) return "the condition of a select has no gradient";
-      return "";
-    case Op::Gather:
-    case Op::ScatterAdd:
-      if ((n.op == Op::Gather) == (i == 1)) return "indices have no gradient";
-      return "";
-    case Op::Conv2dGradInput:
-    case Op::Conv2dGradWeight:
-    case Op::MaxPool2dGrad:
-    case Op::AvgPool2dGrad:
-      return "it has no gradient rule (second derivatives are not supported)";
-    default:
-      return "";
-  }
+  const OpFacts& f = opInfo(n.op).facts;
+  if (f.grad == GradKind::NoRule || (f.noGrad >> i & 1)) return std::string(f.why);
+  return "";
 }
 
 std::vector<Value> gradientRule(Builder& b, NodeId id, Value gy, const std::vector<bool>& wanted) {

@@ -35,7 +35,7 @@ CliResult runKiln(const std::string& args, const std::string& stdinText) {
   std::string dir = tempDir("cli");
   std::string in = dir + "/stdin", out = dir + "/stdout", err = dir + "/stderr";
   std::ofstream(in, std::ios::binary) << stdinText;
-  std::string cmd = std::string(KILN_BINARY) + " " + args + " <" + in + " >" + out + " 2>" + err;
+  std::string cmd = std::string(KILN_CLI_PATH) + " " + args + " <" + in + " >" + out + " 2>" + err;
   int raw = std::system(cmd.c_str());
   CliResult r;
   r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : 128 + WTERMSIG(raw);
