@@ -27,6 +27,9 @@ extern const char* kOptimizerFlagsHelp;
 int cmdTrain(const std::vector<std::string>& args);
 int cmdGradcheck(const std::vector<std::string>& args);
 int cmdFuzzPrograms(const std::vector<std::string>& args);
+/// kiln dot (tools/Dot.cpp): a graph, or its kernels, as Graphviz DOT or SVG.
+int cmdDot(const std::vector<std::string>& args);
+extern const char* kDotHelp;
 extern const char* kFuzzProgramsHelp;
 extern const char* kTrainHelp;
 extern const char* kGradcheckHelp;

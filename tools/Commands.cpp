@@ -263,6 +263,7 @@ const std::vector<Command>& allCommands() {
       {"gradcheck", "check gradients against finite differences", kGradcheckHelp, cmdGradcheck},
       {"fuse", "print the kernels fusion makes, and why edges were not fused", kFuseHelp, cmdFuse},
       {"plan", "print the memory plan: peak, lower bound, buffers", kPlanHelp, cmdPlan},
+      {"dot", "draw a graph or its kernels as Graphviz DOT (or SVG)", kDotHelp, cmdDot},
       {"fuzz-programs", "differential testing on random programs", kFuzzProgramsHelp, cmdFuzzPrograms},
       {"models", "list the models", kModelsHelp, cmdModels},
       {"passes", "list the passes", kPassesHelp, cmdPasses},
