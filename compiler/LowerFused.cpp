@@ -187,90 +187,103 @@ int64_t lowerContractionKernel(KernelEmitter& k, const FusedKernel& kernel) {
 
 /// Softmax-like kernels: for each row, every stage in turn over that row (maps and row reductions over
 /// the innermost axis, per-row scalars, a total across rows); stages after the total run once at the end.
-int64_t lowerRowsKernel(KernelEmitter& k, const FusedKernel& kernel) {
+/// The lowering of a rows kernel: one loop over the rows, running every stage on the row in turn.
+struct RowsLowering {
+  KernelEmitter& k;
+  const FusedKernel& kernel;
   const Graph& g = k.graph();
   llvm::IRBuilder<>& b = k.b();
   const Shape& R = kernel.rows;
   int64_t N = kernel.inner;
-  std::vector<int64_t> rowStrides = stridesOf(R);
-  auto identityOf = reductionIdentity;
-  auto combine = [&](const Node& n, llvm::Value* acc, llvm::Value* v, bool reassoc) {
-    return combineReduction(k, n, acc, v, reassoc);
-  };
-  for (const FusedKernel& st : kernel.stages)  // reductions accumulate into their outputs: start at identity
-    if (st.kind == "reduction") {
-      const Node& n = g[st.root];
-      k.loop(n.type.numel(), [&](llvm::Value* i) { k.store(st.root, i, k.constant(n.type.dtype, identityOf(n))); });
-    }
-  // A total reduces every axis (with or without kept dims): each row adds its part to element 0.
-  auto isTotal = [&](const FusedKernel& st) {
-    return st.kind == "reduction" &&
+  std::map<DType, llvm::Value*> accs = {};  // one accumulator per dtype: stages may reduce i32 and f64 alike
+
+  /// A total reduces every axis (with or without kept dims): each row adds its part to element 0.
+  bool isTotal(const FusedKernel& st) const {
+    return st.kind == KernelKind::Reduction &&
            std::get<ReduceAttrs>(g[st.root].attrs).axes.size() == g[g[st.root].inputs[0]].type.shape.size();
-  };
-  size_t afterLoop = kernel.stages.size();
-  for (size_t i = 0; i < kernel.stages.size(); ++i)
-    if (isTotal(kernel.stages[i]) && !R.empty()) afterLoop = i + 1;
-  std::map<DType, llvm::Value*> accs;  // one accumulator per dtype: stages may reduce i32 and f64 alike
-  k.loopNest(R, [&](const Index& rowIdx) {
-    llvm::Value* row = k.linear(rowIdx, rowStrides);
-    for (size_t i = 0; i < afterLoop; ++i) {
-      const FusedKernel& st = kernel.stages[i];
-      const Node& root = g[st.root];
-      auto at = [&](llvm::Value* j) {  // flat index and full index of element j of this row
-        Index idx = rowIdx;
-        idx.push_back(j);
-        return std::make_pair(b.CreateAdd(b.CreateMul(row, k.c64(N)), j), idx);
-      };
-      if (st.kind == "reduction") {
-        llvm::Value*& acc = accs[root.type.dtype];
-        if (!acc) acc = k.local(k.valueType(root.type.dtype));
-        llvm::Type* t = k.valueType(root.type.dtype);
-        b.CreateStore(k.constant(root.type.dtype, identityOf(root)), acc);
-        k.loop(N, [&](llvm::Value* j) {
-          auto [flat, idx] = at(j);
-          Evaluator e{k, g, st, {}};
-          e.evaluate(flat, idx);
-          e.store(flat, false);
-          b.CreateStore(combine(root, b.CreateLoad(t, acc), e.operand(root.inputs[0], flat), true), acc);
-        });
-        llvm::Value* o = isTotal(st) ? k.c64(0) : row;
-        k.store(st.root, o, combine(root, k.load(st.root, o), b.CreateLoad(t, acc), false));
-      } else if (root.type.numel() == numel(R) * N && N != 1) {  // a map over the row
-        k.loop(N, [&](llvm::Value* j) {
-          auto [flat, idx] = at(j);
-          Evaluator e{k, g, st, {}};
-          e.evaluate(flat, idx);
-          e.store(flat, true);
-        });
-      } else {  // per-row scalars
-        Index idx = rowIdx;
-        if (root.type.rank() > int64_t(R.size())) idx.push_back(k.c64(0));
-        Evaluator e{k, g, st, {}};
-        e.evaluate(row, idx);
-        e.store(row, true);
-      }
-    }
-  });
-  for (size_t i = afterLoop; i < kernel.stages.size(); ++i) {  // scalars after the total
-    Evaluator e{k, g, kernel.stages[i], {}};
-    e.evaluate(k.c64(0), {});
-    e.store(k.c64(0), true);
   }
-  return 1;
-}
+
+  /// Reduction stages accumulate into their outputs, which start at the identity.
+  void initOutputs() {
+    for (const FusedKernel& st : kernel.stages)
+      if (st.kind == KernelKind::Reduction) {
+        const Node& n = g[st.root];
+        k.loop(n.type.numel(), [&](llvm::Value* i) { k.store(st.root, i, k.constant(n.type.dtype, reductionIdentity(n))); });
+      }
+  }
+
+  /// Stage `st` on the row at `rowIdx` (flat row number `row`).
+  void stage(const FusedKernel& st, const Index& rowIdx, llvm::Value* row) {
+    const Node& root = g[st.root];
+    auto at = [&](llvm::Value* j) {  // flat index and full index of element j of this row
+      Index idx = rowIdx;
+      idx.push_back(j);
+      return std::make_pair(b.CreateAdd(b.CreateMul(row, k.c64(N)), j), idx);
+    };
+    if (st.kind == KernelKind::Reduction) {
+      llvm::Value*& acc = accs[root.type.dtype];
+      if (!acc) acc = k.local(k.valueType(root.type.dtype));
+      llvm::Type* t = k.valueType(root.type.dtype);
+      b.CreateStore(k.constant(root.type.dtype, reductionIdentity(root)), acc);
+      k.loop(N, [&](llvm::Value* j) {
+        auto [flat, idx] = at(j);
+        Evaluator e{k, g, st, {}};
+        e.evaluate(flat, idx);
+        e.store(flat, false);
+        b.CreateStore(combineReduction(k, root, b.CreateLoad(t, acc), e.operand(root.inputs[0], flat), true), acc);
+      });
+      llvm::Value* o = isTotal(st) ? k.c64(0) : row;
+      k.store(st.root, o, combineReduction(k, root, k.load(st.root, o), b.CreateLoad(t, acc), false));
+    } else if (root.type.numel() == numel(R) * N && N != 1) {  // a map over the row
+      k.loop(N, [&](llvm::Value* j) {
+        auto [flat, idx] = at(j);
+        Evaluator e{k, g, st, {}};
+        e.evaluate(flat, idx);
+        e.store(flat, true);
+      });
+    } else {  // per-row scalars
+      Index idx = rowIdx;
+      if (root.type.rank() > int64_t(R.size())) idx.push_back(k.c64(0));
+      Evaluator e{k, g, st, {}};
+      e.evaluate(row, idx);
+      e.store(row, true);
+    }
+  }
+
+  int64_t lower() {
+    initOutputs();
+    size_t afterLoop = kernel.stages.size();
+    for (size_t i = 0; i < kernel.stages.size(); ++i)
+      if (isTotal(kernel.stages[i]) && !R.empty()) afterLoop = i + 1;
+    std::vector<int64_t> rowStrides = stridesOf(R);
+    k.loopNest(R, [&](const Index& rowIdx) {
+      llvm::Value* row = k.linear(rowIdx, rowStrides);
+      for (size_t i = 0; i < afterLoop; ++i) stage(kernel.stages[i], rowIdx, row);
+    });
+    for (size_t i = afterLoop; i < kernel.stages.size(); ++i) {  // scalars after the total
+      Evaluator e{k, g, kernel.stages[i], {}};
+      e.evaluate(k.c64(0), {});
+      e.store(k.c64(0), true);
+    }
+    return 1;
+  }
+};
 
 }  // namespace
 
 int64_t lowerKernel(KernelEmitter& k, const FusedKernel& kernel, const std::string& name) {
-  if (kernel.nodes.size() == 1 && kernel.kind != "elementwise" && kernel.kind != "reduction")
-    return lowerNode(k, kernel.root, name);
+  bool ownLoopNest = kernel.kind != KernelKind::Elementwise && kernel.kind != KernelKind::Reduction;
+  if (kernel.nodes.size() == 1 && ownLoopNest) return lowerNode(k, kernel.root, name);
   k.beginKernel(name);
   int64_t extent = 1;
-  if (kernel.kind == "elementwise") extent = lowerElementwiseKernel(k, kernel);
-  else if (kernel.kind == "reduction") extent = lowerReductionKernel(k, kernel);
-  else if (kernel.kind == "matmul" || kernel.kind == "conv2d") extent = lowerContractionKernel(k, kernel);
-  else if (kernel.kind == "rows") extent = lowerRowsKernel(k, kernel);
-  else KILN_ASSERT(false, "no lowering for kernel kind " + kernel.kind);
+  switch (kernel.kind) {
+    case KernelKind::Elementwise: extent = lowerElementwiseKernel(k, kernel); break;
+    case KernelKind::Reduction: extent = lowerReductionKernel(k, kernel); break;
+    case KernelKind::Matmul:
+    case KernelKind::Conv2d: extent = lowerContractionKernel(k, kernel); break;
+    case KernelKind::Rows: extent = RowsLowering{k, kernel}.lower(); break;
+    case KernelKind::Single: KILN_ASSERT(false, "a single-node kernel has one node");
+  }
   k.endKernel();
   return extent;
 }

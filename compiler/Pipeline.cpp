@@ -86,7 +86,7 @@ Buffer bufferOf(const Graph& g, NodeId id, const std::string& name, const std::v
 
 /// A kernel's name: its root node and kind, e.g. k12_matmul (unfused kernels keep the node's op name).
 std::string kernelName(const Graph& g, const FusedKernel& k) {
-  return k.nodes.size() == 1 ? fmt::format("k{}_{}", k.root.v, opName(g[k.root].op)) : fmt::format("k{}_{}_fused", k.root.v, k.kind);
+  return k.nodes.size() == 1 ? fmt::format("k{}_{}", k.root.v, opName(g[k.root].op)) : fmt::format("k{}_{}_fused", k.root.v, kindName(g, k));
 }
 
 /// The graph as compiled (simplified when optimising), its schedule and arena offsets, and its module.

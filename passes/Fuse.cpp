@@ -10,11 +10,40 @@
 
 namespace kiln {
 
+namespace {
+bool isReduction(Op op) { return opInfo(op).cls == OpClass::Reduction; }
+bool hostsEpilogue(Op op) { return op == Op::Matmul || op == Op::Conv2d; }
+}  // namespace
+
+KernelKind kernelKindOf(Op op) {
+  if (isElementwise(op)) return KernelKind::Elementwise;
+  if (isReduction(op)) return KernelKind::Reduction;
+  if (op == Op::Matmul) return KernelKind::Matmul;
+  if (op == Op::Conv2d) return KernelKind::Conv2d;
+  return KernelKind::Single;
+}
+
+std::string kindName(const Graph& g, const FusedKernel& k) {
+  switch (k.kind) {
+    case KernelKind::Elementwise: return "elementwise";
+    case KernelKind::Reduction: return "reduction";
+    case KernelKind::Matmul: return "matmul";
+    case KernelKind::Conv2d: return "conv2d";
+    case KernelKind::Rows: return "rows";
+    case KernelKind::Single: return std::string(opName(g[k.root].op));
+  }
+  KILN_ASSERT(false, "unknown kernel kind");
+}
 
 bool isExpressionMember(const Graph& g, const FusedKernel& k, NodeId m) {
-  Op op = g[m].op;
-  if (k.kind == "elementwise" || k.kind == "reduction" || k.kind == "rows") return true;
-  if (k.kind == "matmul" || k.kind == "conv2d") return op != Op::Matmul && op != Op::Conv2d;
+  switch (k.kind) {
+    case KernelKind::Elementwise:
+    case KernelKind::Reduction:
+    case KernelKind::Rows: return true;
+    case KernelKind::Matmul:
+    case KernelKind::Conv2d: return !hostsEpilogue(g[m].op);
+    case KernelKind::Single: return false;
+  }
   return false;
 }
 
@@ -25,9 +54,6 @@ bool isSplatConstant(const Graph& g, NodeId c) {
 
 namespace {
 
-bool isReduction(Op op) { return op == Op::ReduceSum || op == Op::ReduceMax; }
-bool hostsEpilogue(Op op) { return op == Op::Matmul || op == Op::Conv2d; }
-
 struct Fuser {
   explicit Fuser(const Graph& graph) : g(graph) {}
   const Graph& g;
@@ -36,6 +62,14 @@ struct Fuser {
   std::vector<FusedKernel> groups;
   std::vector<Shape> iteration;  // per group: the shape its loop nest runs over
   std::map<int32_t, std::vector<int32_t>> inlinedBy;  // broadcast -> groups that inline it
+  /// A refused edge: the deciding check's reason, or the group that took the producer (whose kernel then
+  /// stores it; named in the reason once the schedule is final).
+  struct Refusal {
+    std::string reason;
+    int32_t storedBy = -1;
+    bool byUsers = false;  ///< refused because of the producer's other users, while it had no kernel yet
+  };
+  std::map<std::pair<int32_t, int32_t>, Refusal> refused;  // (producer, consumer) -> why
   std::vector<bool> isOutput = [&] {
     std::vector<bool> o(size_t(g.size()), false);
     for (const Output& out : g.outputs()) o[size_t(out.node.v)] = true;
@@ -50,100 +84,135 @@ struct Fuser {
       if (!inGroup(u, gi)) return false;
     return !users[size_t(p.v)].empty();
   }
+  /// Records the verdict on edge p -> c: a refusal keeps its reason, a fusion clears an earlier refusal.
+  void decide(NodeId p, NodeId c, const FusionDecision& d, int32_t storedBy = -1, bool byUsers = false) {
+    if (d) refused.erase({p.v, c.v});
+    else refused[{p.v, c.v}] = {d.reason, storedBy, byUsers};
+  }
+  /// Producer p joins group gi: the edges to its users refused before because p's kernel was not known
+  /// yet are now cut because gi stores p.
+  void join(NodeId p, int32_t gi) {
+    group[size_t(p.v)] = gi;
+    groups[size_t(gi)].nodes.push_back(p);
+    for (NodeId u : users[size_t(p.v)])
+      if (auto it = refused.find({p.v, u.v}); it != refused.end() && it->second.byUsers) it->second.storedBy = gi;
+  }
+  std::string storedByReason(NodeId p, int32_t gi) const {
+    const FusedKernel& k = groups[size_t(gi)];
+    return fmt::format("%{} is fused into the earlier kernel of %{} ({}), which stores it", p.v, k.root.v, kindName(g, k));
+  }
 
-  /// Pulls element-wise producers (all of whose users are already in the group) and broadcasts into group gi.
-  void grow(int32_t gi, std::vector<NodeId> work) {
+  /// Whether a user of `p` keeps it out of group gi: every user must be in gi, or in a kernel whose root
+  /// comes after gi's root (that kernel runs later and reads the value from memory).
+  FusionDecision usersAllow(NodeId p, int32_t gi) const {
+    for (NodeId u : users[size_t(p.v)]) {
+      int32_t ug = group[size_t(u.v)];
+      if (ug != gi && (ug < 0 || groups[size_t(ug)].root <= groups[size_t(gi)].root))
+        return FusionDecision::no(fmt::format("%{} is also used by %{} ({}) in another kernel", p.v, u.v, opName(g[u].op)));
+    }
+    return FusionDecision::yes();
+  }
+
+  /// Whether producer `p` of member `c` may join c's group gi, in element-wise context (c is element-wise
+  /// or the group's reduction root). Hosts of epilogues in element-wise groups are left to mergeEpilogues.
+  FusionDecision joinDecision(NodeId p, int32_t gi) const {
+    const Node& pn = g[p];
     const Shape& shape = iteration[size_t(gi)];
+    if (pn.type.shape != shape)
+      return FusionDecision::no(fmt::format("{} iterates {}, the consumer's kernel iterates {}", opName(pn.op),
+                                            shapeStr(pn.type.shape), shapeStr(shape)));
+    if (hostsEpilogue(pn.op))
+      return FusionDecision::no(fmt::format("{} hosts only element-wise epilogues, and the consumer's kernel is a {}",
+                                            opName(pn.op), kindName(g, groups[size_t(gi)])));
+    if (!isElementwise(pn.op) && pn.op != Op::Broadcast)
+      return FusionDecision::no(fmt::format(
+          "{} results are written to memory (only element-wise producers and broadcasts fuse into consumers)", opName(pn.op)));
+    if (group[size_t(p.v)] >= 0) return FusionDecision::no(storedByReason(p, group[size_t(p.v)]));
+    if (pn.op == Op::Broadcast) return FusionDecision::yes();
+    return usersAllow(p, gi);  // a graph output may join: the kernel stores it too
+  }
+
+  /// Pulls element-wise producers and broadcasts into group gi, deciding every operand edge of its members.
+  void grow(int32_t gi, std::vector<NodeId> work) {
     while (!work.empty()) {
       NodeId m = work.back();
       work.pop_back();
       for (NodeId p : g[m].inputs) {
-        const Node& pn = g[p];
-        if (pn.type.shape != shape || isFree(pn.op) || group[size_t(p.v)] >= 0) continue;
-        if (pn.op == Op::Broadcast) {
+        if (isFree(g[p].op) || inGroup(p, gi)) continue;
+        bool deferred = hostsEpilogue(g[p].op) && groups[size_t(gi)].kind == KernelKind::Elementwise &&
+                        g[p].type.shape == iteration[size_t(gi)];
+        if (deferred) continue;  // mergeEpilogues decides
+        FusionDecision d = joinDecision(p, gi);
+        bool byUsers = !d && group[size_t(p.v)] < 0 && isElementwise(g[p].op) && g[p].type.shape == iteration[size_t(gi)];
+        decide(p, m, d, d ? -1 : group[size_t(p.v)], byUsers);
+        if (!d) continue;
+        if (g[p].op == Op::Broadcast) {
           auto& by = inlinedBy[p.v];
           if (std::find(by.begin(), by.end(), gi) == by.end()) by.push_back(gi);
-        } else if (isElementwise(pn.op) && canJoin(p, gi)) {
-          group[size_t(p.v)] = gi;
-          groups[size_t(gi)].nodes.push_back(p);
+        } else {
+          join(p, gi);
           work.push_back(p);
         }
       }
     }
   }
 
-  /// An element-wise producer may join group gi if every user is in gi or in a kernel whose root comes
-  /// after gi's root (that kernel runs later and reads the value from memory).
-  bool canJoin(NodeId p, int32_t gi) const {
-    for (NodeId u : users[size_t(p.v)]) {
-      int32_t ug = group[size_t(u.v)];
-      if (ug != gi && (ug < 0 || groups[size_t(ug)].root <= groups[size_t(gi)].root)) return false;
-    }
-    return true;
+  /// A new group rooted at node i: element-wise ops and reductions grow; the others read their operands
+  /// from memory.
+  void startGroup(int32_t i) {
+    const Node& n = g.nodes()[size_t(i)];
+    int32_t gi = int32_t(groups.size());
+    group[size_t(i)] = gi;
+    groups.push_back({kernelKindOf(n.op), NodeId{i}, {NodeId{i}}, {}, {}, {}, 1});
+    iteration.push_back(isReduction(n.op) ? g[n.inputs[0]].type.shape : n.type.shape);
+    if (isElementwise(n.op) || isReduction(n.op)) return grow(gi, {NodeId{i}});
+    for (NodeId p : n.inputs)
+      if (!isFree(g[p].op)) decide(p, NodeId{i}, FusionDecision::no(fmt::format("{} reads its operands from memory", opName(n.op))));
   }
 
   void formGroups() {
     for (int32_t i = g.size() - 1; i >= 0; --i) {
       const Node& n = g.nodes()[size_t(i)];
-      if (isFree(n.op) || n.op == Op::Broadcast || group[size_t(i)] >= 0) continue;
-      int32_t gi = int32_t(groups.size());
-      group[size_t(i)] = gi;
-      std::string kind = isElementwise(n.op) ? "elementwise" : isReduction(n.op) ? "reduction" : std::string(opName(n.op));
-      groups.push_back({kind, NodeId{i}, {NodeId{i}}, {}, {}, {}, 1});
-      iteration.push_back(isReduction(n.op) ? g[n.inputs[0]].type.shape : n.type.shape);
-      if (isElementwise(n.op)) grow(gi, {NodeId{i}});
-      if (isReduction(n.op)) grow(gi, {NodeId{i}});
+      if (!isFree(n.op) && n.op != Op::Broadcast && group[size_t(i)] < 0) startGroup(i);
     }
+  }
+
+  /// Whether matmul or conv2d `p` (of the group's shape) may host element-wise group gi as its epilogue.
+  FusionDecision epilogueDecision(NodeId p, int32_t gi) const {
+    const FusedKernel& k = groups[size_t(gi)];
+    if (k.kind != KernelKind::Elementwise)
+      return FusionDecision::no(fmt::format("{} hosts only element-wise epilogues, and the consumer's kernel is a {}",
+                                            opName(g[p].op), kindName(g, k)));
+    for (NodeId u : users[size_t(p.v)])
+      if (!inGroup(u, gi)) return FusionDecision::no(fmt::format("%{} is also used by %{} ({}) in another kernel", p.v, u.v, opName(g[u].op)));
+    if (isOutput[size_t(p.v)]) return FusionDecision::no(fmt::format("%{} is a graph output, so it is written to memory", p.v));
+    return FusionDecision::yes();
   }
 
   /// An element-wise kernel whose operand is a matmul or conv2d of its own shape, used only inside it,
   /// takes that node as its host: the kernel computes the contraction and applies the rest as an epilogue.
   void mergeEpilogues() {
     for (size_t gi = 0; gi < groups.size(); ++gi) {
-      if (groups[gi].kind != "elementwise") continue;
+      if (groups[gi].kind != KernelKind::Elementwise) continue;
       for (size_t k = 0; k < groups[gi].nodes.size(); ++k) {
         NodeId m = groups[gi].nodes[k];
         for (NodeId p : g[m].inputs) {
           int32_t pg = group[size_t(p.v)];
-          if (groups[gi].kind != "elementwise" || pg < 0 || !hostsEpilogue(g[p].op)) continue;
-          if (g[p].type.shape != iteration[gi] || !usersIn(p, int32_t(gi))) continue;
-          // users of p are all in gi: move p there and retire its own kernel
-          group[size_t(p.v)] = int32_t(gi);
+          if (pg < 0 || pg == int32_t(gi) || !hostsEpilogue(g[p].op) || g[p].type.shape != iteration[gi]) continue;
+          FusionDecision d = epilogueDecision(p, int32_t(gi));
+          decide(p, m, d);
+          if (!d) continue;
+          group[size_t(p.v)] = int32_t(gi);  // move p here and retire its own kernel
           groups[size_t(pg)].nodes.clear();
           groups[gi].nodes.push_back(p);
-          groups[gi].kind = std::string(opName(g[p].op));
+          groups[gi].kind = kernelKindOf(g[p].op);
         }
       }
     }
   }
 
-  std::string refusal(NodeId p, NodeId c, int32_t cg) const {
-    const Node &pn = g[p], &cn = g[c];
-    const FusedKernel& k = groups[size_t(cg)];
-    bool elementwiseContext = isElementwise(cn.op) || (isReduction(cn.op) && k.root == c);
-    if (!elementwiseContext) return fmt::format("{} reads its operands from memory", opName(cn.op));
-    const Shape& shape = iteration[size_t(cg)];
-    if (pn.type.shape != shape)
-      return fmt::format("{} iterates {}, the consumer's kernel iterates {}", opName(pn.op), shapeStr(pn.type.shape), shapeStr(shape));
-    if (hostsEpilogue(pn.op) && k.kind != "elementwise" && k.root != p)
-      return fmt::format("{} hosts only element-wise epilogues, and the consumer's kernel is a {}", opName(pn.op), k.kind);
-    if (!isElementwise(pn.op) && !hostsEpilogue(pn.op) && pn.op != Op::Broadcast)
-      return fmt::format("{} results are written to memory (only element-wise producers and broadcasts fuse into consumers)",
-                         opName(pn.op));
-    int32_t pg = group[size_t(p.v)];
-    if (pg >= 0 && groups[size_t(pg)].root != p)
-      return fmt::format("%{} is fused into the earlier kernel of %{} ({}), which stores it", p.v, groups[size_t(pg)].root.v,
-                         groups[size_t(pg)].kind);
-    for (NodeId u : users[size_t(p.v)])
-      if (!inGroup(u, cg)) return fmt::format("%{} is also used by %{} ({}) in another kernel", p.v, u.v, opName(g[u].op));
-    if (isOutput[size_t(p.v)]) return fmt::format("%{} is a graph output, so it is written to memory", p.v);
-    return "not fused";
-  }
-
-  Schedule finish() {
-    Schedule s;
-    s.kernelOf.assign(size_t(g.size()), -1);
-    // Broadcasts that some user does not inline get a kernel of their own.
+  /// Broadcasts that some user does not inline get a kernel of their own.
+  void materializeBroadcasts() {
     for (int32_t i = 0; i < g.size(); ++i) {
       if (g.nodes()[size_t(i)].op != Op::Broadcast) continue;
       bool allInlined = !users[size_t(i)].empty() && !isOutput[size_t(i)];
@@ -151,19 +220,23 @@ struct Fuser {
         auto& by = inlinedBy[i];
         allInlined &= group[size_t(u.v)] >= 0 && std::find(by.begin(), by.end(), group[size_t(u.v)]) != by.end();
       }
-      if (!allInlined) {
-        group[size_t(i)] = int32_t(groups.size());
-        groups.push_back({"broadcast", NodeId{i}, {NodeId{i}}, {}, {}, {}, 1});
-        iteration.push_back(g.nodes()[size_t(i)].type.shape);
-      }
+      if (allInlined) continue;
+      group[size_t(i)] = int32_t(groups.size());
+      groups.push_back({KernelKind::Single, NodeId{i}, {NodeId{i}}, {}, {}, {}, 1});
+      iteration.push_back(g.nodes()[size_t(i)].type.shape);
+      NodeId x = g.nodes()[size_t(i)].inputs[0];
+      if (!isFree(g[x].op)) decide(x, NodeId{i}, FusionDecision::no("broadcast reads its operands from memory"));
     }
     for (auto& [b, gs] : inlinedBy)
       for (int32_t gi : gs) groups[size_t(gi)].nodes.push_back(NodeId{b});
+  }
+
+  /// The kernels in the order of their roots, each with the members it stores.
+  void orderKernels(Schedule& s) {
     std::vector<int32_t> order;
     for (size_t gi = 0; gi < groups.size(); ++gi)
       if (!groups[gi].nodes.empty()) order.push_back(int32_t(gi));
     std::sort(order.begin(), order.end(), [&](int32_t a, int32_t b) { return groups[size_t(a)].root < groups[size_t(b)].root; });
-    std::vector<int32_t> position(groups.size(), -1);
     for (int32_t gi : order) {
       FusedKernel k = groups[size_t(gi)];
       std::sort(k.nodes.begin(), k.nodes.end());
@@ -171,10 +244,17 @@ struct Fuser {
       k.stores = {k.root};
       for (NodeId m : k.nodes)
         if (m != k.root && g[m].op != Op::Broadcast && !usersIn(m, gi)) k.stores.push_back(m);
-      position[size_t(gi)] = int32_t(s.kernels.size());
       for (NodeId m : k.stores) s.kernelOf[size_t(m.v)] = int32_t(s.kernels.size());
       s.kernels.push_back(k);
     }
+  }
+
+  Schedule finish() {
+    materializeBroadcasts();
+    Schedule s;
+    s.kernelOf.assign(size_t(g.size()), -1);
+    orderKernels(s);
+    // Every edge left between kernels was refused by the check that decided it.
     for (int32_t c = 0; c < g.size(); ++c) {
       int32_t cg = group[size_t(c)];
       if (cg < 0) continue;
@@ -182,7 +262,10 @@ struct Fuser {
         if (isFree(g[p].op) || group[size_t(p.v)] == cg) continue;
         auto& by = inlinedBy[p.v];
         if (g[p].op == Op::Broadcast && std::find(by.begin(), by.end(), cg) != by.end()) continue;
-        s.refusals.push_back({p, NodeId{c}, refusal(p, NodeId{c}, cg)});
+        auto it = refused.find({p.v, c});
+        KILN_ASSERT(it != refused.end(), fmt::format("fuse: the edge %{} -> %{} was never decided", p.v, c));
+        const Refusal& r = it->second;
+        s.refusals.push_back({p, NodeId{c}, r.storedBy >= 0 ? storedByReason(p, r.storedBy) : r.reason});
       }
     }
     return s;
@@ -207,8 +290,7 @@ Schedule unfusedSchedule(const Graph& g) {
     const Node& n = g.nodes()[size_t(i)];
     if (isFree(n.op)) continue;
     s.kernelOf[size_t(i)] = int32_t(s.kernels.size());
-    std::string kind = isElementwise(n.op) ? "elementwise" : isReduction(n.op) ? "reduction" : std::string(opName(n.op));
-    s.kernels.push_back({kind, NodeId{i}, {NodeId{i}}, {NodeId{i}}, {}, {}, 1});
+    s.kernels.push_back({kernelKindOf(n.op), NodeId{i}, {NodeId{i}}, {NodeId{i}}, {}, {}, 1});
   }
   return s;
 }

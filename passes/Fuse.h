@@ -11,18 +11,40 @@ namespace kiln {
 /// One kernel: its members (in id order, root last). The root and the members in `stores` (those used by
 /// later kernels or by the graph's outputs) are written to memory; the other members live in registers.
 /// Broadcast members are index mappings of their (materialized) operand and may appear in several kernels.
+/// What a kernel computes, which decides how it is lowered (compiler/LowerFused.cpp).
+enum class KernelKind : uint8_t {
+  Elementwise,  ///< one loop nest over the root's shape, evaluating the members' expression
+  Reduction,    ///< a reduction root, with element-wise producers fused into its operand
+  Matmul,       ///< a matmul, with an element-wise epilogue
+  Conv2d,       ///< a conv2d, with an element-wise epilogue
+  Rows,         ///< stages that run one row at a time (FusedKernel::stages)
+  Single,       ///< one node lowered by its op's own loop nest (movement, window, indexing, iota)
+};
+
 struct FusedKernel {
-  std::string kind;  ///< elementwise, reduction, matmul, conv2d, rows, or the op name of an unfused node
+  KernelKind kind = KernelKind::Single;
   NodeId root;
   std::vector<NodeId> nodes;
   std::vector<NodeId> stores;  ///< root first, then other members written to memory
-  /// For kind "rows": element-wise and reduction kernels that run one row at a time, in order, within one
+  /// For kind Rows: element-wise and reduction kernels that run one row at a time, in order, within one
   /// loop over the rows (softmax, layernorm, log-softmax with cross-entropy). Each stage maps or reduces
   /// the innermost axis of a row, or computes per-row scalars; a stage that reduces every axis adds each
   /// row's part to a total, and stages after it run once, after the last row.
   std::vector<FusedKernel> stages;
-  Shape rows;        ///< "rows": the outer dims
-  int64_t inner = 1; ///< "rows": the extent of the innermost axis
+  Shape rows;        ///< Rows: the outer dims
+  int64_t inner = 1; ///< Rows: the extent of the innermost axis
+};
+
+/// The verdict of one fusion check, as XLA's FusionDecision: empty when the edge may fuse, else the reason
+/// it may not. The check that decides returns it, and a refused edge keeps that reason in the schedule.
+struct FusionDecision {
+  std::string reason;
+  /// Whether the edge may fuse.
+  explicit operator bool() const { return reason.empty(); }
+  /// The edge may fuse.
+  static FusionDecision yes() { return {}; }
+  /// The edge may not fuse, because of `why`.
+  static FusionDecision no(std::string why) { return {std::move(why)}; }
 };
 
 /// An edge between kernels (or into a kernel from a node that was not fused) and why.
@@ -55,6 +77,12 @@ void mergeRows(const Graph& g, Schedule& s);
 
 /// One kernel per node that needs one (the unfused schedule: what the JIT runs without fusion).
 Schedule unfusedSchedule(const Graph& g);
+
+/// The kind of the kernel that holds node `op` alone: element-wise, reduction, matmul, conv2d or single.
+KernelKind kernelKindOf(Op op);
+/// The kind's name in schedules: elementwise, reduction, matmul, conv2d, rows, or for a single-node kernel
+/// the op name of its root.
+std::string kindName(const Graph& g, const FusedKernel& k);
 
 /// Whether member `m` of kernel `k` is computed by the kernel's element expression (element-wise and
 /// reduction kernels, and the epilogue of a matmul or conv2d) rather than by its op's own loop nest.

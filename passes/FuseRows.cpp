@@ -17,14 +17,14 @@ Stage stageOf(const Graph& g, const FusedKernel& k, const Shape& R, int64_t N, b
   Shape keep = R;
   keep.push_back(1);
   const Node& root = g[k.root];
-  if (k.kind == "reduction") {
+  if (k.kind == KernelKind::Reduction) {
     if (afterTotal || g[root.inputs[0]].type.shape != full) return Stage::None;
     auto& axes = std::get<ReduceAttrs>(root.attrs).axes;
     if (axes.size() == 1 && axes[0] == int64_t(R.size())) return Stage::RowReduce;
     if (axes.size() == full.size()) return Stage::TotalReduce;
     return Stage::None;
   }
-  if (k.kind != "elementwise") return Stage::None;
+  if (k.kind != KernelKind::Elementwise) return Stage::None;
   const Shape& s = root.type.shape;
   if (afterTotal) return s.empty() ? Stage::FinalScalar : Stage::None;
   if (s == full) return Stage::Map;
@@ -55,7 +55,7 @@ void mergeRows(const Graph& g, Schedule& s) {
   for (size_t i = 0; i < s.kernels.size();) {
     const FusedKernel& first = s.kernels[i];
     const Node& root = g[first.root];
-    bool starts = first.kind == "reduction" && stageOf(g, first, Shape(g[root.inputs[0]].type.shape.begin(),
+    bool starts = first.kind == KernelKind::Reduction && stageOf(g, first, Shape(g[root.inputs[0]].type.shape.begin(),
                                                                        g[root.inputs[0]].type.shape.end() - (g[root.inputs[0]].type.shape.empty() ? 0 : 1)),
                                                         g[root.inputs[0]].type.shape.empty() ? 1 : g[root.inputs[0]].type.shape.back(), false) == Stage::RowReduce;
     if (!starts) {
@@ -67,7 +67,7 @@ void mergeRows(const Graph& g, Schedule& s) {
     Shape R(in.begin(), in.end() - 1);
     int64_t N = in.back();
     std::vector<int32_t> inRun(size_t(g.size()), -1);
-    FusedKernel rows{"rows", first.root, {}, {}, {}, R, N};
+    FusedKernel rows{KernelKind::Rows, first.root, {}, {}, {}, R, N};
     bool afterTotal = false;
     size_t j = i;
     for (; j < s.kernels.size(); ++j) {
@@ -94,7 +94,7 @@ void mergeRows(const Graph& g, Schedule& s) {
   s.kernels = out;
   std::erase_if(s.refusals, [&](const FusionRefusal& r) {  // edges between stages of one rows kernel are fused now
     for (const FusedKernel& k : s.kernels)
-      if (k.kind == "rows" && std::find(k.nodes.begin(), k.nodes.end(), r.producer) != k.nodes.end() &&
+      if (k.kind == KernelKind::Rows && std::find(k.nodes.begin(), k.nodes.end(), r.producer) != k.nodes.end() &&
           std::find(k.nodes.begin(), k.nodes.end(), r.consumer) != k.nodes.end())
         return true;
     return false;

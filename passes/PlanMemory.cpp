@@ -69,7 +69,7 @@ struct Planner {
   int32_t contractionHostKernel(NodeId n) const {
     for (int32_t k = 0; k < K; ++k) {
       const FusedKernel& kn = s.kernels[size_t(k)];
-      if ((kn.kind == "matmul" || kn.kind == "conv2d") && kn.root != n && !isExpressionMember(g, kn, n) &&
+      if ((kn.kind == KernelKind::Matmul || kn.kind == KernelKind::Conv2d) && kn.root != n && !isExpressionMember(g, kn, n) &&
           std::find(kn.nodes.begin(), kn.nodes.end(), n) != kn.nodes.end())
         return k;
     }
@@ -131,7 +131,7 @@ struct Planner {
     for (int32_t k = 0; k < K; ++k) {
       const FusedKernel& kn = s.kernels[size_t(k)];
       int32_t rb = bufferOf[size_t(kn.root.v)];
-      if (kn.kind != "elementwise" || rb < 0 || buffers[size_t(rb)].inPlaceOf.valid() || isOutputNode(kn.root)) continue;
+      if (kn.kind != KernelKind::Elementwise || rb < 0 || buffers[size_t(rb)].inPlaceOf.valid() || isOutputNode(kn.root)) continue;
       for (NodeId m : kn.nodes)
         for (NodeId in : g[m].inputs) {
           NodeId src = storageOf(g, in);
@@ -160,7 +160,7 @@ struct Planner {
   /// reduction's input), of a value (the storage or a reshape of it) with as many elements as the result.
   bool readsAtSameIndex(int32_t k, NodeId storage) const {
     const FusedKernel& kn = s.kernels[size_t(k)];
-    if (kn.kind != "elementwise" && kn.kind != "matmul" && kn.kind != "conv2d") return false;
+    if (kn.kind != KernelKind::Elementwise && kn.kind != KernelKind::Matmul && kn.kind != KernelKind::Conv2d) return false;
     for (NodeId m : kn.nodes)
       for (NodeId in : g[m].inputs)
         if (storageOf(g, in) == storage &&

@@ -78,7 +78,7 @@ std::vector<Life> lifetimes(const Graph& g, const Schedule& s, const MemoryPlan&
 bool legalInPlace(const Graph& g, const Schedule& s, const Life& older, const Life& newer) {
   if (newer.def < 0 || older.last != newer.def || older.offset != newer.offset) return false;
   const FusedKernel& kn = s.kernels[size_t(newer.def)];
-  if (kn.kind != "elementwise" && kn.kind != "matmul" && kn.kind != "conv2d") return false;
+  if (kn.kind != KernelKind::Elementwise && kn.kind != KernelKind::Matmul && kn.kind != KernelKind::Conv2d) return false;
   if (!isExpressionMember(g, kn, newer.node) || g[newer.node].op == Op::Broadcast) return false;
   const Type &a = g[older.node].type, &b = g[newer.node].type;
   if (a.numel() != b.numel() || dtypeSize(a.dtype) != dtypeSize(b.dtype)) return false;

@@ -10,10 +10,6 @@ namespace kiln {
 
 namespace {
 
-/// A kernel's kind as text. The one place that reads FusedKernel::kind, so a change of its type is a
-/// change of this line.
-std::string kernelKind(const FusedKernel& k) { return k.kind; }
-
 /// The members of `k` and of its stages, at any depth.
 void collectMembers(const FusedKernel& k, std::vector<NodeId>& out) {
   out.insert(out.end(), k.nodes.begin(), k.nodes.end());
@@ -21,11 +17,11 @@ void collectMembers(const FusedKernel& k, std::vector<NodeId>& out) {
 }
 
 /// "kernel N: KIND", and for a kernel with stages a second line naming their kinds in order.
-std::string clusterLabel(size_t index, const FusedKernel& k) {
-  std::string label = fmt::format("kernel {}: {}", index, kernelKind(k));
+std::string clusterLabel(const Graph& g, size_t index, const FusedKernel& k) {
+  std::string label = fmt::format("kernel {}: {}", index, kindName(g, k));
   if (k.stages.empty()) return label;
   std::vector<std::string> kinds;
-  for (const FusedKernel& st : k.stages) kinds.push_back(kernelKind(st));
+  for (const FusedKernel& st : k.stages) kinds.push_back(kindName(g, st));
   return label + fmt::format("\nstages: {}", fmt::join(kinds, ", "));
 }
 
@@ -43,7 +39,7 @@ std::string scheduleToDot(const Graph& g, const Schedule& s) {
   }
   std::vector<DotCluster> clusters;
   for (size_t k = 0; k < s.kernels.size(); ++k) {
-    DotCluster c{clusterLabel(k, s.kernels[k]), {}};
+    DotCluster c{clusterLabel(g, k, s.kernels[k]), {}};
     for (NodeId id : members[k])
       if (id.valid() && id.v < g.size() && home[size_t(id.v)] == int32_t(k)) c.nodes.push_back(id);
     clusters.push_back(std::move(c));

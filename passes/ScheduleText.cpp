@@ -18,8 +18,8 @@ std::string printSchedule(const Graph& g, const Schedule& s, bool explain) {
       bool stored = n != kn.root && std::find(kn.stores.begin(), kn.stores.end(), n) != kn.stores.end();
       members.push_back(fmt::format("%{} {}{}", n.v, opName(g[n].op), stored ? " (stored)" : ""));
     }
-    out += fmt::format("kernel {} {} -> %{} {}: {}\n", k, kn.kind, kn.root.v, g[kn.root].type.str(), fmt::join(members, ", "));
-    for (const FusedKernel& st : kn.stages) out += fmt::format("  stage {} -> %{} {}\n", st.kind, st.root.v, g[st.root].type.str());
+    out += fmt::format("kernel {} {} -> %{} {}: {}\n", k, kindName(g, kn), kn.root.v, g[kn.root].type.str(), fmt::join(members, ", "));
+    for (const FusedKernel& st : kn.stages) out += fmt::format("  stage {} -> %{} {}\n", kindName(g, st), st.root.v, g[st.root].type.str());
   }
   if (explain) {
     out += fmt::format("# {} edges not fused\n", s.refusals.size());
@@ -40,7 +40,7 @@ std::string scheduleToJson(const Graph& g, const Schedule& s) {
     for (NodeId n : k.nodes) ids.push_back(n.v);
     std::vector<int32_t> stores;
     for (NodeId n : k.stores) stores.push_back(n.v);
-    list.push_back({{"kind", k.kind}, {"root", k.root.v}, {"nodes", ids}, {"stores", stores}});
+    list.push_back({{"kind", kindName(g, k)}, {"root", k.root.v}, {"nodes", ids}, {"stores", stores}});
   }
   j["kernel_list"] = list;
   nlohmann::ordered_json refusals = nlohmann::ordered_json::array();

@@ -152,7 +152,7 @@ output "y" = %10
     Graph g = test::kir(std::string("kiln 1\n") + body);
     Schedule s = fuse(g);
     bool rows = false;
-    for (const FusedKernel& k : s.kernels) rows = rows || k.kind == "rows";
+    for (const FusedKernel& k : s.kernels) rows = rows || k.kind == KernelKind::Rows;
     INFO(printGraph(g));
     CHECK(rows);
     checkJitAgrees(body, {}, 5);
