@@ -21,9 +21,7 @@
 
 #include "compiler/ParamInit.h"
 #include "ir/Builder.h"
-#include "passes/Fuse.h"
-#include "passes/PlanMemory.h"
-#include "passes/Simplify.h"
+#include "passes/PassRegistry.h"
 #include "compiler/Pipeline.h"
 #include "ir/Error.h"
 #include "models/Models.h"
@@ -68,13 +66,15 @@ int stepBench(const ModelSpec& m, int64_t batch, int64_t steps, bool unfused) {
 }
 
 int planBench(const ModelSpec& m, int64_t batch) {
-  Graph prog = simplify(trainingProgram(m, batch));
-  Schedule fused = fuse(prog);
-  MemoryPlan p = planMemory(prog, fused);
+  PipelineState fusedState{trainingProgram(m, batch), {}, {}}, plainState{trainingProgram(m, batch), {}, {}};
+  runPipeline(fusedState, compileStages(true));
+  runPipeline(plainState, compileStages(false));
+  const Schedule& fused = *fusedState.schedule;
+  const MemoryPlan& p = *fusedState.plan;
   std::cout << fmt::format(
       "{{\"model\": \"{}\", \"batch\": {}, \"kernels_unfused\": {}, \"kernels_fused\": {}, \"peak_bytes\": {}, "
       "\"lower_bound_bytes\": {}, \"no_reuse_bytes\": {}}}\n",
-      m.name, batch, unfusedSchedule(trainingProgram(m, batch)).kernels.size(), fused.kernels.size(), p.peakBytes,
+      m.name, batch, plainState.schedule->kernels.size(), fused.kernels.size(), p.peakBytes,
       p.lowerBoundBytes, p.noReuseBytes);
   return 0;
 }

@@ -12,18 +12,24 @@
 #include "compiler/Lowering.h"
 #include "ir/Error.h"
 #include "ir/Verifier.h"
-#include "passes/Fuse.h"
-#include "passes/PlanMemory.h"
-#include "passes/Simplify.h"
+#include "passes/PassRegistry.h"
 
 namespace kiln {
 
+double CompileStats::totalMs() const {
+  double ms = lowerMs + optimizeMs + codegenMs + linkMs;
+  for (const StageTime& t : stages) ms += t.ms;
+  return ms;
+}
+
 std::string CompileStats::report() const {
-  return fmt::format(
-      "compile: simplify {:.1f} ms, fuse {:.1f} ms, plan memory {:.1f} ms, lower to LLVM IR {:.1f} ms, optimise {:.1f} ms, "
-      "codegen {:.1f} ms, link {:.1f} ms; total {:.1f} ms; {} kernels, arena {} bytes; object cache {}{}\n",
-      simplifyMs, fuseMs, layoutMs, lowerMs, optimizeMs, codegenMs, linkMs, totalMs(), kernels, arenaBytes,
-      cachePath.empty() ? "off" : cacheHit ? "hit: " : "miss, stored: ", cachePath);
+  std::string out = "compile: ";
+  for (const StageTime& t : stages) out += fmt::format("{} {:.1f} ms, ", t.stage, t.ms);
+  return out + fmt::format(
+                   "lower to LLVM IR {:.1f} ms, optimise {:.1f} ms, codegen {:.1f} ms, link {:.1f} ms; total {:.1f} ms; "
+                   "{} kernels, arena {} bytes; object cache {}{}\n",
+                   lowerMs, optimizeMs, codegenMs, linkMs, totalMs(), kernels, arenaBytes,
+                   cachePath.empty() ? "off" : cacheHit ? "hit: " : "miss, stored: ", cachePath);
 }
 
 namespace {
@@ -40,22 +46,6 @@ std::string storedDtype(DType t) {
     case DType::Bool: return "BOOL";
   }
   return "?";
-}
-
-/// Every node at its own 64-byte aligned offset; a reshape shares its operand's buffer.
-std::vector<int64_t> layout(const Graph& g, int64_t& total) {
-  std::vector<int64_t> offsets(size_t(g.size()), 0);
-  total = 0;
-  for (int32_t i = 0; i < g.size(); ++i) {
-    const Node& n = g.nodes()[size_t(i)];
-    if (n.op == Op::Reshape) {
-      offsets[size_t(i)] = offsets[size_t(n.inputs[0].v)];
-      continue;
-    }
-    offsets[size_t(i)] = total;
-    total += (n.type.bytes() + 63) / 64 * 64;
-  }
-  return offsets;
 }
 
 std::vector<uint8_t> constantBytes(const Node& n) {
@@ -102,28 +92,20 @@ struct Lowered {
 
 Lowered lower(const Graph& input, const CompileOptions& opts, CompileStats& stats) {
   verifyOrThrow(input);
+  PipelineState state{input, {}, {}};
+  runPipeline(state, compileStages(opts.optimize), {}, [&](const PassInfo& pass, const PipelineState&, double ms, const std::string&) {
+    stats.stages.push_back({pass.name, ms});
+  });
   Lowered l;
-  auto t0 = std::chrono::steady_clock::now();
-  l.graph = opts.optimize ? simplify(input) : input;
+  l.graph = std::move(state.graph);
   const Graph& g = l.graph;
-  stats.simplifyMs = msSince(t0);
-  t0 = std::chrono::steady_clock::now();
-  Schedule schedule = opts.optimize ? fuse(g) : unfusedSchedule(g);
-  l.kernelOf = schedule.kernelOf;
-  stats.fuseMs = msSince(t0);
-  t0 = std::chrono::steady_clock::now();
-  if (opts.optimize) {
-    MemoryPlan plan = planMemory(g, schedule);
-    l.offsets = plan.offsetOf;
-    l.arenaBytes = plan.peakBytes;
-  } else {
-    l.offsets = layout(g, l.arenaBytes);
-  }
-  stats.layoutMs = msSince(t0);
-  t0 = std::chrono::steady_clock::now();
+  l.kernelOf = state.schedule->kernelOf;
+  l.offsets = state.plan->offsetOf;
+  l.arenaBytes = state.plan->peakBytes;
+  auto t0 = std::chrono::steady_clock::now();
   l.module = std::make_unique<llvm::Module>("kiln." + g.name(), *l.ctx);
   KernelEmitter k(*l.module, g, l.offsets);
-  for (const FusedKernel& kernel : schedule.kernels) {
+  for (const FusedKernel& kernel : state.schedule->kernels) {
     std::string name = kernelName(g, kernel);
     l.kernels.push_back({name, nullptr, lowerKernel(k, kernel, name)});
   }

@@ -1,9 +1,11 @@
-// The compiler pipeline: Graph -> arena layout -> one LLVM kernel per node -> optimised machine code
-// (ORC LLJIT, with an on-disk object cache) -> an Executable for the runtime. No LLVM types here.
+// The compiler pipeline: Graph -> the stages of compileStages (verify, simplify, fuse, plan-memory) ->
+// one LLVM function per kernel -> optimised machine code (ORC LLJIT, with an on-disk object cache) -> an
+// Executable for the runtime. No LLVM types here.
 #pragma once
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "ir/Graph.h"
 #include "runtime/Executable.h"
@@ -18,21 +20,30 @@ struct CompileOptions {
   bool optimize = true;   ///< simplify, fuse and plan memory; off: one kernel per node, every value its own buffer
 };
 
+/// The time one stage took.
+struct StageTime {
+  std::string stage;
+  double ms = 0;
+};
+
 /// What compiling cost, per stage (milliseconds), and whether the object came from the cache.
 struct CompileStats {
-  double simplifyMs = 0, fuseMs = 0, layoutMs = 0, lowerMs = 0, optimizeMs = 0, codegenMs = 0, linkMs = 0;
+  std::vector<StageTime> stages;  ///< the graph stages (compileStages), in order
+  double lowerMs = 0, optimizeMs = 0, codegenMs = 0, linkMs = 0;
   bool cacheHit = false;
   std::string cachePath;
   size_t kernels = 0;
   int64_t arenaBytes = 0;
-  double totalMs() const { return simplifyMs + fuseMs + layoutMs + lowerMs + optimizeMs + codegenMs + linkMs; }
+  /// The sum over every stage.
+  double totalMs() const;
   /// One line per stage, for --time-passes.
   std::string report() const;
 };
 
-/// Compiles `g` (which must verify) into an executable: simplify, fuse (kernels of several nodes, their
-/// intermediates in registers), plan memory (one arena, offsets by liveness, in-place updates), then one
-/// LLVM function per kernel. Without opts.optimize: one kernel per node, each value at its own offset.
+/// Compiles `g` (which must verify) into an executable: the stages of compileStages(opts.optimize) --
+/// simplify, fuse (kernels of several nodes, their intermediates in registers), plan memory (one arena,
+/// offsets by liveness, in-place updates) -- then one LLVM function per kernel. Without opts.optimize:
+/// one kernel per node, each value at its own offset.
 std::unique_ptr<Executable> compileGraph(const Graph& g, const CompileOptions& opts = {}, CompileStats* stats = nullptr);
 
 /// Compiles a training program into a session whose parameters and state are initialised as the program

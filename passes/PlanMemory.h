@@ -39,6 +39,10 @@ struct MemoryPlan {
 /// Buffers are 64-byte aligned. Precondition: `s` is a schedule of `g`.
 MemoryPlan planMemory(const Graph& g, const Schedule& s);
 
+/// The plan without reuse, for unoptimised compiles: every value at its own 64-byte aligned offset (a
+/// reshape shares its operand's), live for the whole run.
+MemoryPlan planWithoutReuse(const Graph& g, const Schedule& s);
+
 /// Checks `p` against the schedule without trusting the planner: lifetimes are recomputed from `s` (a
 /// value lives from the kernel that writes it to the last kernel that reads it; outputs, and leaves not
 /// replaced in place, to the end), and two values live at once may share bytes (at their real element
@@ -48,7 +52,7 @@ MemoryPlan planMemory(const Graph& g, const Schedule& s);
 /// (passes/PlanVerify.cpp)
 std::vector<std::string> verifyPlan(const Graph& g, const Schedule& s, const MemoryPlan& p);
 
-/// Peak, lower bound, no-reuse total, efficiency and a per-buffer table.
+/// Peak, lower bound, no-reuse total, efficiency and a per-buffer table (passes/PlanText.cpp).
 std::string printPlan(const Graph& g, const MemoryPlan& p);
 /// {"peak_bytes", "lower_bound_bytes", "no_reuse_bytes", "efficiency", "buffers": [...]}.
 std::string planToJson(const Graph& g, const MemoryPlan& p);

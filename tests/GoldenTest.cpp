@@ -82,17 +82,17 @@ GoldenFile readGolden(const std::string& path) {
 /// What kiln makes of one case: the printed graph, or the error text.
 std::string runCase(const GoldenFile& f, const GoldenCase& c, bool& failed) {
   try {
-    Graph g = parseGraph(c.input, c.name);
-    verifyOrThrow(g, c.name);
-    for (const std::string& p : f.passes) {
-      g = findPass(p)(g, f.options);
-      verifyOrThrow(g, c.name);
-    }
+    PipelineState s{parseGraph(c.input, c.name), {}, {}};
+    verifyOrThrow(s.graph, c.name);
+    runPipeline(s, f.passes, f.options,
+                [&](const PassInfo& pass, const PipelineState& st, double, const std::string&) { verifyStage(pass, st, c.name); });
     failed = false;
     std::string print = f.options.text("print", "graph");
-    if (print == "schedule") return printSchedule(g, fuse(g), true);
-    if (print == "plan") return printPlan(g, planMemory(g, fuse(g)));
-    return printGraph(g);
+    if (print == "schedule") runPipeline(s, {"fuse"});  // the stage after the listed passes
+    if (print == "plan") runPipeline(s, {"fuse", "plan-memory"});
+    if (print == "schedule") return printSchedule(s.graph, *s.schedule, true);
+    if (print == "plan") return printPlan(s.graph, *s.plan);
+    return printGraph(s.graph);
   } catch (const Error& e) {
     failed = true;
     return e.what();

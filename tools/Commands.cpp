@@ -56,9 +56,12 @@ const char* kDumpHelp =
     "Parses a graph (.kir text or JSON, detected), verifies it, runs the listed passes and prints the\n"
     "result canonically.\n"
     "  --json             print JSON instead of .kir\n"
-    "  --passes=a,b       run these passes in order (see `kiln passes`)\n"
-    "  --print-after-all  print the graph after every pass, each under a '# after PASS' line\n"
-    "  --verify-each      verify the graph after every pass (kiln always verifies the final graph)\n"
+    "  --passes=a,b       run these passes in order (see `kiln passes`; fuse and plan-memory included,\n"
+    "                     e.g. --passes=simplify,fuse,plan-memory runs what the compiler runs)\n"
+    "  --print-after-all  print what every pass made, each under a '# after PASS' line: the graph, the\n"
+    "                     schedule (after fuse) or the memory plan (after plan-memory)\n"
+    "  --verify-each      verify the graph after every pass, and the memory plan after plan-memory\n"
+    "                     (kiln always verifies the final graph)\n"
     "  --stats            print what passes report (simplify: how often each rule fired) to stderr\n"
     "  --loss NAME        autodiff: the output to differentiate (default loss)\n"
     "  --wrt a,b          autodiff: the leaves to differentiate against (default: every parameter)\n"
@@ -72,13 +75,14 @@ int cmdDump(const std::vector<std::string>& argv) {
   Graph g = loadGraph(path);
   PassOptions passList;
   passList.set("passes", args.value("passes").value_or(""));
-  for (const std::string& name : passList.list("passes")) {
-    std::string report;
-    g = findPass(name)(g, passOptions(args), &report);
-    if (args.has("stats") && !report.empty()) std::cerr << "# " << name << " statistics\n" << report;
-    if (args.has("verify-each")) verifyOrThrow(g, fmt::format("{} (after {})", fileLabel(path), name));
-    if (args.has("print-after-all")) std::cout << "# after " << name << "\n" << printGraph(g);
-  }
+  PipelineState state{std::move(g), {}, {}};
+  runPipeline(state, passList.list("passes"), passOptions(args),
+              [&](const PassInfo& pass, const PipelineState& s, double, const std::string& report) {
+                if (args.has("stats") && !report.empty()) std::cerr << "# " << pass.name << " statistics\n" << report;
+                if (args.has("verify-each")) verifyStage(pass, s, fileLabel(path));
+                if (args.has("print-after-all")) std::cout << "# after " << pass.name << "\n" << printStage(pass, s);
+              });
+  g = std::move(state.graph);
   verifyOrThrow(g, fileLabel(path));
   if (!args.has("print-after-all")) std::cout << (args.has("json") ? graphToJson(g) : printGraph(g));
   return 0;
@@ -191,10 +195,9 @@ int cmdFuse(const std::vector<std::string>& argv) {
   if (wantsHelp(argv, kFuseHelp)) return 0;
   Args args("fuse", argv, {{}, {"explain", "json", "no-simplify"}});
   args.expectPositionals(1, "one FILE (or - for standard input)");
-  Graph g = loadGraph(args.positionals()[0]);
-  if (!args.has("no-simplify")) g = simplify(g);
-  Schedule s = fuse(g);
-  std::cout << (args.has("json") ? scheduleToJson(g, s) : printSchedule(g, s, args.has("explain")));
+  PipelineState st{loadGraph(args.positionals()[0]), {}, {}};
+  runPipeline(st, compileStagesThrough("fuse", !args.has("no-simplify")));
+  std::cout << (args.has("json") ? scheduleToJson(st.graph, *st.schedule) : printSchedule(st.graph, *st.schedule, args.has("explain")));
   return 0;
 }
 
@@ -211,10 +214,11 @@ int cmdPlan(const std::vector<std::string>& argv) {
   if (wantsHelp(argv, kPlanHelp)) return 0;
   Args args("plan", argv, {{"svg"}, {"json", "no-simplify", "verify"}});
   args.expectPositionals(1, "one FILE (or - for standard input)");
-  Graph g = loadGraph(args.positionals()[0]);
-  if (!args.has("no-simplify")) g = simplify(g);
-  Schedule s = fuse(g);
-  MemoryPlan p = planMemory(g, s);
+  PipelineState st{loadGraph(args.positionals()[0]), {}, {}};
+  runPipeline(st, compileStagesThrough("plan-memory", !args.has("no-simplify")));
+  const Graph& g = st.graph;
+  const Schedule& s = *st.schedule;
+  const MemoryPlan& p = *st.plan;
   std::cout << (args.has("json") ? planToJson(g, p) : printPlan(g, p));
   if (args.has("verify")) {
     std::vector<std::string> problems = verifyPlan(g, s, p);

@@ -17,7 +17,7 @@
 #include "ir/Error.h"
 #include "passes/Fuse.h"
 #include "passes/ScheduleDot.h"
-#include "passes/Simplify.h"
+#include "passes/PassRegistry.h"
 #include "runtime/Safetensors.h"
 #include "tools/Args.h"
 #include "tools/CliCommon.h"
@@ -125,8 +125,9 @@ int cmdDot(const std::vector<std::string>& argv) {
   Graph g = loadGraph(args.positionals()[0]);
   std::string text;
   if (args.has("schedule")) {
-    if (!args.has("no-simplify")) g = simplify(g);
-    text = scheduleToDot(g, fuse(g));
+    PipelineState st{std::move(g), {}, {}};
+    runPipeline(st, compileStagesThrough("fuse", !args.has("no-simplify")));
+    text = scheduleToDot(st.graph, *st.schedule);
   } else {
     text = graphToDot(g);
   }
