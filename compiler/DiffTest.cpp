@@ -3,10 +3,15 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
 
 #include <fmt/format.h>
 
 #include "compiler/Interpreter.h"
+#include "ir/Json.h"
+#include "runtime/Safetensors.h"
 #include "compiler/ParamInit.h"
 #include "ir/Error.h"
 #include "ir/Printer.h"
@@ -330,6 +335,37 @@ std::string describeProgram(const Graph& g, const TensorMap& feeds) {
   for (const auto& [name, t] : feeds)
     s += fmt::format("# {}: {} = [{}]\n", name, t.type().str(), fmt::join(t.data, ", "));
   return s;
+}
+
+std::vector<TorchResult> torchResults(const std::vector<std::pair<Graph, TensorMap>>& programs, const std::string& dir,
+                                      const std::string& python, const std::string& script) {
+  namespace fs = std::filesystem;
+  fs::remove_all(dir);
+  for (size_t i = 0; i < programs.size(); ++i) {
+    std::string d = fmt::format("{}/{:06}", dir, i);
+    fs::create_directories(d);
+    std::ofstream(d + "/graph.json") << graphToJson(programs[i].first);
+    writeSafetensors(d + "/inputs.safetensors", toStored(programs[i].second));
+  }
+  std::string cmd = fmt::format("'{}' '{}' '{}' > '{}/log.txt' 2>&1", python, script, dir, dir);
+  if (std::system(cmd.c_str()) != 0) {
+    std::ifstream log(dir + "/log.txt");
+    std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
+    throw Error(fmt::format("the PyTorch oracle failed ({}):\n{}", cmd, text));
+  }
+  std::vector<TorchResult> out;
+  for (size_t i = 0; i < programs.size(); ++i) {
+    std::string d = fmt::format("{}/{:06}", dir, i);
+    if (fs::exists(d + "/torch.safetensors")) {
+      out.push_back({fromStored(readSafetensors(d + "/torch.safetensors")), ""});
+    } else {
+      std::ifstream err(d + "/error.txt");
+      std::string text((std::istreambuf_iterator<char>(err)), std::istreambuf_iterator<char>());
+      out.push_back({{}, text.empty() ? "no result" : text});
+    }
+  }
+  fs::remove_all(dir);
+  return out;
 }
 
 }  // namespace kiln

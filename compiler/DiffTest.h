@@ -73,4 +73,16 @@ std::pair<Graph, TensorMap> shrinkProgram(const Graph& g, const TensorMap& feeds
 /// The program as .kir text followed by its feeds as comment lines (`# x0: f32[2] = [0.5, -1]`).
 std::string describeProgram(const Graph& g, const TensorMap& feeds);
 
+/// PyTorch's outputs and gradients ("grad/NAME") of a program, or why it could not evaluate them.
+struct TorchResult {
+  TensorMap values;
+  std::string error;
+};
+
+/// PyTorch's results for each program, evaluated in one process of `python` running `script`
+/// (tests/torch/eval_graph.py) over case folders written under `dir` (removed afterwards). Error when the
+/// script itself fails; a program it cannot evaluate gets its error instead of values.
+std::vector<TorchResult> torchResults(const std::vector<std::pair<Graph, TensorMap>>& programs, const std::string& dir,
+                                      const std::string& python, const std::string& script);
+
 }  // namespace kiln

@@ -7,7 +7,6 @@
 
 #include "compiler/ParamInit.h"
 #include "ir/Error.h"
-#include "ir/Printer.h"
 #include "ir/Verifier.h"
 
 namespace kiln {
@@ -16,28 +15,43 @@ InterpSession::InterpSession(Graph program, uint64_t seed, Precision precision)
     : program_(std::move(program)), precision_(precision) {
   verifyOrThrow(program_);
   auto loss = program_.findOutput("loss");
-  if (!loss || program_[*loss].type.rank() != 0 || !isFloat(program_[*loss].type.dtype))
-    throw Error("session: the program needs a float scalar output \"loss\"");
+  hasLoss_ = loss && program_[*loss].type.rank() == 0 && isFloat(program_[*loss].type.dtype);
   values_ = initParameters(program_, seed);
 }
 
-TensorMap InterpSession::step(const TensorMap& batch) {
+TensorMap InterpSession::step(const TensorMap& inputs) {
   TensorMap feeds = values_;
   for (NodeId id : program_.nodesWithOp(Op::Input)) {
     const std::string& name = leafName(program_[id]);
-    auto it = batch.find(name);
-    if (it == batch.end()) throw Error(fmt::format("step {}: input \"{}\" is missing from the batch", steps_, name));
+    auto it = inputs.find(name);
+    if (it == inputs.end()) throw Error(fmt::format("step {}: input \"{}\" is missing from the batch", steps_, name));
     feeds[name] = it->second;
   }
   TensorMap out = evaluate(program_, feeds, precision_);
-  double l = loss(out);
-  if (!std::isfinite(l) && !allowNonFinite)
-    throw Error(fmt::format("step {}: the loss is {} (training stopped; parameters are those before this step)",
-                            steps_, printNumber(l)));
+  if (hasLoss_ && !std::isfinite(loss(out))) throw NonFiniteLoss(steps_, loss(out));
   for (const Output& o : program_.outputs())
     if (o.aliases.valid()) values_[leafName(program_[o.aliases])] = out.at(o.name);
   steps_++;
   return out;
+}
+
+TensorFile InterpSession::run(const TensorFile& inputs) {
+  TensorMap in;
+  for (const auto& [name, t] : inputs) {
+    auto id = program_.findLeaf(name);
+    if (!id || program_[*id].op != Op::Input) throw Error(fmt::format("step {}: the program has no input \"{}\"", steps_, name));
+    in[name] = fromStored(t, name);
+  }
+  return toStored(step(in));
+}
+
+std::vector<TensorSpec> InterpSession::stateSpec() const {
+  std::vector<TensorSpec> spec;
+  for (const auto& [name, v] : values_) {
+    StoredTensor t = toStored(HostTensor(v.dtype, v.shape));
+    spec.push_back({name, t.dtype, t.shape});
+  }
+  return spec;
 }
 
 const HostTensor& InterpSession::get(const std::string& name) const {

@@ -1,5 +1,5 @@
-// InterpSession: runs a training program step after step with the reference interpreter, holding the
-// parameters and optimizer state between steps.
+// InterpSession: the interpreter's Session (runtime/Session.h): runs a program again and again with the
+// reference interpreter, holding the parameters and optimizer state between runs.
 #pragma once
 
 #include <cstdint>
@@ -8,23 +8,30 @@
 #include "compiler/HostTensor.h"
 #include "compiler/Interpreter.h"
 #include "ir/Graph.h"
+#include "runtime/Session.h"
 
 namespace kiln {
 
-/// Holds a training program (outputs that alias leaves replace them after each step) and the values of
-/// its parameters and state.
-class InterpSession {
+/// Holds a program (outputs that alias leaves replace them after each run) and the values of its
+/// parameters and state.
+class InterpSession : public Session {
  public:
-  /// Initialises parameters and state as the program declares, from `seed`. The program must have a
-  /// scalar output "loss". Throws Error if it does not verify.
+  /// Initialises parameters and state as the program declares, from `seed`. Throws Error if the program
+  /// does not verify.
   InterpSession(Graph program, uint64_t seed, Precision precision = Precision::Declared);
 
-  /// Runs one step on `batch` (every input, by name): returns every output, and replaces each aliased
-  /// leaf with its output. A non-finite loss is an Error naming the step, unless allowNonFinite is set;
-  /// then the step still updates.
-  TensorMap step(const TensorMap& batch);
-  /// The loss of the last step's outputs.
+  /// Runs the program once on `inputs` (every input, by name): returns every output, and replaces each
+  /// aliased leaf with its output. A non-finite loss throws NonFiniteLoss naming the step and changes
+  /// nothing.
+  TensorMap step(const TensorMap& inputs);
+  /// The loss of a step's outputs.
   static double loss(const TensorMap& outputs) { return outputs.at("loss").data.at(0); }
+
+  TensorFile run(const TensorFile& inputs) override;
+  TensorFile state() const override { return toStored(values_); }
+  void setState(const std::string& name, const StoredTensor& value) override { set(name, fromStored(value, name)); }
+  std::vector<TensorSpec> stateSpec() const override;
+  bool hasLoss() const override { return hasLoss_; }
 
   /// A parameter or state value by name; Error if there is none.
   const HostTensor& get(const std::string& name) const;
@@ -32,17 +39,14 @@ class InterpSession {
   void set(const std::string& name, const HostTensor& value);
   /// Every parameter and state value.
   const TensorMap& values() const { return values_; }
-  /// Steps run so far.
-  int64_t steps() const { return steps_; }
+  /// The program it runs.
   const Graph& program() const { return program_; }
-
-  bool allowNonFinite = false;
 
  private:
   Graph program_;
   Precision precision_;
   TensorMap values_;
-  int64_t steps_ = 0;
+  bool hasLoss_ = false;
 };
 
 }  // namespace kiln

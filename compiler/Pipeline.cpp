@@ -164,9 +164,9 @@ std::unique_ptr<Executable> compileGraph(const Graph& input, const CompileOption
   return std::make_unique<Executable>(std::move(spec));
 }
 
-std::unique_ptr<Session> compileSession(const Graph& program, uint64_t seed, const CompileOptions& opts,
+std::unique_ptr<JitSession> compileSession(const Graph& program, uint64_t seed, const CompileOptions& opts,
                                         CompileStats* stats) {
-  auto session = std::make_unique<Session>(compileGraph(program, opts, stats));
+  auto session = std::make_unique<JitSession>(compileGraph(program, opts, stats));
   for (const auto& [name, value] : initParameters(program, seed)) session->set(name, toStored(value));
   return session;
 }

@@ -48,7 +48,7 @@ std::unique_ptr<Executable> compileGraph(const Graph& g, const CompileOptions& o
 
 /// Compiles a training program into a session whose parameters and state are initialised as the program
 /// declares, from `seed` (the same values the interpreter's session starts from).
-std::unique_ptr<Session> compileSession(const Graph& program, uint64_t seed, const CompileOptions& opts = {},
+std::unique_ptr<JitSession> compileSession(const Graph& program, uint64_t seed, const CompileOptions& opts = {},
                                         CompileStats* stats = nullptr);
 
 /// The LLVM IR of `g`'s kernels as text, before or after the O3 pipeline.

@@ -1,46 +1,92 @@
-// Session: runs a compiled training program step after step. Parameters and optimizer state live in the
-// executable's arena between steps; checkpoints are safetensors files written atomically.
+// Sessions: a program run again and again, its parameters and state held between runs. Session is the
+// interface every engine's session shares (the JIT's JitSession here, the interpreter's InterpSession in
+// compiler/); programs with a loss train step by step, programs without one (evaluation, generation) just
+// run. Checkpoints follow runtime/Checkpoint.h.
 #pragma once
 
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
+#include "ir/Error.h"
+#include "runtime/Checkpoint.h"
 #include "runtime/Executable.h"
 #include "runtime/Safetensors.h"
 
 namespace kiln {
 
-/// A training program (outputs "loss" and aliased parameter and state updates), compiled, with its state.
+/// A loss that is NaN or infinite: training stops, and the parameters are those before the step.
+class NonFiniteLoss : public Error {
+ public:
+  NonFiniteLoss(int64_t step, double loss);
+  int64_t step() const { return step_; }  ///< the step (counted by the session) whose loss it was
+  double loss() const { return loss_; }
+
+ private:
+  int64_t step_;
+  double loss_;
+};
+
+/// A program and the values of its parameters and state, run again and again.
 class Session {
  public:
-  explicit Session(std::unique_ptr<Executable> program);
+  virtual ~Session() = default;
+  /// Feeds `inputs` (every input of the program, by name, checked), runs the program once and returns
+  /// every output; each leaf an output aliases then holds that output. When the program has a loss (a
+  /// float scalar output "loss") that is not finite, throws NonFiniteLoss and changes nothing (a caller
+  /// that skips such steps, as `kiln train --allow-nan`, catches it).
+  virtual TensorFile run(const TensorFile& inputs) = 0;
+  /// Every parameter and state value, by name.
+  virtual TensorFile state() const = 0;
+  /// Replaces one parameter or state value; Error for an unknown name or a wrong dtype or shape.
+  virtual void setState(const std::string& name, const StoredTensor& value) = 0;
+  /// The name, dtype and shape of every parameter and state value: what a checkpoint holds.
+  virtual std::vector<TensorSpec> stateSpec() const = 0;
+  /// Whether the program has a loss to train on.
+  virtual bool hasLoss() const = 0;
 
-  /// Feeds `batch` (every input by name, checked for dtype and shape), runs one step and returns the loss.
-  /// A NaN or infinite loss is an Error naming the step, and the parameters stay as they were, unless
-  /// allowNonFinite is set.
+  /// One training step: run(batch), returning the loss. Error if the program has no loss.
   double step(const TensorFile& batch);
+  /// Writes every parameter and state value as a checkpoint, atomically.
+  void save(const std::string& path) const { saveCheckpoint(path, state()); }
+  /// Reads a checkpoint written by any engine's session for the same program; a checkpoint that does not
+  /// fit leaves the session as it was.
+  void load(const std::string& path);
+  /// Runs done by this session object.
+  int64_t steps() const { return steps_; }
+
+ protected:
+  int64_t steps_ = 0;
+};
+
+/// The JIT's session: a compiled program and its arena.
+class JitSession : public Session {
+ public:
+  explicit JitSession(std::unique_ptr<Executable> program);
+
+  TensorFile run(const TensorFile& inputs) override;
+  TensorFile state() const override { return values(); }
+  void setState(const std::string& name, const StoredTensor& value) override { set(name, value); }
+  std::vector<TensorSpec> stateSpec() const override;
+  bool hasLoss() const override { return hasLoss_; }
+
   /// A parameter or state value by name.
   StoredTensor get(const std::string& name) const { return exe_->get(name); }
   /// Replaces a parameter or state value (dtype and shape checked).
   void set(const std::string& name, const StoredTensor& value) { exe_->set(name, value); }
   /// Every parameter and state value, by name.
   TensorFile values() const;
-  /// Writes every parameter and state value to a safetensors file, atomically (temporary file, fsync,
-  /// rename): a crash leaves the old checkpoint or the new one, never half of one.
-  void save(const std::string& path) const;
-  /// Reads a checkpoint: every parameter and state value must be there with its dtype and shape, and
-  /// nothing else. Resuming from it gives the same next step as not stopping.
-  void load(const std::string& path);
-  /// Steps run by this session object.
-  int64_t steps() const { return steps_; }
+  /// The compiled program.
   Executable& executable() { return *exe_; }
 
-  bool allowNonFinite = false;
-
  private:
+  /// Runs the kernels up to the one that finishes the loss and checks it; throws NonFiniteLoss with the
+  /// parameters and state as they were.
+  void runToLoss();
+
   std::unique_ptr<Executable> exe_;
-  int64_t steps_ = 0;
+  bool hasLoss_ = false;
 };
 
 }  // namespace kiln

@@ -1,6 +1,7 @@
 // The op sweep: for every op of the table, a small graph with hand-computed expected values. Each case is
 // evaluated by the interpreter (in f32 as declared and in f64), printed and re-parsed, written to JSON
-// and read back. A final check fails when an op of the table has no case here.
+// and read back. A final check fails when an op of the table (other than a unary op, which
+// tests/OpTableTest.cpp checks from the table) has no case here.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -172,6 +173,9 @@ TEST_CASE("op sweep covers every op of the table") {
   std::set<Op> covered;
   for (const OpCase& c : opCases()) covered.insert(c.op);
   for (Op op : allOps()) {
+    // A unary op is checked from its row alone against PyTorch, the JIT and finite differences
+    // (tests/OpTableTest.cpp); a hand case here is welcome but not required.
+    if (opInfo(op).cls == OpClass::Unary) continue;
     INFO("op without a sweep case: ", opName(op));
     CHECK(covered.count(op) == 1);
   }

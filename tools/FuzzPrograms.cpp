@@ -51,43 +51,6 @@ std::string python() {
   return p ? p : "/usr/bin/python3";
 }
 
-/// PyTorch's outputs and gradients ("grad/NAME") of a program, or why it could not evaluate them.
-struct TorchResult {
-  TensorMap values;
-  std::string error;
-};
-
-/// PyTorch's results for each program, evaluated in one Python process.
-std::vector<TorchResult> torchResults(const std::vector<std::pair<Graph, TensorMap>>& programs, const std::string& dir) {
-  namespace fs = std::filesystem;
-  fs::remove_all(dir);
-  for (size_t i = 0; i < programs.size(); ++i) {
-    std::string d = fmt::format("{}/{:06}", dir, i);
-    fs::create_directories(d);
-    std::ofstream(d + "/graph.json") << graphToJson(programs[i].first);
-    writeSafetensors(d + "/inputs.safetensors", toStored(programs[i].second));
-  }
-  std::string cmd = fmt::format("'{}' '{}' '{}' > '{}/log.txt' 2>&1", python(), torchScript(), dir, dir);
-  if (std::system(cmd.c_str()) != 0) {
-    std::ifstream log(dir + "/log.txt");
-    std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
-    throw Error(fmt::format("kiln fuzz-programs: the PyTorch oracle failed ({}):\n{}", cmd, text));
-  }
-  std::vector<TorchResult> out;
-  for (size_t i = 0; i < programs.size(); ++i) {
-    std::string d = fmt::format("{}/{:06}", dir, i);
-    if (fs::exists(d + "/torch.safetensors")) {
-      out.push_back({fromStored(readSafetensors(d + "/torch.safetensors")), ""});
-    } else {
-      std::ifstream err(d + "/error.txt");
-      std::string text((std::istreambuf_iterator<char>(err)), std::istreambuf_iterator<char>());
-      out.push_back({{}, text.empty() ? "no result" : text});
-    }
-  }
-  fs::remove_all(dir);
-  return out;
-}
-
 /// Only the checks that `check` belongs to (the shrinker's predicate reruns just those; the training step
 /// stays, since passes and jit-step failures may be in it).
 DiffOptions only(const std::string& check, DiffOptions o) {
@@ -118,7 +81,7 @@ struct Campaign {
   /// refused candidate does not count (it fails for another reason).
   std::vector<bool> failing(const std::vector<std::pair<Graph, TensorMap>>& cands, const DiffOptions& o, const std::string& check,
                             bool torchError) {
-    std::vector<TorchResult> t = check == "torch" ? torchResults(cands, scratch + "-shrink") : std::vector<TorchResult>();
+    std::vector<TorchResult> t = check == "torch" ? torchResults(cands, scratch + "-shrink", python(), torchScript()) : std::vector<TorchResult>();
     std::vector<bool> out;
     for (size_t i = 0; i < cands.size(); ++i) {
       if (check == "torch" && !t[i].error.empty()) {
@@ -168,7 +131,7 @@ struct Campaign {
         pairs.push_back({ps.back().graph, ps.back().feeds});
         nodes += ps.back().graph.size();
       }
-      std::vector<TorchResult> t = torch ? torchResults(pairs, scratch) : std::vector<TorchResult>();
+      std::vector<TorchResult> t = torch ? torchResults(pairs, scratch, python(), torchScript()) : std::vector<TorchResult>();
       for (size_t i = 0; i < ps.size(); ++i) {
         DiffOptions o = optionsFor(ps[i].seed);
         if (print) std::cout << fmt::format("# seed {}\n", ps[i].seed) << describeProgram(ps[i].graph, ps[i].feeds);

@@ -61,14 +61,17 @@ TensorMap makeBatch(const Dataset& d, const std::vector<int64_t>& order, int64_t
 
 constexpr int64_t kEvalBatch = 100;
 
-/// Accuracy with the engine's current parameters on the first `limit` test images.
-double testAccuracy(Engine& engine, const Graph& forward, const Dataset& test, int64_t limit) {
+/// Accuracy with the training session's current parameters, copied into the forward session, on the first
+/// `limit` test images.
+double testAccuracy(const Session& train, Session& forward, const Graph& forwardGraph, const Dataset& test, int64_t limit) {
+  TensorFile params = train.state();
+  for (const TensorSpec& p : forward.stateSpec()) forward.setState(p.name, params.at(p.name));
   std::vector<int64_t> order(size_t(test.count));
   std::iota(order.begin(), order.end(), 0);
   int64_t correct = 0;
   for (int64_t first = 0; first < limit; first += kEvalBatch) {
-    TensorMap in = makeBatch(test, order, first, kEvalBatch, forward);
-    HostTensor logits = engine.evaluateForward(in).at("logits");
+    TensorMap in = makeBatch(test, order, first, kEvalBatch, forwardGraph);
+    HostTensor logits = fromStored(forward.run(toStored(in)).at("logits"), "logits");
     for (int64_t i = 0; i < kEvalBatch; ++i) {
       auto row = logits.data.begin() + i * 10;
       correct += std::max_element(row, row + 10) - row == in.at("labels").data[size_t(i)];
@@ -131,9 +134,9 @@ class Progress {
 };
 
 /// Steps already run by the program whose state `values` holds (its optimizer.step counter).
-int64_t completedSteps(const TensorMap& values) {
+int64_t completedSteps(const TensorFile& values) {
   auto it = values.find("optimizer.step");
-  return it == values.end() ? 0 : int64_t(it->second.data.at(0));
+  return it == values.end() ? 0 : int64_t(fromStored(it->second, it->first).data.at(0));
 }
 
 }  // namespace
@@ -149,15 +152,16 @@ int cmdTrain(const std::vector<std::string>& argv) {
   Graph model = s.model->build(s.batch);
   Graph program = findPass("optimizer")(findPass("autodiff")(model, o), o);
   Graph forward = s.model->build(kEvalBatch);
-  std::unique_ptr<Engine> engine =
-      makeEngine(s.engine, program, forward, s.seed, {!args.has("no-cache"), ""}, args.has("time-passes"));
+  CompileOptions copts{!args.has("no-cache"), ""};
+  std::unique_ptr<Session> engine = makeSession(s.engine, program, s.seed, copts, args.has("time-passes"), "training step");
+  std::unique_ptr<Session> eval = makeSession(s.engine, forward, s.seed, copts, args.has("time-passes"), "forward pass");
   Dataset train = loadFashionMnist("train"), test = loadFashionMnist("test");
   int64_t perEpoch = train.count / s.batch;
   int64_t total = s.steps ? s.steps : perEpoch * s.epochs;
   int64_t first = 0;
   if (auto ckpt = args.value("resume")) {
     engine->load(*ckpt);
-    first = completedSteps(engine->values());
+    first = completedSteps(engine->state());
     std::cout << fmt::format("resumed from {} after step {}\n", *ckpt, first);
   }
   std::cout << fmt::format("training {} on Fashion-MNIST: batch {}, {} steps ({} per epoch), {} (lr {}), engine {}\n",
@@ -173,16 +177,16 @@ int cmdTrain(const std::vector<std::string>& argv) {
     }
     double loss = 0;
     try {
-      loss = engine->step(makeBatch(train, order, inEpoch * s.batch, s.batch, model));
-    } catch (const Error& e) {
-      if (!args.has("allow-nan") || e.message().find("the loss is") == std::string::npos) throw;
+      loss = engine->step(toStored(makeBatch(train, order, inEpoch * s.batch, s.batch, model)));
+    } catch (const NonFiniteLoss&) {
+      if (!args.has("allow-nan")) throw;
     }
     progress.update(step, step - first + 1, loss);
     bool epochEnd = inEpoch == perEpoch - 1 || step == total - 1;
     if (!epochEnd) continue;
     if (auto path = args.value("save")) engine->save(*path);
     std::cout << fmt::format("epoch {}: test accuracy {:.2f}% ({} images)\n", epoch + 1,
-                             100 * testAccuracy(*engine, forward, test, s.evalLimit), s.evalLimit)
+                             100 * testAccuracy(*engine, *eval, forward, test, s.evalLimit), s.evalLimit)
               << std::flush;
   }
   return 0;

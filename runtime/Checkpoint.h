@@ -1,0 +1,27 @@
+// The checkpoint contract, one for every engine and the CLI: a checkpoint is a safetensors file holding
+// every parameter and state value of a program, by name, with its dtype and shape, and nothing else. It is
+// written atomically (temporary file, fsync, rename), so a crash leaves the old file or the new one.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "runtime/Safetensors.h"
+
+namespace kiln {
+
+/// A value a checkpoint must hold: its name, dtype (safetensors name: F32, F64, I32, BOOL) and shape.
+struct TensorSpec {
+  std::string name;
+  std::string dtype;
+  std::vector<int64_t> shape;
+};
+
+/// Writes `values` to `path` atomically.
+void saveCheckpoint(const std::string& path, const TensorFile& values);
+/// Reads the checkpoint at `path` and checks that it holds exactly `expected`: every name with its dtype
+/// and shape, and no other tensor. Error at `path` naming the first tensor that does not fit.
+TensorFile loadCheckpoint(const std::string& path, const std::vector<TensorSpec>& expected);
+
+}  // namespace kiln
