@@ -50,61 +50,68 @@ std::pair<llvm::Value*, llvm::Value*> validRange(KernelEmitter& k, int64_t outSi
 
 }  // namespace
 
-int64_t lowerMatmul(KernelEmitter& k, NodeId id, const Epilogue* epi) {
+namespace {
+
+/// One matmul kernel: each iteration of the outer loop computes one row of C (row = batch index * M + i).
+struct MatmulLowering {
+  KernelEmitter& k;
+  NodeId id;
+  const Epilogue* epi;
   const Node& n = k.graph()[id];
-  auto& a = std::get<MatmulAttrs>(n.attrs);
+  const MatmulAttrs& a = std::get<MatmulAttrs>(n.attrs);
   NodeId A = n.inputs[0], B = n.inputs[1];
+  NodeId C = epi ? epi->target : id;  // where the sums accumulate
   const Shape& out = n.type.shape;
-  size_t r = out.size();
-  int64_t M = out[r - 2], N = out[r - 1], K = k.graph()[A].type.shape[r - (a.transpose_a ? 2 : 1)];
-  int64_t batch = numel(Shape(out.begin(), out.end() - 2));
+  Shape batchShape = Shape(out.begin(), out.end() - 2);
+  int64_t M = out[out.size() - 2], N = out[out.size() - 1];
+  int64_t K = k.graph()[A].type.shape[out.size() - (a.transpose_a ? 2 : 1)];
   llvm::IRBuilder<>& b = k.b();
   llvm::Type* t = k.valueType(n.type.dtype);
-  NodeId C = epi ? epi->target : id;  // where the sums accumulate
-  Shape batchShape(out.begin(), out.end() - 2);
-  k.loop(k.rangeBegin(), k.rangeEnd(), [&](llvm::Value* row) {  // row = batch index * M + i
-    llvm::Value* bi = b.CreateSDiv(row, k.c64(M));
-    llvm::Value* i = b.CreateSRem(row, k.c64(M));
-    auto finish = [&](llvm::Value* value, llvm::Value* flat, llvm::Value* j) {
-      if (!epi) return k.store(id, flat, value);
-      std::vector<llvm::Value*> idx;  // batch dims of bi, then i, j
-      llvm::Value* rest = bi;
-      for (size_t d = batchShape.size(); d-- > 0;) {
-        idx.insert(idx.begin(), b.CreateSRem(rest, k.c64(batchShape[d])));
-        rest = b.CreateSDiv(rest, k.c64(batchShape[d]));
-      }
-      idx.push_back(i);
-      idx.push_back(j);
-      epi->apply(value, flat, idx);
-    };
-    llvm::Value* aBase = b.CreateMul(bi, k.c64(M * K));
-    llvm::Value* bBase = b.CreateMul(bi, k.c64(K * N));
-    llvm::Value* cRow = b.CreateMul(row, k.c64(N));
-    auto aAt = [&](llvm::Value* kk) {  // A(i, k)
-      return k.load(A, b.CreateAdd(aBase, a.transpose_a ? b.CreateAdd(b.CreateMul(kk, k.c64(M)), i)
-                                                         : b.CreateAdd(b.CreateMul(i, k.c64(K)), kk)));
-    };
-    if (!a.transpose_b) {  // C[i,:] = sum_k A(i,k) B[k,:]: rows of B and C are contiguous
-      k.loop(N, [&](llvm::Value* j) { k.store(C, b.CreateAdd(cRow, j), llvm::ConstantFP::get(t, 0.0)); });
-      k.loop(K, [&](llvm::Value* kk) {
-        llvm::Value* av = aAt(kk);
-        llvm::Value* bRow = b.CreateAdd(bBase, b.CreateMul(kk, k.c64(N)));
-        contracting(b, [&] {
-          k.loop(N, [&](llvm::Value* j) {
-            llvm::Value* c = b.CreateAdd(cRow, j);
-            llvm::Value* prod = b.CreateFMul(av, k.load(B, b.CreateAdd(bRow, j)));
-            k.store(C, c, b.CreateFAdd(k.load(C, c), prod));
-          });
+  // Per row: its batch index, i, and the bases of its A and B matrices and of its row of C.
+  llvm::Value *bi = nullptr, *i = nullptr, *aBase = nullptr, *bBase = nullptr, *cRow = nullptr;
+
+  llvm::Value* aAt(llvm::Value* kk) {  // A(i, k)
+    return k.load(A, b.CreateAdd(aBase, a.transpose_a ? b.CreateAdd(b.CreateMul(kk, k.c64(M)), i)
+                                                       : b.CreateAdd(b.CreateMul(i, k.c64(K)), kk)));
+  }
+
+  /// Stores element (i, j) of C, through the epilogue when there is one.
+  void finish(llvm::Value* value, llvm::Value* flat, llvm::Value* j) {
+    if (!epi) return k.store(id, flat, value);
+    std::vector<llvm::Value*> idx;  // batch dims of bi, then i, j
+    llvm::Value* rest = bi;
+    for (size_t d = batchShape.size(); d-- > 0;) {
+      idx.insert(idx.begin(), b.CreateSRem(rest, k.c64(batchShape[d])));
+      rest = b.CreateSDiv(rest, k.c64(batchShape[d]));
+    }
+    idx.push_back(i);
+    idx.push_back(j);
+    epi->apply(value, flat, idx);
+  }
+
+  /// C[i,:] = sum_k A(i,k) B[k,:]: rows of B and C are contiguous.
+  void rowTimesRows() {
+    k.loop(N, [&](llvm::Value* j) { k.store(C, b.CreateAdd(cRow, j), llvm::ConstantFP::get(t, 0.0)); });
+    k.loop(K, [&](llvm::Value* kk) {
+      llvm::Value* av = aAt(kk);
+      llvm::Value* bRow = b.CreateAdd(bBase, b.CreateMul(kk, k.c64(N)));
+      contracting(b, [&] {
+        k.loop(N, [&](llvm::Value* j) {
+          llvm::Value* c = b.CreateAdd(cRow, j);
+          llvm::Value* prod = b.CreateFMul(av, k.load(B, b.CreateAdd(bRow, j)));
+          k.store(C, c, b.CreateFAdd(k.load(C, c), prod));
         });
       });
-      if (epi)
-        k.loop(N, [&](llvm::Value* j) {
-          llvm::Value* flat = b.CreateAdd(cRow, j);
-          finish(k.load(C, flat), flat, j);
-        });
-      return;
-    }
-    // C[i,j] = dot(A(i,:), B[j,:]): B is [N, K], its rows contiguous along k.
+    });
+    if (epi)
+      k.loop(N, [&](llvm::Value* j) {
+        llvm::Value* flat = b.CreateAdd(cRow, j);
+        finish(k.load(C, flat), flat, j);
+      });
+  }
+
+  /// C[i,j] = dot(A(i,:), B[j,:]): B is [N, K], its rows contiguous along k.
+  void rowDotRows() {
     llvm::Value* acc = k.local(t);
     k.loop(N, [&](llvm::Value* j) {
       b.CreateStore(llvm::ConstantFP::get(t, 0.0), acc);
@@ -117,9 +124,25 @@ int64_t lowerMatmul(KernelEmitter& k, NodeId id, const Epilogue* epi) {
       });
       finish(b.CreateLoad(t, acc), b.CreateAdd(cRow, j), j);
     });
-  });
-  return batch * M;
-}
+  }
+
+  int64_t lower() {
+    k.loop(k.rangeBegin(), k.rangeEnd(), [&](llvm::Value* row) {
+      bi = b.CreateSDiv(row, k.c64(M));
+      i = b.CreateSRem(row, k.c64(M));
+      aBase = b.CreateMul(bi, k.c64(M * K));
+      bBase = b.CreateMul(bi, k.c64(K * N));
+      cRow = b.CreateMul(row, k.c64(N));
+      if (a.transpose_b) rowDotRows();
+      else rowTimesRows();
+    });
+    return numel(batchShape) * M;
+  }
+};
+
+}  // namespace
+
+int64_t lowerMatmul(KernelEmitter& k, NodeId id, const Epilogue* epi) { return MatmulLowering{k, id, epi}.lower(); }
 
 namespace {
 
@@ -139,9 +162,15 @@ ConvDims convDims(const Graph& g, const Node& n) {
 
 }  // namespace
 
+namespace {
+
 /// conv2d and its gradients share one loop nest: n, o, c, then the window position (kh, kw), then the
 /// output positions (oh, ow) that the window position keeps inside the input; ow innermost and contiguous.
-int64_t lowerConv(KernelEmitter& k, NodeId id, const Epilogue* epi) {
+struct ConvLowering {
+  using Range = std::pair<llvm::Value*, llvm::Value*>;
+  KernelEmitter& k;
+  NodeId id;
+  const Epilogue* epi;
   const Node& n = k.graph()[id];
   ConvDims d = convDims(k.graph(), n);
   llvm::IRBuilder<>& b = k.b();
@@ -149,26 +178,29 @@ int64_t lowerConv(KernelEmitter& k, NodeId id, const Epilogue* epi) {
   NodeId X = n.op == Op::Conv2dGradInput ? id : n.inputs[0];
   NodeId Wt = n.op == Op::Conv2dGradWeight ? id : n.inputs[1];
   NodeId Y = n.op == Op::Conv2d ? id : n.inputs[n.op == Op::Conv2dGradInput ? 0 : 1];
-  auto xAt = [&](llvm::Value* nn, llvm::Value* c, llvm::Value* kh, llvm::Value* kw, llvm::Value* oh, llvm::Value* ow) {
+  llvm::Value* zero = llvm::ConstantFP::get(t, 0.0);
+
+  llvm::Value* xAt(llvm::Value* nn, llvm::Value* c, llvm::Value* kh, llvm::Value* kw, llvm::Value* oh, llvm::Value* ow) {
     llvm::Value* h = b.CreateAdd(b.CreateMul(oh, k.c64(d.sh)), b.CreateSub(kh, k.c64(d.ph)));
     llvm::Value* w = b.CreateAdd(b.CreateMul(ow, k.c64(d.sw)), b.CreateSub(kw, k.c64(d.pw)));
     return k.linear({nn, c, h, w}, {d.C * d.H * d.W, d.H * d.W, d.W, 1});
-  };
-  auto yAt = [&](llvm::Value* nn, llvm::Value* o, llvm::Value* oh, llvm::Value* ow) {
+  }
+  llvm::Value* yAt(llvm::Value* nn, llvm::Value* o, llvm::Value* oh, llvm::Value* ow) {
     return k.linear({nn, o, oh, ow}, {d.O * d.OH * d.OW, d.OH * d.OW, d.OW, 1});
-  };
-  auto wAt = [&](llvm::Value* o, llvm::Value* c, llvm::Value* kh, llvm::Value* kw) {
+  }
+  llvm::Value* wAt(llvm::Value* o, llvm::Value* c, llvm::Value* kh, llvm::Value* kw) {
     return k.linear({o, c, kh, kw}, {d.C * d.KH * d.KW, d.KH * d.KW, d.KW, 1});
-  };
-  using Range = std::pair<llvm::Value*, llvm::Value*>;
-  auto window = [&](const std::function<void(llvm::Value*, llvm::Value*, Range, Range)>& f) {
+  }
+  /// f(kh, kw, valid oh range, valid ow range) for every window position.
+  void window(const std::function<void(llvm::Value*, llvm::Value*, Range, Range)>& f) {
     k.loop(d.KH, [&](llvm::Value* kh) {
       Range hr = validRange(k, d.OH, d.sh, kh, d.ph, d.H);
       k.loop(d.KW, [&](llvm::Value* kw) { f(kh, kw, hr, validRange(k, d.OW, d.sw, kw, d.pw, d.W)); });
     });
-  };
-  llvm::Value* zero = llvm::ConstantFP::get(t, 0.0);
-  if (n.op == Op::Conv2dGradWeight) {  // dw[o,c,kh,kw] = sum over n, oh, ow of gy * x
+  }
+
+  /// dw[o,c,kh,kw] = sum over n, oh, ow of gy * x; the outer loop runs over o.
+  int64_t gradWeight() {
     llvm::Value* acc = k.local(t);
     k.loop(k.rangeBegin(), k.rangeEnd(), [&](llvm::Value* o) {
       k.loop(d.C, [&](llvm::Value* c) {
@@ -190,12 +222,9 @@ int64_t lowerConv(KernelEmitter& k, NodeId id, const Epilogue* epi) {
     });
     return d.O;
   }
-  bool forward = n.op == Op::Conv2d;
-  NodeId target = epi ? epi->target : id;  // where the sums accumulate
-  int64_t perSample = forward ? d.O * d.OH * d.OW : d.C * d.H * d.W;
-  k.loop(k.rangeBegin(), k.rangeEnd(), [&](llvm::Value* nn) {
-    llvm::Value* base = b.CreateMul(nn, k.c64(perSample));
-    k.loop(perSample, [&](llvm::Value* i) { k.store(target, b.CreateAdd(base, i), zero); });
+
+  /// y += w * x (conv2d) or dx += w * gy (conv2d_grad_input) for sample nn, whose outputs start at `base`.
+  void accumulateSample(llvm::Value* nn, NodeId target, bool forward) {
     k.loop(d.O, [&](llvm::Value* o) {
       k.loop(d.C, [&](llvm::Value* c) {
         window([&](llvm::Value* kh, llvm::Value* kw, Range hr, Range wr) {
@@ -214,13 +243,32 @@ int64_t lowerConv(KernelEmitter& k, NodeId id, const Epilogue* epi) {
         });
       });
     });
-    if (epi)  // the sample is summed: apply the epilogue to each of its outputs
-      k.loopNest({d.O, d.OH, d.OW}, [&](const std::vector<llvm::Value*>& o) {
-        llvm::Value* flat = b.CreateAdd(base, k.linear(o, {d.OH * d.OW, d.OW, 1}));
-        epi->apply(k.load(target, flat), flat, {nn, o[0], o[1], o[2]});
-      });
-  });
-  return d.N;
+  }
+
+  /// conv2d and conv2d_grad_input: the outer loop runs over samples.
+  int64_t perSample() {
+    bool forward = n.op == Op::Conv2d;
+    NodeId target = epi ? epi->target : id;  // where the sums accumulate
+    int64_t size = forward ? d.O * d.OH * d.OW : d.C * d.H * d.W;
+    k.loop(k.rangeBegin(), k.rangeEnd(), [&](llvm::Value* nn) {
+      llvm::Value* base = b.CreateMul(nn, k.c64(size));
+      k.loop(size, [&](llvm::Value* i) { k.store(target, b.CreateAdd(base, i), zero); });
+      accumulateSample(nn, target, forward);
+      if (epi)  // the sample is summed: apply the epilogue to each of its outputs
+        k.loopNest({d.O, d.OH, d.OW}, [&](const std::vector<llvm::Value*>& o) {
+          llvm::Value* flat = b.CreateAdd(base, k.linear(o, {d.OH * d.OW, d.OW, 1}));
+          epi->apply(k.load(target, flat), flat, {nn, o[0], o[1], o[2]});
+        });
+    });
+    return d.N;
+  }
+};
+
+}  // namespace
+
+int64_t lowerConv(KernelEmitter& k, NodeId id, const Epilogue* epi) {
+  ConvLowering c{k, id, epi};
+  return c.n.op == Op::Conv2dGradWeight ? c.gradWeight() : c.perSample();
 }
 
 int64_t lowerPool(KernelEmitter& k, NodeId id) {

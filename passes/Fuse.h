@@ -8,9 +8,6 @@
 
 namespace kiln {
 
-/// One kernel: its members (in id order, root last). The root and the members in `stores` (those used by
-/// later kernels or by the graph's outputs) are written to memory; the other members live in registers.
-/// Broadcast members are index mappings of their (materialized) operand and may appear in several kernels.
 /// What a kernel computes, which decides how it is lowered (compiler/LowerFused.cpp).
 enum class KernelKind : uint8_t {
   Elementwise,  ///< one loop nest over the root's shape, evaluating the members' expression
@@ -21,6 +18,9 @@ enum class KernelKind : uint8_t {
   Single,       ///< one node lowered by its op's own loop nest (movement, window, indexing, iota)
 };
 
+/// One kernel: its members (in id order, root last). The root and the members in `stores` (those used by
+/// later kernels or by the graph's outputs) are written to memory; the other members live in registers.
+/// Broadcast members are index mappings of their (materialized) operand and may appear in several kernels.
 struct FusedKernel {
   KernelKind kind = KernelKind::Single;
   NodeId root;

@@ -40,7 +40,10 @@ TensorMap a3(std::vector<double> a) { return {{"a", tensor(F, {3}, std::move(a))
 
 }  // namespace
 
-std::vector<OpCase> opCases() {
+namespace {
+
+/// The leaves and the element-wise ops.
+std::vector<OpCase> elementwiseCases() {
   TensorMap cmp = ab({1, 2, 3}, {2, 2, 2});
   return {
       {Op::Input, "%0 = input {name=\"a\"} : f32[3]\noutput \"y\" = %0\n", a3({1, -2, 3}), F, {1, -2, 3}},
@@ -79,6 +82,12 @@ std::vector<OpCase> opCases() {
        "%3 = select %0, %1, %2 : f32[3]\noutput \"y\" = %3\n",
        {{"c", tensor(B, {3}, {1, 0, 1})}, {"a", tensor(F, {3}, {1, 2, 3})}, {"b", tensor(F, {3}, {4, 5, 6})}}, F, {1, 5, 3}},
       {Op::Cast, "%0 = input {name=\"a\"} : f32[3]\n%1 = cast %0 : i32[3]\noutput \"y\" = %1\n", a3({1.7, -1.7, 0}), I, {1, -1, 0}},
+  };
+}
+
+/// Movement, reductions and matmul.
+std::vector<OpCase> structuralCases() {
+  return {
       {Op::Broadcast, "%0 = input {name=\"a\"} : f32[3]\n%1 = broadcast %0 : f32[2,3]\noutput \"y\" = %1\n",
        a3({1, 2, 3}), F, {1, 2, 3, 1, 2, 3}},
       {Op::Reshape, "%0 = input {name=\"a\"} : f32[2,3]\n%1 = reshape %0 : f32[3,2]\noutput \"y\" = %1\n",
@@ -103,6 +112,12 @@ std::vector<OpCase> opCases() {
        "output \"y\" = %2\n",
        {{"a", tensor(F, {2, 3}, {1, 2, 3, 4, 5, 6})}, {"b", tensor(F, {3, 2}, {7, 8, 9, 10, 11, 12})}}, F,
        {58, 64, 139, 154}},
+  };
+}
+
+/// Convolution, the windows and their gradients, and indexing.
+std::vector<OpCase> windowCases() {
+  return {
       // x = 1..9 in a 3x3 image, w = [[1,0],[0,-1]]: y[i,j] = x[i,j] - x[i+1,j+1] = -4 everywhere.
       {Op::Conv2d,
        "%0 = input {name=\"x\"} : f32[1,1,3,3]\n%1 = input {name=\"w\"} : f32[1,1,2,2]\n"
@@ -147,6 +162,15 @@ std::vector<OpCase> opCases() {
        "output \"y\" = %2\n",
        {{"i", tensor(I, {3}, {0, 2, 0})}, {"s", tensor(F, {3, 2}, {1, 2, 3, 4, 5, 6})}}, F, {6, 8, 0, 0, 3, 4}},
   };
+}
+
+}  // namespace
+
+std::vector<OpCase> opCases() {
+  std::vector<OpCase> all = elementwiseCases();
+  for (auto more : {structuralCases, windowCases})
+    for (OpCase& c : more()) all.push_back(std::move(c));
+  return all;
 }
 
 TEST_CASE("op sweep: every op evaluates to hand-computed values and round-trips") {
