@@ -1,4 +1,5 @@
-// The interpreter-backed training session.
+// The interpreter's session: the program evaluated by the reference interpreter, its parameters and state
+// held between runs.
 #include "compiler/InterpSession.h"
 
 #include <cmath>

@@ -1,4 +1,4 @@
-// Which lowering each op takes: one case per op of the table.
+// Which lowering each node of a single-node kernel takes: a switch over the op classes and their enums.
 #include "compiler/Lowering.h"
 
 #include "ir/Error.h"

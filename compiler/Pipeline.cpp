@@ -1,4 +1,5 @@
-// Graph -> Executable: arena layout, lowering every node to a kernel, compiling and linking the module.
+// Graph -> Executable: the compile stages (compileStages), lowering every kernel of the schedule to an LLVM
+// function, compiling and linking the module.
 #include "compiler/Pipeline.h"
 
 #include <chrono>

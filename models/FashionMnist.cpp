@@ -1,4 +1,4 @@
-// IDX (big-endian header, raw bytes) inside gzip, read with zlib.
+// IDX files (big-endian header, raw bytes), gzip-compressed as Debian ships them or plain: zlib reads both.
 #include "models/FashionMnist.h"
 
 #include <zlib.h>

@@ -1,4 +1,5 @@
-// The list of passes, one entry each, and typed access to their options.
+// The stages of the pipeline, one registry entry each (graph passes, fuse, plan-memory), the compile stage
+// list, runPipeline, and typed access to the passes' options.
 #include "passes/PassRegistry.h"
 
 #include <chrono>

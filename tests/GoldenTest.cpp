@@ -88,8 +88,9 @@ std::string runCase(const GoldenFile& f, const GoldenCase& c, bool& failed) {
                 [&](const PassInfo& pass, const PipelineState& st, double, const std::string&) { verifyStage(pass, st, c.name); });
     failed = false;
     std::string print = f.options.text("print", "graph");
-    if (print == "schedule") runPipeline(s, {"fuse"});  // the stage after the listed passes
-    if (print == "plan") runPipeline(s, {"fuse", "plan-memory"});
+    // The compile stages after the listed passes (which simplify when the RUN line says so).
+    if (print == "schedule") runPipeline(s, compileStagesThrough("fuse", false));
+    if (print == "plan") runPipeline(s, compileStagesThrough("plan-memory", false));
     if (print == "schedule") return printSchedule(s.graph, *s.schedule, true);
     if (print == "plan") return printPlan(s.graph, *s.plan);
     return printGraph(s.graph);

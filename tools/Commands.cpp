@@ -1,4 +1,4 @@
-// kiln export, dump, run and models.
+// kiln export, dump, run, llvm, asm, fuse, plan, models and passes, and the table of verbs.
 #include "tools/Commands.h"
 
 #include <iostream>
@@ -162,8 +162,8 @@ int cmdRun(const std::vector<std::string>& argv) {
 
 const char* kLlvmHelp =
     "usage: kiln llvm FILE|- [--unoptimized]\n"
-    "Prints the LLVM IR of every kernel of a graph (one function per node), after the O3 pipeline unless\n"
-    "--unoptimized. Kernels have the ABI i32 kernel(ptr arena, i64 begin, i64 end).\n";
+    "Prints the LLVM IR of every kernel of a graph (one function per kernel of the schedule), after the O3\n"
+    "pipeline unless --unoptimized. Kernels have the ABI i32 kernel(ptr arena, i64 begin, i64 end).\n";
 
 int cmdLlvm(const std::vector<std::string>& argv) {
   if (wantsHelp(argv, kLlvmHelp)) return 0;
