@@ -105,6 +105,8 @@ TEST_CASE("kiln dump: the pipeline through plan-memory, printed and verified aft
   CHECK(r.status == 0);
   CHECK(r.out.find("# after fuse\n# 1 kernels for") != std::string::npos);
   CHECK(r.out.find("# after plan-memory\n# peak ") != std::string::npos);
+  CHECK(test::runKiln("dump - --passes=fuse", kir).out.rfind("# 1 kernels for", 0) == 0);  // the last stage's result
+  CHECK(test::runKiln("dump - --passes=fuse,plan-memory --json", kir).out.find("\"peak_bytes\"") != std::string::npos);
   test::CliResult bad = test::runKiln("dump - --passes=plan-memory", kir);
   CHECK(bad.status == 1);
   CHECK(bad.err.find("plan-memory needs a schedule: run fuse (or unfused) before it") != std::string::npos);

@@ -54,7 +54,8 @@ int cmdExport(const std::vector<std::string>& argv) {
 const char* kDumpHelp =
     "usage: kiln dump FILE|- [--json] [--passes=LIST] [--print-after-all]\n"
     "Parses a graph (.kir text or JSON, detected), verifies it, runs the listed passes and prints the\n"
-    "result canonically.\n"
+    "result canonically: the graph, or the schedule or memory plan when the list ends with fuse or\n"
+    "plan-memory.\n"
     "  --json             print JSON instead of .kir\n"
     "  --passes=a,b       run these passes in order (see `kiln passes`; fuse and plan-memory included,\n"
     "                     e.g. --passes=simplify,fuse,plan-memory runs what the compiler runs)\n"
@@ -76,15 +77,22 @@ int cmdDump(const std::vector<std::string>& argv) {
   PassOptions passList;
   passList.set("passes", args.value("passes").value_or(""));
   PipelineState state{std::move(g), {}, {}};
+  const PassInfo* last = nullptr;
   runPipeline(state, passList.list("passes"), passOptions(args),
               [&](const PassInfo& pass, const PipelineState& s, double, const std::string& report) {
                 if (args.has("stats") && !report.empty()) std::cerr << "# " << pass.name << " statistics\n" << report;
                 if (args.has("verify-each")) verifyStage(pass, s, fileLabel(path));
                 if (args.has("print-after-all")) std::cout << "# after " << pass.name << "\n" << printStage(pass, s);
+                last = &pass;
               });
-  g = std::move(state.graph);
-  verifyOrThrow(g, fileLabel(path));
-  if (!args.has("print-after-all")) std::cout << (args.has("json") ? graphToJson(g) : printGraph(g));
+  verifyOrThrow(state.graph, fileLabel(path));
+  if (args.has("print-after-all")) return 0;
+  // What the last stage made: the graph, or the schedule or memory plan when the list ends with one.
+  StageKind made = last ? last->kind : StageKind::GraphPass;
+  bool json = args.has("json");
+  if (made == StageKind::Schedule) std::cout << (json ? scheduleToJson(state.graph, *state.schedule) : printStage(*last, state));
+  else if (made == StageKind::Plan) std::cout << (json ? planToJson(state.graph, *state.plan) : printStage(*last, state));
+  else std::cout << (json ? graphToJson(state.graph) : printGraph(state.graph));
   return 0;
 }
 
