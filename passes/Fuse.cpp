@@ -97,6 +97,7 @@ struct Fuser {
     for (NodeId u : users[size_t(p.v)])
       if (auto it = refused.find({p.v, u.v}); it != refused.end() && it->second.byUsers) it->second.storedBy = gi;
   }
+  /// Why an edge out of `p` stays cut once group gi stores it.
   std::string storedByReason(NodeId p, int32_t gi) const {
     const FusedKernel& k = groups[size_t(gi)];
     return fmt::format("%{} is fused into the earlier kernel of %{} ({}), which stores it", p.v, k.root.v, kindName(g, k));
@@ -113,8 +114,9 @@ struct Fuser {
     return FusionDecision::yes();
   }
 
-  /// Whether producer `p` of member `c` may join c's group gi, in element-wise context (c is element-wise
-  /// or the group's reduction root). Hosts of epilogues in element-wise groups are left to mergeEpilogues.
+  /// Whether producer `p` of a member of group gi may join it, in element-wise context (the member is
+  /// element-wise or the group's reduction root). Hosts of epilogues in element-wise groups of their shape
+  /// are left to mergeEpilogues.
   FusionDecision joinDecision(NodeId p, int32_t gi) const {
     const Node& pn = g[p];
     const Shape& shape = iteration[size_t(gi)];
