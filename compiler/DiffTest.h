@@ -29,7 +29,7 @@ struct DiffOptions {
   /// another; 1e-2 bounds that amplification while keeping every op of the update.
   double adamEps = 1e-2;
   int32_t fdElements = 12;      ///< parameter elements checked by finite differences (a seeded sample)
-  double f32Tolerance = 1e-3;
+  double f32Tolerance = 1e-3;   ///< the f32 interpreter's allowed scaled error against f64
   /// A JIT result fails when its scaled error against f64 exceeds jitFloor + jitFactor times the larger of
   /// two estimates of what f32 arithmetic may cost at that output: the f32 interpreter's error, and that of
   /// the program evaluated in f64 with every result perturbed by the relative error f32 may commit there
@@ -39,14 +39,16 @@ struct DiffOptions {
   double torchTolerance = 1e-6;  ///< PyTorch in f64 against the f64 interpreter, values and gradients
   /// |autodiff - fd| <= tol * (1 + |fd|) + the one-sided slopes' difference + the loss's f64 rounding / step
   double fdTolerance = 1e-4;
+  /// How the JIT checks compile: without the object cache by default; `optimize` is set by each check
+  /// (on for the fused program, off for the unfused one).
   CompileOptions compile{false, "", true};
 };
 
 /// One failed check: which ("jit-fused", "jit-unfused", "interp-f32", "torch", "finite-differences",
 /// "simplify-idempotent", "plan-verify", "error") and what differed.
 struct DiffFailure {
-  std::string check;
-  std::string detail;
+  std::string check;   ///< the check's name, one of those above
+  std::string detail;  ///< what differed: the output, the error against what was allowed, the first difference
 };
 
 /// Runs the checks on `forward` (a graph whose output "loss" is a float scalar) at `feeds`; `torch`, when
@@ -75,13 +77,14 @@ std::string describeProgram(const Graph& g, const TensorMap& feeds);
 
 /// PyTorch's outputs and gradients ("grad/NAME") of a program, or why it could not evaluate them.
 struct TorchResult {
-  TensorMap values;
-  std::string error;
+  TensorMap values;   ///< outputs and "grad/NAME" gradients by name; empty on error
+  std::string error;  ///< empty when the values came back
 };
 
 /// PyTorch's results for each program, evaluated in one process of `python` running `script`
-/// (tests/torch/eval_graph.py) over case folders written under `dir` (removed afterwards). Error when the
-/// script itself fails; a program it cannot evaluate gets its error instead of values.
+/// (tests/torch/eval_graph.py) over case folders written under `dir` (removed afterwards, but kept with the
+/// script's log.txt when the script itself fails, which is an Error); a program it cannot evaluate gets its
+/// error instead of values.
 std::vector<TorchResult> torchResults(const std::vector<std::pair<Graph, TensorMap>>& programs, const std::string& dir,
                                       const std::string& python, const std::string& script);
 

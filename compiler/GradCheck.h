@@ -13,11 +13,11 @@ namespace kiln {
 
 /// One checked case.
 struct GradCheckResult {
-  std::string name;
+  std::string name;          ///< the case's name, as given
   int64_t elements = 0;      ///< gradient elements compared
   double maxRelError = 0;    ///< max |autodiff - fd| / max(|autodiff|, |fd|, 1e-3)
   std::string worst;         ///< "leaf[index]: autodiff A, finite difference F"
-  bool pass = false;
+  bool pass = false;         ///< some element compared, and maxRelError <= kGradCheckTolerance
 };
 
 /// The tolerance every case must meet.
@@ -30,7 +30,8 @@ GradCheckResult gradCheck(const std::string& name, const Graph& g, const TensorM
 
 /// A case of the sweep: a graph with parameters as the differentiated operands and its values.
 struct GradCheckCase {
-  std::string name;
+  std::string name;  ///< the op or composite it covers, with its variant (e.g. a stride or padding)
+  /// Builds the graph and its values (the same every call).
   std::function<std::pair<Graph, TensorMap>()> make;
 };
 

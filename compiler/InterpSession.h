@@ -27,10 +27,15 @@ class InterpSession : public Session {
   /// The loss of a step's outputs.
   static double loss(const TensorMap& outputs) { return outputs.at("loss").data.at(0); }
 
+  /// step() on stored tensors; Error for a name that is not an input of the program.
   TensorFile run(const TensorFile& inputs) override;
+  /// values(), in the stored form.
   TensorFile state() const override { return toStored(values_); }
+  /// set() from the stored form.
   void setState(const std::string& name, const StoredTensor& value) override { set(name, fromStored(value, name)); }
+  /// Name, stored dtype and shape of every parameter and state value.
   std::vector<TensorSpec> stateSpec() const override;
+  /// Whether the program has a float scalar output "loss".
   bool hasLoss() const override { return hasLoss_; }
 
   /// A parameter or state value by name; Error if there is none.

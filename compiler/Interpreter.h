@@ -14,7 +14,7 @@ namespace kiln {
 /// How the interpreter rounds f32 nodes.
 enum class Precision { Declared, F64 };
 
-/// Values for every node of `g`, given a tensor for every input and parameter (by name). Throws Error
+/// Values for every node of `g`, given a tensor for every input, parameter and state leaf (by name). Throws Error
 /// for a missing feed, a feed of the wrong dtype or shape, an index out of range (gather, scatter_add),
 /// integer division by zero, or a cast of NaN or an out-of-range value to i32, naming the node.
 std::vector<HostTensor> evaluateAll(const Graph& g, const TensorMap& feeds, Precision precision = Precision::Declared);

@@ -17,9 +17,9 @@ namespace kiln {
 
 /// The host CPU as LLVM names it, and a target machine for it.
 struct HostTarget {
-  std::string triple, cpu, features;
-  bool avx512 = false;
-  std::unique_ptr<llvm::TargetMachine> machine;
+  std::string triple, cpu, features;  ///< e.g. "x86_64-unknown-linux-gnu", "znver3", "+avx2,+fma,-avx512f,..."
+  bool avx512 = false;                ///< the host has AVX-512F (kernels then prefer 512-bit vectors)
+  std::unique_ptr<llvm::TargetMachine> machine;  ///< for the host, at the aggressive optimisation level
 };
 /// Initialises LLVM's native target (once) and describes the host.
 HostTarget& hostTarget();
@@ -29,16 +29,17 @@ HostTarget& hostTarget();
 void prepareModule(llvm::Module& m);
 /// The O3 pipeline with loop and SLP vectorisation on.
 void optimizeModule(llvm::Module& m);
-/// The module as an object file, or as assembly text.
+/// The module as an object file for the host.
 std::vector<char> emitObject(llvm::Module& m);
+/// The module as host assembly text.
 std::string emitAssembly(llvm::Module& m);
 /// The module as LLVM IR text.
 std::string moduleText(const llvm::Module& m);
 
 /// Compiled code: keeps the JIT alive and maps kernel names to entry points.
 struct LinkedCode {
-  std::shared_ptr<void> owner;
-  std::map<std::string, void*> symbols;
+  std::shared_ptr<void> owner;           ///< the LLJIT holding the code; the pointers live as long as it
+  std::map<std::string, void*> symbols;  ///< entry point of each requested symbol
 };
 /// Optimises and compiles `m` (or loads its object from the cache, keyed by a hash of its unoptimised IR and
 /// the host), links it with LLJIT and looks up `symbols`. Fills the optimise / codegen / link times and the

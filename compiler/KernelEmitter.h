@@ -1,6 +1,6 @@
 // KernelEmitter: the small vocabulary every kernel is written in — typed loads and stores at an element
 // index of a node's arena buffer, counted loops, constants, and a status for run-time errors. Kernels have
-// the ABI `i32 kernel(ptr arena, i64 begin, i64 end)` (see runtime/Executable.h).
+// the ABI `i32 kernel(ptr arena, i64 begin, i64 end)` (KernelFn in runtime/Executable.h).
 #pragma once
 
 #include <functional>
@@ -26,11 +26,17 @@ class KernelEmitter {
   /// Returns the status and closes the function.
   void endKernel();
 
+  /// The IR builder, positioned in the kernel being emitted.
   llvm::IRBuilder<>& b() { return b_; }
+  /// The module's LLVM context.
   llvm::LLVMContext& ctx() { return m_.getContext(); }
+  /// The module kernels go into.
   llvm::Module& module() { return m_; }
+  /// The graph whose nodes the kernels compute.
   const Graph& graph() const { return g_; }
+  /// The current kernel's `begin` argument (i64): the first outer-loop iteration to run.
   llvm::Value* rangeBegin() const { return begin_; }
+  /// The current kernel's `end` argument (i64): one past the last outer-loop iteration to run.
   llvm::Value* rangeEnd() const { return end_; }
 
   /// An i64 constant.
@@ -51,6 +57,7 @@ class KernelEmitter {
 
   /// for (i = lo; i < hi; ++i) body(i), with i64 bounds.
   void loop(llvm::Value* lo, llvm::Value* hi, const std::function<void(llvm::Value*)>& body);
+  /// for (i = 0; i < n; ++i) body(i).
   void loop(int64_t n, const std::function<void(llvm::Value*)>& body) { loop(c64(0), c64(n), body); }
   /// Nested loops over `shape` (outermost first); body receives one index per dim. An empty shape runs once.
   void loopNest(const Shape& shape, const std::function<void(const std::vector<llvm::Value*>&)>& body);
@@ -75,10 +82,12 @@ class KernelEmitter {
   llvm::Value* status_ = nullptr;  // i32 alloca
 };
 
-/// Lowers node `id` into a kernel named `name` and returns its outer-loop extent. Defined across
-/// compiler/Lower*.cpp: one case per op.
+/// Lowers node `id` alone into a kernel named `name` and returns its outer-loop extent: iota, movement,
+/// contraction, window and indexing nodes (element-wise nodes and reductions go through lowerKernel; free
+/// nodes have no kernel). compiler/Lowering.cpp picks the lowering of compiler/Lowering.h for each op.
 int64_t lowerNode(KernelEmitter& k, NodeId id, const std::string& name);
 
+/// A kernel of a schedule (passes/Fuse.h), declared here rather than included.
 struct FusedKernel;
 /// Lowers a kernel of the schedule (compiler/LowerFused.cpp): element-wise and reduction kernels as one
 /// loop nest with their members in registers, contractions with their epilogue; single nodes as lowerNode.

@@ -12,7 +12,9 @@ namespace kiln {
 /// A small deterministic generator (splitmix64) with uniform and normal draws.
 class Rng {
  public:
+  /// The stream of `seed`: the same seed gives the same draws on every machine.
   explicit Rng(uint64_t seed) : state_(seed) {}
+  /// The next 64 random bits.
   uint64_t next();
   /// Uniform in [0, 1).
   double uniform();

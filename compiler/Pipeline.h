@@ -1,4 +1,4 @@
-// The compiler pipeline: Graph -> the stages of compileStages (verify, simplify, fuse, plan-memory) ->
+// The compiler pipeline: Graph -> verify -> the stages of compileStages (simplify, fuse, plan-memory) ->
 // one LLVM function per kernel -> optimised machine code (ORC LLJIT, with an on-disk object cache) -> an
 // Executable for the runtime. No LLVM types here.
 #pragma once
@@ -22,18 +22,18 @@ struct CompileOptions {
 
 /// The time one stage took.
 struct StageTime {
-  std::string stage;
-  double ms = 0;
+  std::string stage;  ///< the pass's registered name
+  double ms = 0;      ///< wall time, milliseconds
 };
 
 /// What compiling cost, per stage (milliseconds), and whether the object came from the cache.
 struct CompileStats {
   std::vector<StageTime> stages;  ///< the graph stages (compileStages), in order
-  double lowerMs = 0, optimizeMs = 0, codegenMs = 0, linkMs = 0;
-  bool cacheHit = false;
-  std::string cachePath;
-  size_t kernels = 0;
-  int64_t arenaBytes = 0;
+  double lowerMs = 0, optimizeMs = 0, codegenMs = 0, linkMs = 0;  ///< to LLVM IR, O3, object code, LLJIT
+  bool cacheHit = false;   ///< the object came from the cache (optimizeMs and codegenMs stay 0)
+  std::string cachePath;   ///< the object's path in the cache; empty when the cache is off
+  size_t kernels = 0;      ///< kernels in the executable
+  int64_t arenaBytes = 0;  ///< the arena's size (the memory plan's peak)
   /// The sum over every stage.
   double totalMs() const;
   /// One line per stage, for --time-passes.

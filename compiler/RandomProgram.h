@@ -15,17 +15,17 @@ namespace kiln {
 struct RandomProgramOptions {
   int32_t ops = 24;             ///< operations drawn (composites count as one; leaves are extra)
   int64_t maxElements = 256;    ///< no value has more elements
-  int32_t maxRank = 4;
+  int32_t maxRank = 4;          ///< no value has a higher rank
 };
 
 /// A program and a value for each of its inputs and parameters (by name).
 struct RandomProgram {
   Graph graph;        ///< outputs: "loss" (a float scalar that depends on a parameter) and "out0".. (intermediates)
-  TensorMap feeds;
-  uint64_t seed = 0;
+  TensorMap feeds;    ///< a value for every input and parameter, by name
+  uint64_t seed = 0;  ///< the seed it came from, to reproduce it
 };
 
-/// The program of `seed`: the same seed gives the same program. Ranks 0 to 4 with dims of 0 and 1,
+/// The program of `seed`: the same seed gives the same program. Ranks 0 to opts.maxRank with dims of 0 and 1,
 /// broadcasts, movement ops, reductions with and without kept dims, matmul, conv2d and the window ops,
 /// gather and scatter_add with in-range indices, casts, comparisons and selects, composites (softmax,
 /// log-softmax, layernorm, cross-entropy, gelu) and, on values that no parameter reaches, the gradient

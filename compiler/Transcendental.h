@@ -18,6 +18,7 @@
 
 namespace kiln {
 
+/// The kernel emitter (compiler/KernelEmitter.h), declared here rather than included.
 class KernelEmitter;
 
 /// op(x) for Exp, Log, Tanh, Erf or Sigmoid; x is f32 or f64.

@@ -32,81 +32,95 @@ enum class Init : uint8_t {
 };
 /// "zeros", "he_uniform", ...
 std::string_view initName(Init i);
+/// The inverse of initName; nullopt for an unknown name.
 std::optional<Init> parseInit(std::string_view name);
 
 /// For ops without attributes.
 struct NoAttrs {
   KILN_FIELDS((void)f)
+  /// Always equal.
   bool operator==(const NoAttrs&) const = default;
 };
 /// `input {name="x"}`: a value fed from outside at every run.
 struct InputAttrs {
-  std::string name;
+  std::string name;  ///< the name the caller feeds it by; unique among the graph's leaves
   KILN_FIELDS(f("name", name))
+  /// Field-wise equality, as for every attribute struct.
   bool operator==(const InputAttrs&) const = default;
 };
 /// `parameter {name="fc1.weight", init=uniform, scale=0.0357}`: trained state with its initialiser.
 struct ParamAttrs {
-  std::string name;
-  Init init = Init::Zeros;
-  double scale = 0;
+  std::string name;         ///< unique among the graph's leaves; checkpoints store the value by it
+  Init init = Init::Zeros;  ///< how the value starts
+  double scale = 0;         ///< the initialiser's scale or gain (see Init); unused by zeros and ones
   KILN_FIELDS(f("name", name); f("init", init); f("scale", scale))
+  /// Field-wise equality.
   bool operator==(const ParamAttrs&) const = default;
 };
 /// `constant {values=[0.5]}`: one value (splat over the shape) or one per element, row-major.
 struct ConstAttrs {
-  std::vector<double> values;
+  std::vector<double> values;  ///< 1 or numel values; i32 values whole and in range, bool values 0 or 1
   KILN_FIELDS(f("values", values))
+  /// Field-wise equality.
   bool operator==(const ConstAttrs&) const = default;
 };
 /// An axis: iota counts along it, concat joins along it.
 struct AxisAttrs {
-  int64_t axis = 0;
+  int64_t axis = 0;  ///< in [0, rank) of the result (iota) or of the operands (concat)
   KILN_FIELDS(f("axis", axis))
+  /// Field-wise equality.
   bool operator==(const AxisAttrs&) const = default;
 };
 /// permute: output dim i is input dim perm[i].
 struct PermuteAttrs {
-  std::vector<int64_t> perm;
+  std::vector<int64_t> perm;  ///< a permutation of 0 .. rank-1
   KILN_FIELDS(f("perm", perm))
+  /// Field-wise equality.
   bool operator==(const PermuteAttrs&) const = default;
 };
 /// slice: [start, stop) on every axis.
 struct SliceAttrs {
-  std::vector<int64_t> start, stop;
+  std::vector<int64_t> start, stop;  ///< one per axis, 0 <= start <= stop <= dim (no steps, no negatives)
   KILN_FIELDS(f("start", start); f("stop", stop))
+  /// Field-wise equality.
   bool operator==(const SliceAttrs&) const = default;
 };
 /// pad: lo and hi elements of `value` before and after each axis.
 struct PadAttrs {
-  std::vector<int64_t> lo, hi;
-  double value = 0;
+  std::vector<int64_t> lo, hi;  ///< elements added before and after, one per axis, each >= 0
+  double value = 0;             ///< the fill; must fit the dtype as a constant's values must
   KILN_FIELDS(f("lo", lo); f("hi", hi); f("value", value))
+  /// Field-wise equality.
   bool operator==(const PadAttrs&) const = default;
 };
 /// reduce_sum / reduce_max over `axes`; keepdims keeps them as size 1.
 struct ReduceAttrs {
-  std::vector<int64_t> axes;
-  bool keepdims = false;
+  std::vector<int64_t> axes;  ///< distinct axes in [0, rank) (the DSL normalises and sorts them)
+  bool keepdims = false;      ///< keep the reduced axes as size 1 rather than drop them
   KILN_FIELDS(f("axes", axes); f("keepdims", keepdims))
+  /// Field-wise equality.
   bool operator==(const ReduceAttrs&) const = default;
 };
 /// matmul: transpose the last two dims of an operand before multiplying.
 struct MatmulAttrs {
-  bool transpose_a = false, transpose_b = false;
+  bool transpose_a = false, transpose_b = false;  ///< a is [...,K,M] / b is [...,N,K] when set
   KILN_FIELDS(f("transpose_a", transpose_a); f("transpose_b", transpose_b))
+  /// Field-wise equality.
   bool operator==(const MatmulAttrs&) const = default;
 };
 /// conv2d: stride and zero padding per spatial dim (h, w).
 struct ConvAttrs {
-  std::vector<int64_t> stride{1, 1}, padding{0, 0};
+  std::vector<int64_t> stride{1, 1}, padding{0, 0};  ///< (h, w) each; stride >= 1, padding >= 0
   KILN_FIELDS(f("stride", stride); f("padding", padding))
+  /// Field-wise equality.
   bool operator==(const ConvAttrs&) const = default;
 };
-/// max_pool2d / avg_pool2d: window, stride and padding per spatial dim.
+/// max_pool2d / avg_pool2d and their gradients: window, stride and padding per spatial dim. max_pool2d
+/// ignores padded positions; avg_pool2d counts them as zeros (PyTorch's defaults).
 struct PoolAttrs {
-  std::vector<int64_t> kernel{2, 2}, stride{2, 2}, padding{0, 0};
+  std::vector<int64_t> kernel{2, 2}, stride{2, 2}, padding{0, 0};  ///< (h, w) each; padding < kernel
   KILN_FIELDS(f("kernel", kernel); f("stride", stride); f("padding", padding))
+  /// Field-wise equality.
   bool operator==(const PoolAttrs&) const = default;
 };
 

@@ -18,21 +18,29 @@
 
 namespace kiln {
 
+/// Defined below; a Value points at its Builder.
 class Builder;
+/// The call site of a DSL function, taken as a defaulted last argument; errors point at it.
 using Site = std::source_location;
 
 /// A value in a graph under construction: a node of a Builder.
 class Value {
  public:
+  /// An empty handle (id() is not valid); the only thing to do with it is assign to it or test id().
   Value() = default;
   Value(Builder* b, NodeId id) : b_(b), id_(id) {}
 
+  /// The node's id in the builder's graph.
   NodeId id() const { return id_; }
+  /// The builder that owns the node; new nodes built from this value go into its graph.
   Builder& builder() const { return *b_; }
   /// The type, by value: adding nodes may move the graph's storage, so no reference is handed out.
   Type type() const;
+  /// The shape, by value as type() is.
   Shape shape() const { return type().shape; }
+  /// The element type.
   DType dtype() const { return type().dtype; }
+  /// The number of dimensions (0 for a scalar).
   int64_t rank() const { return type().rank(); }
   /// Dimension `axis`; negative counts from the end.
   int64_t dim(int64_t axis) const;
@@ -45,6 +53,7 @@ class Value {
 /// Builds a Graph node by node, checking each node's type as it is added.
 class Builder {
  public:
+  /// Starts an empty graph called `name`.
   explicit Builder(std::string name = "main") : g_(std::move(name)) {}
   /// Continues an existing graph (passes append to a copy of their input this way).
   explicit Builder(Graph g) : g_(std::move(g)) {}
@@ -82,8 +91,9 @@ class Builder {
     return add(op, operands, std::move(attrs), Type{}, site);
   }
 
+  /// The graph so far. Adding a node may move its nodes, so a reference into it lasts until the next add.
   const Graph& graph() const { return g_; }
-  /// The finished graph.
+  /// The finished graph (a copy; the builder stays usable).
   Graph finish() { return g_; }
 
  private:
@@ -93,11 +103,13 @@ class Builder {
 
 /// An operand of an overloaded operator: a Value or a number, with the call site of the expression.
 struct Operand {
+  /// Implicit, so that `x + y` and `x * 0.5` take Values and numbers alike.
   Operand(Value v, Site site = Site::current()) : value(v), site(site) {}
   Operand(double s, Site site = Site::current()) : number(s), site(site) {}
-  Value value;
-  double number = 0;
-  Site site;
+  Value value;       ///< the value, or an empty Value for a number
+  double number = 0; ///< the number, when value is empty; it becomes a scalar constant
+  Site site;         ///< where the expression was written
+  /// Whether this is a Value rather than a number.
   bool isValue() const { return value.id().valid(); }
 };
 
@@ -116,19 +128,30 @@ Value unary(Op op, Value x, Site site = Site::current());
 #include "ir/Ops.def"
 
 /// A binary element-wise op (add ... pow, eq ... ge) with numpy broadcasting.
+/// At least one operand must be a Value.
 Value binary(Op op, const Operand& a, const Operand& b);
+/// Element-wise max; NaN if either is NaN (as torch.maximum).
 Value maximum(const Operand& a, const Operand& b);
+/// Element-wise min; NaN if either is NaN (as torch.minimum).
 Value minimum(const Operand& a, const Operand& b);
+/// a to the power b, element-wise; floats only.
 Value pow(const Operand& a, const Operand& b);
+/// a == b, element-wise: a bool result, as for every comparison below. Comparisons have no gradient.
 Value eq(const Operand& a, const Operand& b);
+/// a != b (true when either is NaN).
 Value ne(const Operand& a, const Operand& b);
+/// a < b.
 Value lt(const Operand& a, const Operand& b);
+/// a <= b.
 Value le(const Operand& a, const Operand& b);
+/// a > b.
 Value gt(const Operand& a, const Operand& b);
+/// a >= b.
 Value ge(const Operand& a, const Operand& b);
 /// `a` where `cond` else `b`, all three broadcast to one shape.
 Value select(Value cond, const Operand& a, const Operand& b, Site site = Site::current());
-/// Converts element type.
+/// Converts element type (no node when x already has it): float to i32 truncates toward zero, anything to
+/// bool is x != 0.
 Value cast(Value x, DType to, Site site = Site::current());
 
 // Movement.
@@ -144,22 +167,30 @@ Value transpose(Value x, int64_t a, int64_t b, Site site = Site::current());
 Value slice(Value x, const std::vector<int64_t>& start, const std::vector<int64_t>& stop, Site site = Site::current());
 /// [start, stop) along one axis, everything along the others.
 Value sliceAxis(Value x, int64_t axis, int64_t start, int64_t stop, Site site = Site::current());
+/// Joins values of one dtype and rank along `axis` (negative counts from the end); other dims must agree.
 Value concat(const std::vector<Value>& xs, int64_t axis, Site site = Site::current());
+/// Adds lo[i] elements before and hi[i] after axis i, all equal to `value`.
 Value pad(Value x, const std::vector<int64_t>& lo, const std::vector<int64_t>& hi, double value = 0,
           Site site = Site::current());
 
 // Reductions; negative axes count from the end.
+/// The sum over `axes`, which are dropped, or kept as size 1 with `keepdims`.
 Value sum(Value x, std::vector<int64_t> axes, bool keepdims = false, Site site = Site::current());
+/// The maximum over `axes`, as sum.
 Value reduceMax(Value x, std::vector<int64_t> axes, bool keepdims = false, Site site = Site::current());
+/// sum divided by the number of elements reduced (a composite: reduce_sum then div).
 Value mean(Value x, std::vector<int64_t> axes, bool keepdims = false, Site site = Site::current());
 
 // Contractions and windows.
-/// Batched [...,M,K] x [...,K,N], with optional transposes of the last two dims.
+/// Batched [...,M,K] x [...,K,N], with optional transposes of the last two dims. Both operands have one
+/// rank and equal batch dims (no broadcasting); floats only.
 Value matmul(Value a, Value b, bool transposeA = false, bool transposeB = false, Site site = Site::current());
 /// x [N,C,H,W] * w [O,C,KH,KW] -> [N,O,OH,OW].
 Value conv2d(Value x, Value w, std::vector<int64_t> stride = {1, 1}, std::vector<int64_t> padding = {0, 0},
              Site site = Site::current());
+/// Max over kernel x kernel windows of x [N,C,H,W], padded positions ignored (as nn.MaxPool2d).
 Value maxPool2d(Value x, int64_t kernel, int64_t stride, int64_t padding = 0, Site site = Site::current());
+/// Mean over kernel x kernel windows of x [N,C,H,W], padded positions counted as zeros (as nn.AvgPool2d).
 Value avgPool2d(Value x, int64_t kernel, int64_t stride, int64_t padding = 0, Site site = Site::current());
 /// Rows of table[V, ...] at i32 indices: [idx..., ...].
 Value gather(Value table, Value indices, Site site = Site::current());
@@ -167,6 +198,7 @@ Value gather(Value table, Value indices, Site site = Site::current());
 Value scatterAdd(Value indices, Value src, int64_t rows, Site site = Site::current());
 
 // Composites, built from the primitives above (ir/Composites.cpp).
+/// max(x, 0).
 Value relu(Value x, Site site = Site::current());
 /// Exact GELU: x/2 * (1 + erf(x / sqrt 2)), as PyTorch's nn.GELU().
 Value gelu(Value x, Site site = Site::current());
@@ -177,6 +209,7 @@ Value logSoftmax(Value x, int64_t axis = -1, Site site = Site::current());
 /// Normalises the last axis to mean 0, variance 1 (biased), then scales by gamma and shifts by beta.
 Value layerNorm(Value x, Value gamma, Value beta, double eps = 1e-5, Site site = Site::current());
 /// x[..., in] * w[out, in]^T + b[out], as PyTorch's nn.Linear.
+/// Without `b`: no bias.
 Value linear(Value x, Value w, Value b, Site site = Site::current());
 Value linear(Value x, Value w, Site site = Site::current());
 /// Mean over rows of -log softmax(logits)[label]; logits [N, C], labels i32 [N] in [0, C).

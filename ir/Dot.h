@@ -27,8 +27,8 @@ std::vector<NodeRole> nodeRoles(const Graph& g);
 
 /// A group of nodes drawn in one box (a Graphviz `subgraph cluster_N`).
 struct DotCluster {
-  std::string label;
-  std::vector<NodeId> nodes;
+  std::string label;          ///< the box's caption
+  std::vector<NodeId> nodes;  ///< its members, in any order
 };
 
 /// The DOT text of `g`. Node `%N` is the DOT node `nN`, labelled with its id, op (a leaf's name, a

@@ -11,24 +11,27 @@ namespace kiln {
 
 /// Where a diagnostic points: a file, a 1-based line and column. line == 0 means "the whole file".
 struct Location {
-  std::string file;
-  int line = 0;
-  int col = 0;
+  std::string file;  ///< as given: a path, or empty when unknown
+  int line = 0;      ///< 1-based; 0: the whole file
+  int col = 0;       ///< 1-based; 0: the whole line
 
   /// The call site of a DSL function, as captured by a default std::source_location argument.
   static Location of(const std::source_location& site);
-  /// "file:line:col", "file" or "" when nothing is known.
+  /// "file:line:col", "file:line" (no column), "file" (no line) or "" when nothing is known.
   std::string str() const;
 };
 
 /// A user mistake. what() reads "file:line:col: error: message" (or "error: message" without a place).
 class Error : public std::runtime_error {
  public:
+  /// A mistake at `where` (Location{} for none).
   Error(Location where, const std::string& message);
   /// An error with no place yet; callers that know one rethrow it with withLocation().
   explicit Error(const std::string& message) : Error(Location{}, message) {}
 
+  /// Where it points (empty when nowhere).
   const Location& location() const { return where_; }
+  /// The message without the place and the "error: " prefix.
   const std::string& message() const { return message_; }
   /// The same message at another place (used when an inner error learns where it happened).
   Error withLocation(Location where) const { return Error(std::move(where), message_); }

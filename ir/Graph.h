@@ -17,17 +17,19 @@ namespace kiln {
 
 /// The id of a node in its graph; printed as %N.
 struct NodeId {
-  int32_t v = -1;
+  int32_t v = -1;  ///< the index in Graph::nodes(); -1: no node (an absent origin or alias)
+  /// Whether it names a node (it may still be out of range for a given graph).
   bool valid() const { return v >= 0; }
+  /// Ids compare as their indices, which is topological order.
   auto operator<=>(const NodeId&) const = default;
 };
 
 /// One operation: its op, result type, operands and attributes.
 struct Node {
-  Op op = Op::Constant;
-  Type type;
-  std::vector<NodeId> inputs;
-  Attrs attrs;
+  Op op = Op::Constant;        ///< what it computes
+  Type type;                   ///< the result's dtype and shape, fixed when the node is built
+  std::vector<NodeId> inputs;  ///< the operands, all earlier nodes, in the op's operand order
+  Attrs attrs;                 ///< the alternative the op takes (see ir/Ops.def)
   /// For nodes made by a pass on behalf of another node (a backward node for its forward node, an
   /// optimizer update for its parameter): that node. Printed as a trailing `from %N`.
   NodeId origin;
@@ -37,8 +39,8 @@ struct Node {
 
 /// A named result of the graph.
 struct Output {
-  std::string name;
-  NodeId node;
+  std::string name;  ///< unique among the graph's outputs; "loss", "grad/NAME", a parameter's name, ...
+  NodeId node;       ///< the node whose value it is
   /// The input, parameter or state leaf whose buffer this output replaces after a run (a donated buffer:
   /// the new parameters of a training step alias the old ones). Printed as `aliases %N`.
   NodeId aliases;
@@ -47,6 +49,7 @@ struct Output {
 /// A computation graph. Nodes are only ever appended; passes build new graphs.
 class Graph {
  public:
+  /// An empty graph called `name`.
   explicit Graph(std::string name = "main") : name_(std::move(name)) {}
 
   /// Appends a node whose operands all exist already, returning its id. The caller has checked its type
@@ -57,12 +60,19 @@ class Graph {
   /// Removes the outputs whose names satisfy `drop`.
   void removeOutputs(const std::function<bool(const Output&)>& drop);
 
+  /// The node `id`; an id out of range is a bug (KILN_ASSERT), not an Error.
   const Node& node(NodeId id) const;
+  /// Same as node(id).
   const Node& operator[](NodeId id) const { return node(id); }
+  /// Every node, in id (topological) order; node i has id {i}.
   const std::vector<Node>& nodes() const { return nodes_; }
+  /// The outputs, in the order they were added (the order the printer writes them).
   const std::vector<Output>& outputs() const { return outputs_; }
+  /// The number of nodes.
   int32_t size() const { return int32_t(nodes_.size()); }
+  /// The graph's name (`graph "mlp"` in .kir).
   const std::string& name() const { return name_; }
+  /// Renames the graph.
   void setName(std::string name) { name_ = std::move(name); }
 
   /// Ids of the nodes with op `op`, in order (e.g. every input or parameter).

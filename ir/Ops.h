@@ -98,23 +98,23 @@ inline constexpr std::string_view kNoSecondDerivatives = "it has no gradient rul
 
 /// The facts of one op beyond its name, arity, class and attributes; see ir/Ops.def for each field.
 struct OpFacts {
-  OperandDtypes dtypes = OperandDtypes::AnyDtype;
-  TypeRule type = TypeRule::Inferred;
-  GradKind grad = GradKind::HasRule;
+  OperandDtypes dtypes = OperandDtypes::AnyDtype;  ///< operand dtypes the class's type rule accepts
+  TypeRule type = TypeRule::Inferred;              ///< whether the result type is inferred or written
+  GradKind grad = GradKind::HasRule;               ///< how autodiff treats the op
   uint8_t noGrad = 0;           ///< bit i: operand i never gets a gradient
   std::string_view why = "";    ///< why those operands (or, for NoRule, the op) have no gradient
   bool noKernel = false;        ///< needs no kernel: in memory already, or a view of its operand
   int8_t indices = -1;          ///< the operand holding i32 row indices, or -1
   int8_t indexRange = -1;       ///< the operand whose dim 0 bounds the indices; -1 for the result
-  Domain domain = Domain::AnyReal;
+  Domain domain = Domain::AnyReal;  ///< unary ops: where the tests draw inputs
 };
 
 /// Static facts about one op: its row of the table.
 struct OpInfo {
   std::string_view name;  ///< the .kir spelling
   int arity;              ///< operand count, -1 for one or more
-  OpClass cls;
-  OpFacts facts;
+  OpClass cls;            ///< the class, which also names the class enum the op belongs to
+  OpFacts facts;          ///< the rest of the row
 };
 
 /// The row of the table for `op`.
@@ -132,10 +132,10 @@ Attrs defaultAttrs(Op op);
 inline bool typeIsDeclared(Op op) { return opInfo(op).facts.type == TypeRule::Declared; }
 /// Elementwise: unary, binary, compare, select and cast.
 bool isElementwise(Op op);
-/// Leaves whose values persist across runs and are fed by name: input, parameter, state.
+/// The leaves with a name, by which they are fed (input) or held across runs (parameter, state).
 inline bool isNamedLeaf(Op op) { return op == Op::Input || op == Op::Parameter || op == Op::State; }
-/// Whether a node needs no kernel of its own: leaves and constants live in memory already, and a reshape
-/// is a view of its operand.
+/// Whether a node needs no kernel of its own: inputs, parameters, state and constants live in memory
+/// already, and a reshape is a view of its operand. (Iota is a leaf that does need one.)
 inline bool isFree(Op op) { return opInfo(op).facts.noKernel; }
 
 /// The position of `op` among the ops of its class: its value in the class's enum.

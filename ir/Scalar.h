@@ -56,9 +56,11 @@ inline bool applyCompare(CompareOp op, double a, double b) {
   KILN_ASSERT(false, "unknown comparison");
 }
 
-/// applyUnary, applyBinary and applyCompare for an Op of the matching class.
+/// applyUnary for an Op of class Unary.
 inline double applyUnary(Op op, double x) { return applyUnary(unaryOp(op), x); }
+/// applyBinary for an Op of class Binary.
 inline double applyBinary(Op op, double a, double b, DType dtype) { return applyBinary(binaryOp(op), a, b, dtype); }
+/// applyCompare for an Op of class Compare.
 inline bool applyCompare(Op op, double a, double b) { return applyCompare(compareOp(op), a, b); }
 
 /// The value an element of dtype `t` holds after storing `v`: f32 rounds, i32 wraps to 32 bits.

@@ -12,8 +12,9 @@ namespace kiln {
 
 /// The outcome of inferring a node's type: the type, or a message naming the op, operand types and rule.
 struct Inferred {
-  Type type;
+  Type type;          ///< the result type; a default Type when error is set
   std::string error;  ///< empty on success
+  /// Whether inference succeeded.
   bool ok() const { return error.empty(); }
 };
 

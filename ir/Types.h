@@ -36,14 +36,18 @@ int64_t numel(const Shape& s);
 
 /// A tensor type: dtype and static shape, e.g. f32[128,784].
 struct Type {
-  DType dtype = DType::F32;
-  Shape shape;
+  DType dtype = DType::F32;  ///< the element type
+  Shape shape;               ///< the dimensions; {} is a scalar
 
+  /// The number of dimensions.
   int64_t rank() const { return int64_t(shape.size()); }
+  /// The element count (1 for a scalar); the shape must be valid.
   int64_t numel() const { return kiln::numel(shape); }
+  /// The size in bytes: numel times the element size (bool is 1 byte).
   int64_t bytes() const { return numel() * dtypeSize(dtype); }
   /// "f32[128,784]".
   std::string str() const;
+  /// Same dtype and same shape.
   bool operator==(const Type&) const = default;
 };
 

@@ -12,10 +12,10 @@ inline constexpr const char* kFashionMnistDir = "/usr/share/datasets/fashion-mni
 
 /// One split: images normalised as (x/255 - 0.2860)/0.3530, row-major [count, 28*28], and labels 0..9.
 struct Dataset {
-  int64_t count = 0;
-  int64_t rows = 28, cols = 28;
-  std::vector<float> images;
-  std::vector<int32_t> labels;
+  int64_t count = 0;             ///< number of images
+  int64_t rows = 28, cols = 28;  ///< image height and width (always 28: the loader rejects other sizes)
+  std::vector<float> images;     ///< count * rows * cols normalised pixels
+  std::vector<int32_t> labels;   ///< count class indices
 };
 
 /// Loads "train" (60000 images) or "test" (10000) from `dir`. Throws Error naming the file when it is

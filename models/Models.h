@@ -12,10 +12,10 @@ namespace kiln {
 
 /// A registered model.
 struct ModelSpec {
-  std::string name;
-  std::string description;
-  int64_t defaultBatch;
-  std::function<Graph(int64_t batch)> build;
+  std::string name;                           ///< as the CLI spells it: `kiln train mlp`
+  std::string description;                    ///< one line for `kiln models`
+  int64_t defaultBatch;                       ///< the batch size when --batch is not given
+  std::function<Graph(int64_t batch)> build;  ///< the forward graph at a batch size, with its "loss" output
 };
 
 /// All models, in a fixed order.

@@ -22,9 +22,9 @@ enum class KernelKind : uint8_t {
 /// later kernels or by the graph's outputs) are written to memory; the other members live in registers.
 /// Broadcast members are index mappings of their (materialized) operand and may appear in several kernels.
 struct FusedKernel {
-  KernelKind kind = KernelKind::Single;
-  NodeId root;
-  std::vector<NodeId> nodes;
+  KernelKind kind = KernelKind::Single;  ///< how it is lowered
+  NodeId root;                           ///< the last member, always written to memory
+  std::vector<NodeId> nodes;             ///< every member, in id order
   std::vector<NodeId> stores;  ///< root first, then other members written to memory
   /// For kind Rows: element-wise and reduction kernels that run one row at a time, in order, within one
   /// loop over the rows (softmax, layernorm, log-softmax with cross-entropy). Each stage maps or reduces
@@ -38,7 +38,7 @@ struct FusedKernel {
 /// The verdict of one fusion check, as XLA's FusionDecision: empty when the edge may fuse, else the reason
 /// it may not. The check that decides returns it, and a refused edge keeps that reason in the schedule.
 struct FusionDecision {
-  std::string reason;
+  std::string reason;  ///< empty: may fuse; else a sentence for --explain-fusion
   /// Whether the edge may fuse.
   explicit operator bool() const { return reason.empty(); }
   /// The edge may fuse.
@@ -49,17 +49,17 @@ struct FusionDecision {
 
 /// An edge between kernels (or into a kernel from a node that was not fused) and why.
 struct FusionRefusal {
-  NodeId producer, consumer;
-  std::string reason;
+  NodeId producer, consumer;  ///< the value and its user, in different kernels
+  std::string reason;         ///< what the deciding check said, or which kernel stores the producer
 };
 
 /// The kernels of a graph in execution order.
 struct Schedule {
-  std::vector<FusedKernel> kernels;
+  std::vector<FusedKernel> kernels;  ///< in the order they run
   /// For every node: the kernel that writes it to memory; -1 for leaves and constants (in memory already),
   /// reshapes (views of their operand) and broadcasts that every user inlines.
   std::vector<int32_t> kernelOf;
-  std::vector<FusionRefusal> refusals;
+  std::vector<FusionRefusal> refusals;  ///< every edge between kernels, by consumer id (none from free nodes)
 };
 
 /// The schedule of `g`. Element-wise chains and broadcasts fuse into one loop nest; element-wise producers
@@ -78,7 +78,7 @@ void mergeRows(const Graph& g, Schedule& s);
 /// One kernel per node that needs one (the unfused schedule: what the JIT runs without fusion).
 Schedule unfusedSchedule(const Graph& g);
 
-/// The kind of the kernel that holds node `op` alone: element-wise, reduction, matmul, conv2d or single.
+/// The kind of the kernel that holds a node of op `op` alone: element-wise, reduction, matmul, conv2d or single.
 KernelKind kernelKindOf(Op op);
 /// The kind's name in schedules: elementwise, reduction, matmul, conv2d, rows, or for a single-node kernel
 /// the op name of its root.

@@ -11,14 +11,14 @@ namespace kiln {
 /// An optimizer and its hyper-parameters (PyTorch's meanings and defaults).
 struct OptimizerOptions {
   std::string kind = "sgd";  ///< sgd, sgd-momentum, sgd-nesterov, adam, adamw
-  double lr = 0.01;
+  double lr = 0.01;                        ///< learning rate; warmup-cosine's peak
   double momentum = 0.9;                   ///< sgd-momentum, sgd-nesterov
   double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;  ///< adam, adamw
   double weightDecay = 0;                  ///< L2 added to the gradient; decoupled for adamw
   double clipNorm = 0;                     ///< clip gradients to this global L2 norm; 0 = off
   std::string schedule = "constant";       ///< constant, warmup-cosine
   int64_t warmupSteps = 0, totalSteps = 0; ///< warmup-cosine: linear warm-up, then cosine to minLr
-  double minLr = 0;
+  double minLr = 0;                        ///< warmup-cosine: the rate from totalSteps on
 };
 
 /// Fills kind-specific defaults that differ from the struct's (adamw: weight decay 0.01), and checks the

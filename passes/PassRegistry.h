@@ -18,13 +18,17 @@ namespace kiln {
 /// Options for passes, as the CLI gives them (`--lr 0.01` becomes lr = "0.01"); typed on reading.
 class PassOptions {
  public:
+  /// Sets option `key` (the flag without --, e.g. "weight-decay"), replacing an earlier value.
   void set(const std::string& key, const std::string& value) { values_[key] = value; }
+  /// Whether `key` was given.
   bool has(const std::string& key) const { return values_.count(key) != 0; }
+  /// The option as given, or `fallback` when absent.
   std::string text(const std::string& key, const std::string& fallback) const;
   /// The option as a number; Error naming --key when it is not one.
   double number(const std::string& key, double fallback) const;
+  /// The option as a whole number; Error naming --key when it is not one.
   int64_t integer(const std::string& key, int64_t fallback) const;
-  /// A comma-separated list; empty when absent.
+  /// A comma-separated list, empty items dropped; empty when absent.
   std::vector<std::string> list(const std::string& key) const;
 
  private:
@@ -34,9 +38,9 @@ class PassOptions {
 /// What the stages of a pipeline hand on: the graph and, once fuse and plan-memory have run, its schedule
 /// and memory plan. A stage that changes the graph drops the schedule and plan made for the old one.
 struct PipelineState {
-  Graph graph;
-  std::optional<Schedule> schedule;
-  std::optional<MemoryPlan> plan;
+  Graph graph;                       ///< the program as the last graph pass left it
+  std::optional<Schedule> schedule;  ///< set by fuse
+  std::optional<MemoryPlan> plan;    ///< set by plan-memory, for `schedule`
 };
 
 /// What a stage produces, which decides how it is printed and checked.
@@ -49,10 +53,11 @@ enum class StageKind : uint8_t {
 /// A stage of the pipeline. `report`, when not null, receives what the pass has to say about its work
 /// (simplify: how often each rule fired; printed by `kiln dump --stats`).
 struct PassInfo {
-  std::string name;
-  std::string summary;
+  std::string name;                  ///< kebab-case, as the CLI and the stage lists name it
+  std::string summary;               ///< one line, for `kiln passes`
   std::vector<std::string> options;  ///< option names it reads (CLI flags without --)
-  StageKind kind = StageKind::GraphPass;
+  StageKind kind = StageKind::GraphPass;  ///< what it produces
+  /// Runs the stage on `state`, in place.
   std::function<void(PipelineState&, const PassOptions&, std::string* report)> run;
   /// Runs a graph pass on `g` alone.
   Graph operator()(const Graph& g, const PassOptions& o, std::string* report = nullptr) const;

@@ -13,21 +13,22 @@ namespace kiln {
 /// writes it to the last kernel that reads it. Times are kernel indices; -1 is "before the run" (leaves,
 /// constants) and K (the kernel count) "after it" (outputs, parameters, state and constants stay).
 struct PlannedBuffer {
-  NodeId node;
-  int64_t bytes = 0, offset = 0;
-  int32_t first = 0, last = 0;
+  NodeId node;                    ///< the value it holds
+  int64_t bytes = 0, offset = 0;  ///< size rounded up to 64 bytes, and byte offset in the arena
+  int32_t first = 0, last = 0;    ///< live interval, inclusive (for bytes reused in place: the union)
   bool persistent = false;  ///< parameters, state and constants keep their value across runs
-  NodeId inPlaceOf;         ///< the buffer this one reuses in place (an operand dying in its kernel, or an aliased leaf)
+  NodeId inPlaceOf;         ///< the buffer it reuses in place (an operand dying in its kernel, or an aliased leaf)
 };
 
 /// Where every value lives.
 struct MemoryPlan {
   std::vector<int64_t> offsetOf;  ///< per node; -1 for values that stay in registers; views share their source's
-  std::vector<PlannedBuffer> buffers;
+  std::vector<PlannedBuffer> buffers;  ///< one per value that needs memory, by node id
   int64_t peakBytes = 0;          ///< the arena's size
   int64_t lowerBoundBytes = 0;    ///< the most bytes live at any one time: no plan can need less
   int64_t noReuseBytes = 0;       ///< every buffer at its own offset
   std::string ordering;           ///< the placement order that gave the smallest arena
+  /// lowerBoundBytes / peakBytes: 1 is optimal (1 as well for an empty plan).
   double efficiency() const { return peakBytes ? double(lowerBoundBytes) / double(peakBytes) : 1.0; }
 };
 

@@ -13,9 +13,9 @@ namespace kiln {
 
 /// A value a checkpoint must hold: its name, dtype (safetensors name: F32, F64, I32, BOOL) and shape.
 struct TensorSpec {
-  std::string name;
-  std::string dtype;
-  std::vector<int64_t> shape;
+  std::string name;            ///< the leaf's name, the tensor's key in the file
+  std::string dtype;           ///< safetensors dtype name
+  std::vector<int64_t> shape;  ///< dimensions, outermost first
 };
 
 /// Writes `values` to `path` atomically.

@@ -19,7 +19,7 @@ using KernelFn = int32_t (*)(char* arena, int64_t begin, int64_t end);
 
 /// Why a kernel stopped.
 enum KernelStatus : int32_t {
-  kKernelOk = 0,
+  kKernelOk = 0,                ///< no failure
   kKernelIndexOutOfRange = 1,   ///< gather / scatter_add with an index outside the table
   kKernelDivisionByZero = 2,    ///< integer division by zero
   kKernelCastOutOfRange = 3,    ///< a float that is NaN or does not fit in i32, cast to i32
@@ -29,34 +29,34 @@ const char* kernelStatusMessage(int32_t status);
 
 /// One kernel: its name (for errors and profiles), entry point and the extent of its outer loop.
 struct Kernel {
-  std::string name;
-  KernelFn fn = nullptr;
-  int64_t extent = 1;
+  std::string name;       ///< its symbol in the compiled code
+  KernelFn fn = nullptr;  ///< entry point, valid while ExecutableSpec::keepAlive lives
+  int64_t extent = 1;     ///< iterations of its outer loop: run passes [0, extent)
 };
 
 /// A named region of the arena with its element type (safetensors dtype name) and shape.
 struct Buffer {
-  std::string name;
-  std::string dtype;
-  std::vector<int64_t> shape;
-  int64_t offset = 0, bytes = 0;
+  std::string name;            ///< the input, leaf or output name of the graph
+  std::string dtype;           ///< "F32", "F64", "I32" or "BOOL"
+  std::vector<int64_t> shape;  ///< dimensions, outermost first
+  int64_t offset = 0, bytes = 0;  ///< where it starts in the arena, and its exact size (no padding)
 };
 
 /// Bytes copied into the arena when it is created (constants).
 struct InitData {
-  int64_t offset = 0;
-  std::vector<uint8_t> bytes;
+  int64_t offset = 0;          ///< where in the arena
+  std::vector<uint8_t> bytes;  ///< what, as the kernels read it (little-endian elements)
 };
 
 /// Everything the compiler hands the runtime.
 struct ExecutableSpec {
-  int64_t arenaBytes = 0;
-  std::vector<Kernel> kernels;
+  int64_t arenaBytes = 0;       ///< the arena's size (the memory plan's peak)
+  std::vector<Kernel> kernels;  ///< in the order they run
   std::vector<Buffer> inputs;     ///< fed at every run
   std::vector<Buffer> leaves;     ///< parameters and state: persist across runs
   std::vector<Buffer> outputs;    ///< readable after a run
   std::vector<std::pair<size_t, size_t>> aliases;  ///< (output index, leaf index): copy after a run
-  std::vector<InitData> init;
+  std::vector<InitData> init;     ///< copied in once, when the arena is made (constants)
   std::shared_ptr<void> keepAlive;  ///< owns the code the kernel pointers point into
   /// For each output: how many kernels must run before it holds its final value (0: before any).
   std::map<std::string, size_t> readyAfter;
@@ -68,6 +68,8 @@ struct ExecutableSpec {
 /// A compiled graph with its arena.
 class Executable {
  public:
+  /// Allocates the arena (64-byte aligned, zeroed) and copies `spec.init` into it. Parameters and state
+  /// start as zeros until set (compileSession initialises them).
   explicit Executable(ExecutableSpec spec);
 
   /// Copies a tensor into input or leaf `name`; Error for an unknown name or a wrong dtype or shape.
@@ -84,6 +86,7 @@ class Executable {
   /// Copies every aliasing output into the leaf it replaces.
   void commitAliases();
 
+  /// What the compiler handed over: kernels, buffers, aliases.
   const ExecutableSpec& spec() const { return spec_; }
   /// The raw arena (for tests and profiling).
   char* arena() { return arena_.get(); }

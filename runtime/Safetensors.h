@@ -12,9 +12,9 @@ namespace kiln {
 /// One stored tensor: its safetensors dtype name ("F32", "F64", "I32", "I64", "BOOL", "U8"), shape and
 /// raw little-endian bytes.
 struct StoredTensor {
-  std::string dtype;
-  std::vector<int64_t> shape;
-  std::vector<uint8_t> bytes;
+  std::string dtype;           ///< safetensors dtype name
+  std::vector<int64_t> shape;  ///< dimensions, outermost first
+  std::vector<uint8_t> bytes;  ///< exactly shape x dtype bytes, row-major
 };
 
 /// Tensors by name, in name order (the order the writer lays them out).

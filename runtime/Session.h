@@ -19,9 +19,10 @@ namespace kiln {
 /// A loss that is NaN or infinite: training stops, and the parameters are those before the step.
 class NonFiniteLoss : public Error {
  public:
+  /// The loss `loss` of step `step`; what() says the step, the value (nan, inf, -inf) and that training stopped.
   NonFiniteLoss(int64_t step, double loss);
   int64_t step() const { return step_; }  ///< the step (counted by the session) whose loss it was
-  double loss() const { return loss_; }
+  double loss() const { return loss_; }  ///< the loss: NaN or ±infinity
 
  private:
   int64_t step_;
@@ -31,6 +32,7 @@ class NonFiniteLoss : public Error {
 /// A program and the values of its parameters and state, run again and again.
 class Session {
  public:
+  /// Sessions are held by pointer to the interface (kiln train runs either engine's).
   virtual ~Session() = default;
   /// Feeds `inputs` (every input of the program, by name, checked), runs the program once and returns
   /// every output; each leaf an output aliases then holds that output. When the program has a loss (a
@@ -63,12 +65,19 @@ class Session {
 /// The JIT's session: a compiled program and its arena.
 class JitSession : public Session {
  public:
+  /// Takes `program` with its parameters and state as they are (compileSession initialises them first).
   explicit JitSession(std::unique_ptr<Executable> program);
 
+  /// As Session::run. With a loss, the kernels that finish it run first and the loss is checked before
+  /// any state changes for good (state updated in place earlier is saved and restored).
   TensorFile run(const TensorFile& inputs) override;
+  /// values().
   TensorFile state() const override { return values(); }
+  /// set().
   void setState(const std::string& name, const StoredTensor& value) override { set(name, value); }
+  /// The leaves' buffers: name, dtype and shape.
   std::vector<TensorSpec> stateSpec() const override;
+  /// Whether the executable has a float scalar output "loss".
   bool hasLoss() const override { return hasLoss_; }
 
   /// A parameter or state value by name.

@@ -11,27 +11,32 @@ FOLDERS = ["ir", "passes", "compiler", "runtime", "models"]
 DECL = re.compile(r"^(template\b|struct\b|class\b|enum\b|using\b|inline\b|constexpr\b|extern\b|explicit\b|virtual\b|"
                   r"static\b|const\b|[\w:<>,\s\*&~]+\s[\*&]*~?[\w:]+\s*\(|[\w:<>]+\s*\(|[\w:<>,\s\*&]+\s\w+\s*(=|;|\{))")
 SKIP = re.compile(r"^(public:|private:|protected:|namespace\b|}|#|//|friend\b|\)|KILN_FIELDS)")
+TEMPLATE_HEAD = re.compile(r"^template\s*<[^(){};]*>$")  # a template head alone: the declaration is on the next line
 
 
 def undocumented(path):
     lines = open(path, encoding="utf-8").read().split("\n")
     out, documented, prev_name = [], False, None
+    parens = 0  # open parentheses carried over from earlier lines: a line inside them continues a declaration
     stack = []  # per open brace: "ns", "public", "private" (a class or struct body), "enum" or "body"
     for no, raw in enumerate(lines, 1):
         line = raw.strip()
         at_scope = all(k in ("ns", "public") for k in stack)
+        code = re.sub(r"//.*", "", raw)
+        code = re.sub(r'"(\\.|[^"\\])*"', '""', code)
+        continuation, parens = parens > 0, max(0, parens + code.count("(") - code.count(")"))
         if line.startswith("///"):
             documented = True
         elif not line:
             documented, prev_name = False, None
+        elif continuation or TEMPLATE_HEAD.match(line):
+            pass
         elif at_scope and not SKIP.match(line) and DECL.match(line) and "///<" not in line:
             m = re.search(r"(operator\S*|~?\w+)\s*\(", line)
             name = m.group(1) if m else line
             if not documented and name != prev_name:
                 out.append((no, line))
             prev_name, documented = name, False
-        code = re.sub(r"//.*", "", raw)
-        code = re.sub(r'"(\\.|[^"\\])*"', '""', code)
         for c in code:
             if c == "{":
                 head = code.split("{")[0]
