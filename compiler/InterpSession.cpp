@@ -15,8 +15,6 @@ namespace kiln {
 InterpSession::InterpSession(Graph program, uint64_t seed, Precision precision)
     : program_(std::move(program)), precision_(precision) {
   verifyOrThrow(program_);
-  auto loss = program_.findOutput("loss");
-  hasLoss_ = loss && program_[*loss].type.rank() == 0 && isFloat(program_[*loss].type.dtype);
   values_ = initParameters(program_, seed);
 }
 
@@ -29,11 +27,19 @@ TensorMap InterpSession::step(const TensorMap& inputs) {
     feeds[name] = it->second;
   }
   TensorMap out = evaluate(program_, feeds, precision_);
-  if (hasLoss_ && !std::isfinite(loss(out))) throw NonFiniteLoss(steps_, loss(out));
+  if (hasLoss()) {
+    double l = out.at(loss_).data.at(0);
+    if (!std::isfinite(l)) throw NonFiniteLoss(steps_, l);
+  }
   for (const Output& o : program_.outputs())
     if (o.aliases.valid()) values_[leafName(program_[o.aliases])] = out.at(o.name);
   steps_++;
   return out;
+}
+
+bool InterpSession::hasScalarOutput(const std::string& name) const {
+  auto o = program_.findOutput(name);
+  return o && program_[*o].type.rank() == 0 && isFloat(program_[*o].type.dtype);
 }
 
 TensorFile InterpSession::run(const TensorFile& inputs) {

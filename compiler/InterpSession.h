@@ -35,8 +35,8 @@ class InterpSession : public Session {
   void setState(const std::string& name, const StoredTensor& value) override { set(name, fromStored(value, name)); }
   /// Name, stored dtype and shape of every parameter and state value.
   std::vector<TensorSpec> stateSpec() const override;
-  /// Whether the program has a float scalar output "loss".
-  bool hasLoss() const override { return hasLoss_; }
+  /// Whether the program has a float scalar output `name`.
+  bool hasScalarOutput(const std::string& name) const override;
 
   /// A parameter or state value by name; Error if there is none.
   const HostTensor& get(const std::string& name) const;
@@ -51,7 +51,6 @@ class InterpSession : public Session {
   Graph program_;
   Precision precision_;
   TensorMap values_;
-  bool hasLoss_ = false;
 };
 
 }  // namespace kiln

@@ -155,11 +155,14 @@ std::unique_ptr<Executable> compileGraph(const Graph& input, const CompileOption
     return size_t(l.kernelOf[size_t(n.v)] + 1);
   };
   for (const Output& o : g.outputs()) spec.readyAfter[o.name] = readyAfter(o.node);
-  spec.stateUntouchedUntilLoss = g.findOutput("loss").has_value();
-  for (const Output& o : g.outputs())
-    if (o.aliases.valid() && l.offsets[size_t(o.node.v)] == l.offsets[size_t(o.aliases.v)] && g.findOutput("loss") &&
-        readyAfter(o.node) <= spec.readyAfter["loss"])
-      spec.stateUntouchedUntilLoss = false;
+  for (const Output& out : g.outputs()) {
+    bool untouched = true;  // no update in place is final by the time `out` is
+    for (const Output& o : g.outputs())
+      if (o.aliases.valid() && l.offsets[size_t(o.node.v)] == l.offsets[size_t(o.aliases.v)] &&
+          readyAfter(o.node) <= spec.readyAfter[out.name])
+        untouched = false;
+    spec.stateUntouchedUntil[out.name] = untouched;
+  }
   spec.keepAlive = code.owner;
   if (statsOut) *statsOut = stats;
   return std::make_unique<Executable>(std::move(spec));

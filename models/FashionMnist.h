@@ -19,8 +19,9 @@ struct Dataset {
 };
 
 /// Loads "train" (60000 images) or "test" (10000) from `dir`. Throws Error naming the file when it is
-/// missing (with the package to install), not gzip, truncated, of the wrong IDX magic or shape, or when
-/// images and labels disagree in count, or a label is outside 0..9.
+/// missing (with the package to install), corrupt gzip (a plain, uncompressed IDX file is read as it is),
+/// truncated, of the wrong IDX magic or shape, or when images and labels disagree in count, or a label is
+/// outside 0..9.
 Dataset loadFashionMnist(const std::string& split, const std::string& dir = kFashionMnistDir);
 
 }  // namespace kiln

@@ -276,7 +276,8 @@ MemoryPlan planWithoutReuse(const Graph& g, const Schedule& s) {
       continue;
     }
     p.offsetOf[size_t(i)] = p.peakBytes;
-    p.buffers.push_back({NodeId{i}, aligned(n.type.bytes()), p.peakBytes, -1, end, true, {}});
+    bool persistent = isNamedLeaf(n.op) || n.op == Op::Constant;  // the rest simply never shares bytes
+    p.buffers.push_back({NodeId{i}, aligned(n.type.bytes()), p.peakBytes, -1, end, persistent, {}});
     p.peakBytes += aligned(n.type.bytes());
   }
   p.lowerBoundBytes = p.noReuseBytes = p.peakBytes;

@@ -60,9 +60,10 @@ struct ExecutableSpec {
   std::shared_ptr<void> keepAlive;  ///< owns the code the kernel pointers point into
   /// For each output: how many kernels must run before it holds its final value (0: before any).
   std::map<std::string, size_t> readyAfter;
-  /// Whether the first readyAfter["loss"] kernels leave every parameter and state leaf untouched (updates
-  /// in place come later), so that a step can stop after them without changing any state.
-  bool stateUntouchedUntilLoss = false;
+  /// For each output: whether its first readyAfter kernels leave every parameter and state leaf untouched
+  /// (updates in place come later), so that a step can stop after them, its loss checked, with no state
+  /// changed.
+  std::map<std::string, bool> stateUntouchedUntil;
 };
 
 /// A compiled graph with its arena.

@@ -32,9 +32,15 @@ NonFiniteLoss::NonFiniteLoss(int64_t step, double loss)
       loss_(loss) {}
 
 double Session::step(const TensorFile& batch) {
-  if (!hasLoss()) throw Error("step: the program has no float scalar output \"loss\" to train on; run it instead");
+  if (!hasLoss())
+    throw Error(fmt::format("step: the program has no float scalar output \"{}\" to train on; run it instead", loss_));
   TensorFile out = run(batch);
-  return scalarValue(out.at("loss"));
+  return scalarValue(out.at(loss_));
+}
+
+void Session::trainOn(const std::string& name) {
+  if (!hasScalarOutput(name)) throw Error(fmt::format("session: the program has no float scalar output \"{}\"", name));
+  loss_ = name;
 }
 
 void Session::load(const std::string& path) {
@@ -42,20 +48,24 @@ void Session::load(const std::string& path) {
   for (const auto& [name, t] : f) setState(name, t);
 }
 
-JitSession::JitSession(std::unique_ptr<Executable> program) : exe_(std::move(program)) {
+JitSession::JitSession(std::unique_ptr<Executable> program) : exe_(std::move(program)) {}
+
+bool JitSession::hasScalarOutput(const std::string& name) const {
   for (const Buffer& b : exe_->spec().outputs)
-    hasLoss_ |= b.name == "loss" && b.shape.empty() && (b.dtype == "F32" || b.dtype == "F64");
+    if (b.name == name && b.shape.empty() && (b.dtype == "F32" || b.dtype == "F64")) return true;
+  return false;
 }
 
 void JitSession::runToLoss() {
   // Run up to the kernel that finishes the loss, check it, then the caller runs the rest (which updates
   // parameters, possibly in place). Where updates could come earlier, the state is saved first and
   // restored on failure.
-  size_t ready = exe_->spec().readyAfter.count("loss") ? exe_->spec().readyAfter.at("loss") : exe_->spec().kernels.size();
+  const ExecutableSpec& spec = exe_->spec();
+  size_t ready = spec.readyAfter.count(loss_) ? spec.readyAfter.at(loss_) : spec.kernels.size();
   TensorFile saved;
-  if (!exe_->spec().stateUntouchedUntilLoss) saved = values();
+  if (!spec.stateUntouchedUntil.count(loss_) || !spec.stateUntouchedUntil.at(loss_)) saved = values();
   exe_->run(0, ready);
-  double loss = scalarValue(exe_->output("loss"));
+  double loss = scalarValue(exe_->output(loss_));
   if (!std::isfinite(loss)) {
     for (const auto& [name, t] : saved) exe_->set(name, t);
     throw NonFiniteLoss(steps_, loss);
@@ -74,7 +84,7 @@ TensorFile JitSession::run(const TensorFile& inputs) {
     for (const Buffer& in : exe_->spec().inputs) known |= in.name == name;
     if (!known) throw Error(fmt::format("step {}: the program has no input \"{}\"", steps_, name));
   }
-  if (hasLoss_) runToLoss();
+  if (hasLoss()) runToLoss();
   else exe_->run();
   exe_->commitAliases();
   steps_++;

@@ -35,9 +35,9 @@ class Session {
   /// Sessions are held by pointer to the interface (kiln train runs either engine's).
   virtual ~Session() = default;
   /// Feeds `inputs` (every input of the program, by name, checked), runs the program once and returns
-  /// every output; each leaf an output aliases then holds that output. When the program has a loss (a
-  /// float scalar output "loss") that is not finite, throws NonFiniteLoss and changes nothing (a caller
-  /// that skips such steps, as `kiln train --allow-nan`, catches it).
+  /// every output; each leaf an output aliases then holds that output. When the program has a loss (the
+  /// float scalar output lossName()) that is not finite, throws NonFiniteLoss and changes nothing (a
+  /// caller that skips such steps, as `kiln train --allow-nan`, catches it).
   virtual TensorFile run(const TensorFile& inputs) = 0;
   /// Every parameter and state value, by name.
   virtual TensorFile state() const = 0;
@@ -45,8 +45,14 @@ class Session {
   virtual void setState(const std::string& name, const StoredTensor& value) = 0;
   /// The name, dtype and shape of every parameter and state value: what a checkpoint holds.
   virtual std::vector<TensorSpec> stateSpec() const = 0;
-  /// Whether the program has a loss to train on.
-  virtual bool hasLoss() const = 0;
+  /// Whether the program has a float scalar output `name`.
+  virtual bool hasScalarOutput(const std::string& name) const = 0;
+  /// Whether the program has its loss to train on.
+  bool hasLoss() const { return hasScalarOutput(loss_); }
+  /// The output `step` trains on and `run` checks: "loss" unless trainOn chose another.
+  const std::string& lossName() const { return loss_; }
+  /// Trains on output `name` instead; Error unless it is a float scalar output of the program.
+  void trainOn(const std::string& name);
 
   /// One training step: run(batch), returning the loss. Error if the program has no loss.
   double step(const TensorFile& batch);
@@ -60,6 +66,7 @@ class Session {
 
  protected:
   int64_t steps_ = 0;
+  std::string loss_ = "loss";
 };
 
 /// The JIT's session: a compiled program and its arena.
@@ -77,8 +84,8 @@ class JitSession : public Session {
   void setState(const std::string& name, const StoredTensor& value) override { set(name, value); }
   /// The leaves' buffers: name, dtype and shape.
   std::vector<TensorSpec> stateSpec() const override;
-  /// Whether the executable has a float scalar output "loss".
-  bool hasLoss() const override { return hasLoss_; }
+  /// Whether the executable has a float scalar output `name`.
+  bool hasScalarOutput(const std::string& name) const override;
 
   /// A parameter or state value by name.
   StoredTensor get(const std::string& name) const { return exe_->get(name); }
@@ -95,7 +102,6 @@ class JitSession : public Session {
   void runToLoss();
 
   std::unique_ptr<Executable> exe_;
-  bool hasLoss_ = false;
 };
 
 }  // namespace kiln

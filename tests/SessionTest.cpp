@@ -113,3 +113,25 @@ TEST_CASE("kiln dump: the pipeline through plan-memory, printed and verified aft
 }
 
 }  // namespace kiln
+
+namespace kiln {
+
+TEST_CASE("sessions: the loss is whichever float scalar output the session trains on") {
+  Builder b("objective");
+  Value x = b.input("x", {DType::F32, {3}}), w = b.parameter("w", {3}, Init::Ones);
+  b.output("objective", sum(x * w * (x * w), {0}));
+  b.output("y", x * w);
+  OptimizerOptions o;
+  o.lr = 0.1;
+  Graph g = addOptimizer(autodiff(b.finish(), {"objective", {}}), o);
+  for (auto& s : bothEngines(g)) {
+    CHECK(!s->hasLoss());
+    CHECK_THROWS_WITH_AS(s->trainOn("y"), "error: session: the program has no float scalar output \"y\"", Error);
+    s->trainOn("objective");
+    CHECK(s->lossName() == "objective");
+    CHECK(s->step(toStored(TensorMap{{"x", test::tensor(DType::F32, {3}, {1, 2, 3})}})) == doctest::Approx(14));
+    CHECK_THROWS_AS(s->step(toStored(TensorMap{{"x", test::tensor(DType::F32, {3}, {NAN, 2, 3})}})), NonFiniteLoss);
+  }
+}
+
+}  // namespace kiln
