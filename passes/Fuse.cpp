@@ -15,43 +15,6 @@ bool isReduction(Op op) { return opInfo(op).cls == OpClass::Reduction; }
 bool hostsEpilogue(Op op) { return op == Op::Matmul || op == Op::Conv2d; }
 }  // namespace
 
-KernelKind kernelKindOf(Op op) {
-  if (isElementwise(op)) return KernelKind::Elementwise;
-  if (isReduction(op)) return KernelKind::Reduction;
-  if (op == Op::Matmul) return KernelKind::Matmul;
-  if (op == Op::Conv2d) return KernelKind::Conv2d;
-  return KernelKind::Single;
-}
-
-std::string kindName(const Graph& g, const FusedKernel& k) {
-  switch (k.kind) {
-    case KernelKind::Elementwise: return "elementwise";
-    case KernelKind::Reduction: return "reduction";
-    case KernelKind::Matmul: return "matmul";
-    case KernelKind::Conv2d: return "conv2d";
-    case KernelKind::Rows: return "rows";
-    case KernelKind::Single: return std::string(opName(g[k.root].op));
-  }
-  KILN_ASSERT(false, "unknown kernel kind");
-}
-
-bool isExpressionMember(const Graph& g, const FusedKernel& k, NodeId m) {
-  switch (k.kind) {
-    case KernelKind::Elementwise:
-    case KernelKind::Reduction:
-    case KernelKind::Rows: return true;
-    case KernelKind::Matmul:
-    case KernelKind::Conv2d: return !hostsEpilogue(g[m].op);
-    case KernelKind::Single: return false;
-  }
-  return false;
-}
-
-bool isSplatConstant(const Graph& g, NodeId c) {
-  const Node& n = g[c];
-  return n.op == Op::Constant && std::get<ConstAttrs>(n.attrs).values.size() == 1;
-}
-
 namespace {
 
 struct Fuser {
@@ -282,18 +245,6 @@ Schedule fuse(const Graph& g) {
   f.mergeEpilogues();
   Schedule s = f.finish();
   mergeRows(g, s);
-  return s;
-}
-
-Schedule unfusedSchedule(const Graph& g) {
-  Schedule s;
-  s.kernelOf.assign(size_t(g.size()), -1);
-  for (int32_t i = 0; i < g.size(); ++i) {
-    const Node& n = g.nodes()[size_t(i)];
-    if (isFree(n.op)) continue;
-    s.kernelOf[size_t(i)] = int32_t(s.kernels.size());
-    s.kernels.push_back({kernelKindOf(n.op), NodeId{i}, {NodeId{i}}, {NodeId{i}}, {}, {}, 1});
-  }
   return s;
 }
 
