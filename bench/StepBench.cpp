@@ -7,6 +7,8 @@
 //                                                   the arena: peak, lower bound, no reuse
 //   kiln_bench elementwise [--steps N]              y = relu(a*b + c)*0.5 + d over 16M floats: kiln's fused
 //                                                   kernel against a C loop built with -O3 -march=native
+//   kiln_bench gemm [MODEL ...] [--repeats N]       kiln's matmuls at the models' training shapes beside
+//                                                   OpenBLAS and oneDNN, and the FMA peak (bench/GemmBench.cpp)
 // The optimizer is SGD with momentum 0.9, lr 0.01, as the PyTorch baseline. Prints one JSON object.
 #include <algorithm>
 #include <chrono>
@@ -30,6 +32,10 @@
 #include "tools/Args.h"
 
 using namespace kiln;
+
+namespace kiln {
+int gemmBench(const std::vector<std::string>& models, int repeats);
+}
 
 extern "C" void kiln_bench_c_loop(const float* a, const float* b, const float* c, const float* d, float* y, int64_t n);
 
@@ -143,6 +149,12 @@ int main(int argc, char** argv) {
     if (argc >= 2 && std::string(argv[1]) == "elementwise") {
       Args args("bench", std::vector<std::string>(argv + 2, argv + argc), {{"steps"}, {}});
       return elementwiseBench(args.integer("steps", 20, 1, 10000));
+    }
+    if (argc >= 2 && std::string(argv[1]) == "gemm") {
+      Args args("bench", std::vector<std::string>(argv + 2, argv + argc), {{"repeats"}, {}});
+      std::vector<std::string> models = args.positionals();
+      if (models.empty()) models = {"mlp", "gpt"};
+      return gemmBench(models, int(args.integer("repeats", 7, 1, 1000)));
     }
     if (argc < 3) throw Error("usage: kiln_bench step|compile|plan MODEL [--batch N] [--steps N] | elementwise [--steps N]");
     std::string what = argv[1];

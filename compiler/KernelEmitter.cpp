@@ -12,13 +12,16 @@ KernelEmitter::KernelEmitter(llvm::Module& m, const Graph& g, const std::vector<
 
 void KernelEmitter::beginKernel(const std::string& name) {
   llvm::Type* i64 = b_.getInt64Ty();
-  auto* ty = llvm::FunctionType::get(b_.getInt32Ty(), {b_.getPtrTy(), i64, i64}, false);
+  auto* ty = llvm::FunctionType::get(b_.getInt32Ty(), {b_.getPtrTy(), b_.getPtrTy(), i64, i64}, false);
   fn_ = llvm::Function::Create(ty, llvm::Function::ExternalLinkage, name, m_);
   fn_->addFnAttr(llvm::Attribute::NoUnwind);
   fn_->addParamAttr(0, llvm::Attribute::NoAlias);
+  fn_->addParamAttr(1, llvm::Attribute::NoAlias);
   arena_ = fn_->getArg(0);
-  begin_ = fn_->getArg(1);
-  end_ = fn_->getArg(2);
+  scratch_ = fn_->getArg(1);
+  begin_ = fn_->getArg(2);
+  end_ = fn_->getArg(3);
+  scratchBytes_ = 0;
   b_.SetInsertPoint(llvm::BasicBlock::Create(ctx(), "entry", fn_));
   status_ = b_.CreateAlloca(b_.getInt32Ty(), nullptr, "status");
   b_.CreateStore(b_.getInt32(kKernelOk), status_);
@@ -30,6 +33,12 @@ void KernelEmitter::endKernel() {
 }
 
 llvm::Value* KernelEmitter::c64(int64_t v) { return b_.getInt64(uint64_t(v)); }
+
+llvm::Value* KernelEmitter::scratch(int64_t bytes) {
+  llvm::Value* p = b_.CreateInBoundsGEP(b_.getInt8Ty(), scratch_, c64(scratchBytes_));
+  scratchBytes_ += (bytes + 63) / 64 * 64;
+  return p;
+}
 
 llvm::Type* KernelEmitter::storageType(DType t) {
   switch (t) {

@@ -1,6 +1,7 @@
 // KernelEmitter: the small vocabulary every kernel is written in — typed loads and stores at an element
-// index of a node's arena buffer, counted loops, constants, and a status for run-time errors. Kernels have
-// the ABI `i32 kernel(ptr arena, i64 begin, i64 end)` (KernelFn in runtime/Executable.h).
+// index of a node's arena buffer, counted loops, constants, scratch memory, and a status for run-time
+// errors. Kernels have the ABI `i32 kernel(ptr arena, ptr scratch, i64 begin, i64 end)` (KernelFn in
+// runtime/Executable.h).
 #pragma once
 
 #include <functional>
@@ -38,6 +39,11 @@ class KernelEmitter {
   llvm::Value* rangeBegin() const { return begin_; }
   /// The current kernel's `end` argument (i64): one past the last outer-loop iteration to run.
   llvm::Value* rangeEnd() const { return end_; }
+  /// A region of `bytes` of the current kernel's scratch memory (64-byte aligned), after those reserved
+  /// before it: its address.
+  llvm::Value* scratch(int64_t bytes);
+  /// The scratch bytes the last kernel reserved (read after endKernel; the runtime provides them).
+  int64_t scratchBytes() const { return scratchBytes_; }
 
   /// An i64 constant.
   llvm::Value* c64(int64_t v);
@@ -79,6 +85,8 @@ class KernelEmitter {
   llvm::Value* arena_ = nullptr;
   llvm::Value* begin_ = nullptr;
   llvm::Value* end_ = nullptr;
+  llvm::Value* scratch_ = nullptr;
+  int64_t scratchBytes_ = 0;
   llvm::Value* status_ = nullptr;  // i32 alloca
 };
 

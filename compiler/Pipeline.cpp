@@ -108,7 +108,8 @@ Lowered lower(const Graph& input, const CompileOptions& opts, CompileStats& stat
   KernelEmitter k(*l.module, g, l.offsets);
   for (const FusedKernel& kernel : state.schedule->kernels) {
     std::string name = kernelName(g, kernel);
-    l.kernels.push_back({name, nullptr, lowerKernel(k, kernel, name)});
+    int64_t extent = lowerKernel(k, kernel, name);
+    l.kernels.push_back({name, nullptr, extent, k.scratchBytes()});
   }
   prepareModule(*l.module);
   stats.lowerMs = msSince(t0);

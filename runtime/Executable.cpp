@@ -1,6 +1,7 @@
 // The arena and the kernel loop.
 #include "runtime/Executable.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 
@@ -29,7 +30,18 @@ static char* allocateArena(int64_t bytes) {
   return static_cast<char*>(p);
 }
 
-Executable::Executable(ExecutableSpec spec) : spec_(std::move(spec)), arena_(allocateArena(spec_.arenaBytes), std::free) {
+namespace {
+int64_t largestScratch(const ExecutableSpec& s) {
+  int64_t bytes = 0;
+  for (const Kernel& k : s.kernels) bytes = std::max(bytes, k.scratchBytes);
+  return bytes;
+}
+}  // namespace
+
+Executable::Executable(ExecutableSpec spec)
+    : spec_(std::move(spec)),
+      arena_(allocateArena(spec_.arenaBytes), std::free),
+      scratch_(allocateArena(largestScratch(spec_)), std::free) {
   for (const InitData& d : spec_.init)
     if (!d.bytes.empty()) std::memcpy(arena_.get() + d.offset, d.bytes.data(), d.bytes.size());
 }
@@ -71,7 +83,7 @@ StoredTensor Executable::output(const std::string& name) const {
 void Executable::run(size_t begin, size_t end) {
   for (size_t i = begin; i < end && i < spec_.kernels.size(); ++i) {
     const Kernel& k = spec_.kernels[i];
-    int32_t status = k.fn(arena_.get(), 0, k.extent);
+    int32_t status = k.fn(arena_.get(), scratch_.get(), 0, k.extent);
     if (status != kKernelOk) throw Error(fmt::format("kernel {}: {}", k.name, kernelStatusMessage(status)));
   }
 }

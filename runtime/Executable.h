@@ -13,9 +13,10 @@
 
 namespace kiln {
 
-/// The kernel ABI: computes iterations [begin, end) of the kernel's outer loop over the arena.
-/// Returns 0, or a KernelStatus code.
-using KernelFn = int32_t (*)(char* arena, int64_t begin, int64_t end);
+/// The kernel ABI: computes iterations [begin, end) of the kernel's outer loop over the arena, with
+/// `scratch` (at least Kernel::scratchBytes, 64-byte aligned) for its temporaries. Returns 0, or a
+/// KernelStatus code.
+using KernelFn = int32_t (*)(char* arena, char* scratch, int64_t begin, int64_t end);
 
 /// Why a kernel stopped.
 enum KernelStatus : int32_t {
@@ -32,6 +33,7 @@ struct Kernel {
   std::string name;       ///< its symbol in the compiled code
   KernelFn fn = nullptr;  ///< entry point, valid while ExecutableSpec::keepAlive lives
   int64_t extent = 1;     ///< iterations of its outer loop: run passes [0, extent)
+  int64_t scratchBytes = 0;  ///< scratch memory it needs (GEMM packing panels), 64-byte aligned
 };
 
 /// A named region of the arena with its element type (safetensors dtype name) and shape.
@@ -98,6 +100,7 @@ class Executable {
 
   ExecutableSpec spec_;
   std::unique_ptr<char, void (*)(void*)> arena_;
+  std::unique_ptr<char, void (*)(void*)> scratch_;  // the largest scratch any kernel needs
 };
 
 }  // namespace kiln

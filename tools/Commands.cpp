@@ -171,7 +171,7 @@ int cmdRun(const std::vector<std::string>& argv) {
 const char* kLlvmHelp =
     "usage: kiln llvm FILE|- [--unoptimized]\n"
     "Prints the LLVM IR of every kernel of a graph (one function per kernel of the schedule), after the O3\n"
-    "pipeline unless --unoptimized. Kernels have the ABI i32 kernel(ptr arena, i64 begin, i64 end).\n";
+    "pipeline unless --unoptimized. Kernels have the ABI i32 kernel(ptr arena, ptr scratch, i64 begin, i64 end).\n";
 
 int cmdLlvm(const std::vector<std::string>& argv) {
   if (wantsHelp(argv, kLlvmHelp)) return 0;
