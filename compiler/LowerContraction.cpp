@@ -1,4 +1,4 @@
-// Matmul, the conv2d family and the poolings.
+// The conv2d family and the poolings (matmul runs on the GEMM engine, compiler/Gemm.cpp).
 #include <limits>
 
 #include <llvm/IR/Intrinsics.h>
@@ -50,99 +50,6 @@ std::pair<llvm::Value*, llvm::Value*> validRange(KernelEmitter& k, int64_t outSi
 
 }  // namespace
 
-namespace {
-
-/// One matmul kernel: each iteration of the outer loop computes one row of C (row = batch index * M + i).
-struct MatmulLowering {
-  KernelEmitter& k;
-  NodeId id;
-  const Epilogue* epi;
-  const Node& n = k.graph()[id];
-  const MatmulAttrs& a = std::get<MatmulAttrs>(n.attrs);
-  NodeId A = n.inputs[0], B = n.inputs[1];
-  NodeId C = epi ? epi->target : id;  // where the sums accumulate
-  const Shape& out = n.type.shape;
-  Shape batchShape = Shape(out.begin(), out.end() - 2);
-  int64_t M = out[out.size() - 2], N = out[out.size() - 1];
-  int64_t K = k.graph()[A].type.shape[out.size() - (a.transpose_a ? 2 : 1)];
-  llvm::IRBuilder<>& b = k.b();
-  llvm::Type* t = k.valueType(n.type.dtype);
-  // Per row: its batch index, i, and the bases of its A and B matrices and of its row of C.
-  llvm::Value *bi = nullptr, *i = nullptr, *aBase = nullptr, *bBase = nullptr, *cRow = nullptr;
-
-  llvm::Value* aAt(llvm::Value* kk) {  // A(i, k)
-    return k.load(A, b.CreateAdd(aBase, a.transpose_a ? b.CreateAdd(b.CreateMul(kk, k.c64(M)), i)
-                                                       : b.CreateAdd(b.CreateMul(i, k.c64(K)), kk)));
-  }
-
-  /// Stores element (i, j) of C, through the epilogue when there is one.
-  void finish(llvm::Value* value, llvm::Value* flat, llvm::Value* j) {
-    if (!epi) return k.store(id, flat, value);
-    std::vector<llvm::Value*> idx;  // batch dims of bi, then i, j
-    llvm::Value* rest = bi;
-    for (size_t d = batchShape.size(); d-- > 0;) {
-      idx.insert(idx.begin(), b.CreateSRem(rest, k.c64(batchShape[d])));
-      rest = b.CreateSDiv(rest, k.c64(batchShape[d]));
-    }
-    idx.push_back(i);
-    idx.push_back(j);
-    epi->apply(value, flat, idx);
-  }
-
-  /// C[i,:] = sum_k A(i,k) B[k,:]: rows of B and C are contiguous.
-  void rowTimesRows() {
-    k.loop(N, [&](llvm::Value* j) { k.store(C, b.CreateAdd(cRow, j), llvm::ConstantFP::get(t, 0.0)); });
-    k.loop(K, [&](llvm::Value* kk) {
-      llvm::Value* av = aAt(kk);
-      llvm::Value* bRow = b.CreateAdd(bBase, b.CreateMul(kk, k.c64(N)));
-      contracting(b, [&] {
-        k.loop(N, [&](llvm::Value* j) {
-          llvm::Value* c = b.CreateAdd(cRow, j);
-          llvm::Value* prod = b.CreateFMul(av, k.load(B, b.CreateAdd(bRow, j)));
-          k.store(C, c, b.CreateFAdd(k.load(C, c), prod));
-        });
-      });
-    });
-    if (epi)
-      k.loop(N, [&](llvm::Value* j) {
-        llvm::Value* flat = b.CreateAdd(cRow, j);
-        finish(k.load(C, flat), flat, j);
-      });
-  }
-
-  /// C[i,j] = dot(A(i,:), B[j,:]): B is [N, K], its rows contiguous along k.
-  void rowDotRows() {
-    llvm::Value* acc = k.local(t);
-    k.loop(N, [&](llvm::Value* j) {
-      b.CreateStore(llvm::ConstantFP::get(t, 0.0), acc);
-      llvm::Value* bRow = b.CreateAdd(bBase, b.CreateMul(j, k.c64(K)));
-      reassociating(b, [&] {
-        k.loop(K, [&](llvm::Value* kk) {
-          llvm::Value* prod = b.CreateFMul(aAt(kk), k.load(B, b.CreateAdd(bRow, kk)));
-          b.CreateStore(b.CreateFAdd(b.CreateLoad(t, acc), prod), acc);
-        });
-      });
-      finish(b.CreateLoad(t, acc), b.CreateAdd(cRow, j), j);
-    });
-  }
-
-  int64_t lower() {
-    k.loop(k.rangeBegin(), k.rangeEnd(), [&](llvm::Value* row) {
-      bi = b.CreateSDiv(row, k.c64(M));
-      i = b.CreateSRem(row, k.c64(M));
-      aBase = b.CreateMul(bi, k.c64(M * K));
-      bBase = b.CreateMul(bi, k.c64(K * N));
-      cRow = b.CreateMul(row, k.c64(N));
-      if (a.transpose_b) rowDotRows();
-      else rowTimesRows();
-    });
-    return numel(batchShape) * M;
-  }
-};
-
-}  // namespace
-
-int64_t lowerMatmul(KernelEmitter& k, NodeId id, const Epilogue* epi) { return MatmulLowering{k, id, epi}.lower(); }
 
 namespace {
 

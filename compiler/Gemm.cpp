@@ -1,0 +1,282 @@
+// The GEMM engine for matmul, in the style of BLIS: for each batch, C = op(A) op(B) is computed in cache
+// blocks (NC columns of B, KC of the contracted dimension, MC rows of A), each block of B and of A packed
+// into scratch as panels of NR columns and MR rows (zero-padded at the edges, transposes absorbed by the
+// packing), and every MR x NR tile of C computed by a micro-kernel of MR x NR/VL vector accumulators fed by
+// FMAs. Tiles at the edges are stored with masked stores and row guards; the epilogue of a fused kernel
+// runs on each tile after its last block of K, while the tile is in cache.
+#include <unistd.h>
+
+#include <algorithm>
+
+#include <fmt/format.h>
+#include <llvm/IR/Intrinsics.h>
+
+#include "compiler/Gemm.h"
+#include "compiler/Jit.h"
+#include "compiler/Lowering.h"
+#include "ir/Error.h"
+
+namespace kiln {
+
+namespace {
+
+int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+int64_t roundUp(int64_t a, int64_t b) { return ceilDiv(a, b) * b; }
+
+/// A cache size from the C library, or `fallback` when it does not know.
+int64_t cacheBytes(int name, int64_t fallback) {
+  long v = sysconf(name);
+  return v > 0 ? int64_t(v) : fallback;
+}
+
+}  // namespace
+
+GemmPlan planGemm(int64_t M, int64_t N, int64_t K, DType dtype, bool avx512) {
+  int64_t bytes = dtypeSize(dtype);
+  GemmPlan p;
+  p.vl = (avx512 ? 64 : 32) / bytes;
+  int64_t registers = avx512 ? 32 : 16;
+  double best = 0;
+  // The register tile: nv vectors wide, mr rows, mr * nv accumulators plus nv vectors of B and one
+  // broadcast of A in registers. Scored by the work including the padding of the edge tiles, weighted by
+  // the loads each FMA needs (a taller, wider tile reuses each load more).
+  for (int64_t nv = 1; nv <= 4; ++nv) {
+    int64_t mr = std::min<int64_t>((registers - nv - 2) / nv, 14);
+    if (mr < 1) continue;
+    int64_t nr = nv * p.vl;
+    double work = double(roundUp(M, mr)) * double(roundUp(N, nr));
+    double loadsPerFma = double(mr + nv) / double(mr * nv);
+    double score = work * (1.0 + 2.0 * loadsPerFma);
+    if (best == 0 || score < best) best = score, p.mr = mr, p.nr = nr;
+  }
+  int64_t l1 = cacheBytes(_SC_LEVEL1_DCACHE_SIZE, 32 << 10), l2 = cacheBytes(_SC_LEVEL2_CACHE_SIZE, 512 << 10);
+  // KC: an MR x KC panel of A and a KC x NR panel of B fill most of L1; MC x KC of A half of L2.
+  p.kc = std::clamp<int64_t>(int64_t(0.75 * double(l1)) / ((p.mr + p.nr) * bytes) / 8 * 8, 32, 512);
+  if (K <= p.kc + p.kc / 4) p.kc = K;
+  p.mc = std::clamp<int64_t>(l2 / 2 / (p.kc * bytes) / p.mr * p.mr, p.mr, 1024 / p.mr * p.mr);
+  p.mc = std::min(p.mc, roundUp(M, p.mr));
+  p.nc = std::clamp<int64_t>((4 << 20) / (p.kc * bytes) / p.nr * p.nr, p.nr, 8192 / p.nr * p.nr);
+  p.nc = std::min(p.nc, roundUp(N, p.nr));
+  return p;
+}
+
+std::string GemmPlan::str() const {
+  return fmt::format("tile {}x{} ({} lanes), blocks kc {} mc {} nc {}", mr, nr, vl, kc, mc, nc);
+}
+
+namespace {
+
+/// One matmul kernel on the engine. The outer loop (the kernel's [begin, end)) runs over the batch.
+struct GemmLowering {
+  KernelEmitter& k;
+  NodeId id;
+  const Epilogue* epi;
+  const Node& n = k.graph()[id];
+  const MatmulAttrs& attrs = std::get<MatmulAttrs>(n.attrs);
+  NodeId A = n.inputs[0], B = n.inputs[1];
+  NodeId C = epi ? epi->target : id;  // where the tiles are stored
+  const Shape& out = n.type.shape;
+  Shape batchShape = Shape(out.begin(), out.end() - 2);
+  int64_t M = out[out.size() - 2], N = out[out.size() - 1];
+  int64_t K = k.graph()[A].type.shape[out.size() - (attrs.transpose_a ? 2 : 1)];
+  GemmPlan p = planGemm(M, N, K, n.type.dtype, hostTarget().avx512);
+  llvm::IRBuilder<>& b = k.b();
+  llvm::Type* t = k.valueType(n.type.dtype);
+  llvm::VectorType* vt = llvm::FixedVectorType::get(t, unsigned(p.vl));
+  int64_t nv = p.nr / p.vl;
+  int64_t bytes = dtypeSize(n.type.dtype);
+  llvm::Value* packA = nullptr;
+  llvm::Value* packB = nullptr;
+  std::vector<llvm::Value*> acc = {};  // mr * nv accumulator slots, row-major
+
+  llvm::Value* min64(llvm::Value* a, int64_t c) { return b.CreateSelect(b.CreateICmpSLT(a, k.c64(c)), a, k.c64(c)); }
+  llvm::Value* elementPtr(llvm::Value* base, llvm::Value* index) { return b.CreateInBoundsGEP(t, base, index); }
+
+  /// Element (m, kk) of op(A) in batch bi.
+  llvm::Value* aAt(llvm::Value* bi, llvm::Value* m, llvm::Value* kk) {
+    llvm::Value* inner = attrs.transpose_a ? b.CreateAdd(b.CreateMul(kk, k.c64(M)), m) : b.CreateAdd(b.CreateMul(m, k.c64(K)), kk);
+    return k.load(A, b.CreateAdd(b.CreateMul(bi, k.c64(M * K)), inner));
+  }
+  /// Element (kk, col) of op(B) in batch bi.
+  llvm::Value* bAt(llvm::Value* bi, llvm::Value* kk, llvm::Value* col) {
+    llvm::Value* inner = attrs.transpose_b ? b.CreateAdd(b.CreateMul(col, k.c64(K)), kk) : b.CreateAdd(b.CreateMul(kk, k.c64(N)), col);
+    return k.load(B, b.CreateAdd(b.CreateMul(bi, k.c64(K * N)), inner));
+  }
+
+  /// B[pc.., jc..] into panels of NR columns: packB[(panel * KC + kk) * NR + j], zero past N.
+  void packBlockB(llvm::Value* bi, llvm::Value* jc, llvm::Value* pc, llvm::Value* kcCur, llvm::Value* panels) {
+    k.loop(k.c64(0), panels, [&](llvm::Value* panel) {
+      k.loop(k.c64(0), kcCur, [&](llvm::Value* kk) {
+        llvm::Value* dst = b.CreateMul(b.CreateAdd(b.CreateMul(panel, k.c64(p.kc)), kk), k.c64(p.nr));
+        k.loop(p.nr, [&](llvm::Value* j) {
+          llvm::Value* col = b.CreateAdd(b.CreateAdd(jc, b.CreateMul(panel, k.c64(p.nr))), j);
+          llvm::Value* inside = b.CreateICmpSLT(col, k.c64(N));
+          llvm::Value* v = bAt(bi, b.CreateAdd(pc, kk), b.CreateSelect(inside, col, k.c64(0)));
+          b.CreateStore(b.CreateSelect(inside, v, llvm::ConstantFP::get(t, 0.0)), elementPtr(packB, b.CreateAdd(dst, j)));
+        });
+      });
+    });
+  }
+
+  /// A[ic.., pc..] into panels of MR rows: packA[(panel * KC + kk) * MR + i], zero past M.
+  void packBlockA(llvm::Value* bi, llvm::Value* ic, llvm::Value* pc, llvm::Value* kcCur, llvm::Value* panels) {
+    k.loop(k.c64(0), panels, [&](llvm::Value* panel) {
+      k.loop(k.c64(0), kcCur, [&](llvm::Value* kk) {
+        llvm::Value* dst = b.CreateMul(b.CreateAdd(b.CreateMul(panel, k.c64(p.kc)), kk), k.c64(p.mr));
+        k.loop(p.mr, [&](llvm::Value* i) {
+          llvm::Value* row = b.CreateAdd(b.CreateAdd(ic, b.CreateMul(panel, k.c64(p.mr))), i);
+          llvm::Value* inside = b.CreateICmpSLT(row, k.c64(M));
+          llvm::Value* v = aAt(bi, b.CreateSelect(inside, row, k.c64(0)), b.CreateAdd(pc, kk));
+          b.CreateStore(b.CreateSelect(inside, v, llvm::ConstantFP::get(t, 0.0)), elementPtr(packA, b.CreateAdd(dst, i)));
+        });
+      });
+    });
+  }
+
+  /// The accumulators of one tile: sum over kk < kcCur of packed A panel `ap` times packed B panel `bp`.
+  void microKernel(llvm::Value* ap, llvm::Value* bp, llvm::Value* kcCur) {
+    llvm::Value* zero = llvm::ConstantFP::get(vt, 0.0);
+    for (llvm::Value* a : acc) b.CreateStore(zero, a);
+    k.loop(k.c64(0), kcCur, [&](llvm::Value* kk) {
+      std::vector<llvm::Value*> bv;
+      llvm::Value* brow = b.CreateMul(kk, k.c64(p.nr));
+      for (int64_t v = 0; v < nv; ++v)
+        bv.push_back(b.CreateAlignedLoad(vt, elementPtr(bp, b.CreateAdd(brow, k.c64(v * p.vl))), llvm::Align(64)));
+      llvm::Value* arow = b.CreateMul(kk, k.c64(p.mr));
+      for (int64_t i = 0; i < p.mr; ++i) {
+        llvm::Value* a = b.CreateLoad(t, elementPtr(ap, b.CreateAdd(arow, k.c64(i))));
+        llvm::Value* splat = b.CreateVectorSplat(unsigned(p.vl), a);
+        for (int64_t v = 0; v < nv; ++v) {
+          llvm::Value* slot = acc[size_t(i * nv + v)];
+          llvm::Value* sum = k.intrinsic(llvm::Intrinsic::fma, vt, {splat, bv[size_t(v)], b.CreateLoad(vt, slot)});
+          b.CreateStore(sum, slot);
+        }
+      }
+    });
+  }
+
+  /// Runs `body` when `cond` holds.
+  void when(llvm::Value* cond, const std::function<void()>& body) {
+    llvm::Function* fn = b.GetInsertBlock()->getParent();
+    llvm::BasicBlock* then = llvm::BasicBlock::Create(k.ctx(), "then", fn);
+    llvm::BasicBlock* done = llvm::BasicBlock::Create(k.ctx(), "done", fn);
+    b.CreateCondBr(cond, then, done);
+    b.SetInsertPoint(then);
+    body();
+    b.CreateBr(done);
+    b.SetInsertPoint(done);
+  }
+
+  /// Stores the tile at (row0, col0) of batch bi: C = acc on the first block of K, C += acc after it;
+  /// masked past N, rows past M skipped.
+  void storeTile(llvm::Value* bi, llvm::Value* row0, llvm::Value* col0, llvm::Value* first) {
+    std::vector<llvm::Constant*> lanes;
+    for (int64_t l = 0; l < p.vl; ++l) lanes.push_back(b.getInt64(uint64_t(l)));
+    llvm::Value* laneIndex = llvm::ConstantVector::get(lanes);
+    llvm::Value* limit = b.CreateVectorSplat(unsigned(p.vl), k.c64(N));
+    for (int64_t i = 0; i < p.mr; ++i) {
+      llvm::Value* row = b.CreateAdd(row0, k.c64(i));
+      when(b.CreateICmpSLT(row, k.c64(M)), [&] {
+        llvm::Value* rowBase = b.CreateAdd(b.CreateMul(bi, k.c64(M * N)), b.CreateMul(row, k.c64(N)));
+        for (int64_t v = 0; v < nv; ++v) {
+          llvm::Value* col = b.CreateAdd(col0, k.c64(v * p.vl));
+          llvm::Value* mask = b.CreateICmpSLT(b.CreateAdd(b.CreateVectorSplat(unsigned(p.vl), col), laneIndex), limit);
+          llvm::Value* ptr = k.address(C, b.CreateAdd(rowBase, col));
+          llvm::Value* old = b.CreateMaskedLoad(vt, ptr, llvm::Align(bytes), mask, llvm::ConstantFP::get(vt, 0.0));
+          llvm::Value* sum = b.CreateLoad(vt, acc[size_t(i * nv + v)]);
+          llvm::Value* val = b.CreateSelect(first, sum, b.CreateFAdd(old, sum));
+          b.CreateMaskedStore(val, ptr, llvm::Align(bytes), mask);
+        }
+      });
+    }
+  }
+
+  /// The epilogue on the tile at (row0, col0), element by element, once its last block of K is stored.
+  void epilogueTile(llvm::Value* bi, llvm::Value* row0, llvm::Value* col0) {
+    k.loop(p.mr, [&](llvm::Value* i) {
+      llvm::Value* row = b.CreateAdd(row0, i);
+      when(b.CreateICmpSLT(row, k.c64(M)), [&] {
+        llvm::Value* rowBase = b.CreateAdd(b.CreateMul(bi, k.c64(M * N)), b.CreateMul(row, k.c64(N)));
+        k.loop(col0, b.CreateSelect(b.CreateICmpSLT(b.CreateAdd(col0, k.c64(p.nr)), k.c64(N)),
+                                    b.CreateAdd(col0, k.c64(p.nr)), k.c64(N)),
+               [&](llvm::Value* col) {
+                 llvm::Value* flat = b.CreateAdd(rowBase, col);
+                 std::vector<llvm::Value*> idx;  // batch dims of bi, then row, col
+                 llvm::Value* rest = bi;
+                 for (size_t d = batchShape.size(); d-- > 0;) {
+                   idx.insert(idx.begin(), b.CreateSRem(rest, k.c64(batchShape[d])));
+                   rest = b.CreateSDiv(rest, k.c64(batchShape[d]));
+                 }
+                 idx.push_back(row);
+                 idx.push_back(col);
+                 epi->apply(k.load(C, flat), flat, idx);
+               });
+      });
+    });
+  }
+
+  /// Every tile of the block (ic, jc) for the block of K at pc.
+  void tiles(llvm::Value* bi, llvm::Value* ic, llvm::Value* jc, llvm::Value* pc, llvm::Value* kcCur,
+             llvm::Value* aPanels, llvm::Value* bPanels) {
+    llvm::Value* first = b.CreateICmpEQ(pc, k.c64(0));
+    llvm::Value* last = b.CreateICmpEQ(b.CreateAdd(pc, kcCur), k.c64(K));
+    k.loop(k.c64(0), bPanels, [&](llvm::Value* jr) {
+      llvm::Value* bp = elementPtr(packB, b.CreateMul(jr, k.c64(p.kc * p.nr)));
+      llvm::Value* col0 = b.CreateAdd(jc, b.CreateMul(jr, k.c64(p.nr)));
+      k.loop(k.c64(0), aPanels, [&](llvm::Value* ir) {
+        llvm::Value* ap = elementPtr(packA, b.CreateMul(ir, k.c64(p.kc * p.mr)));
+        llvm::Value* row0 = b.CreateAdd(ic, b.CreateMul(ir, k.c64(p.mr)));
+        microKernel(ap, bp, kcCur);
+        storeTile(bi, row0, col0, first);
+        if (epi) when(last, [&] { epilogueTile(bi, row0, col0); });
+      });
+    });
+  }
+
+  int64_t lower() {
+    packB = k.scratch(p.kc * roundUp(p.nc, p.nr) * bytes);
+    packA = k.scratch(roundUp(p.mc, p.mr) * p.kc * bytes);
+    for (int64_t i = 0; i < p.mr * nv; ++i) acc.push_back(k.local(vt));
+    k.loop(k.rangeBegin(), k.rangeEnd(), [&](llvm::Value* bi) {
+      k.loop(ceilDiv(N, p.nc), [&](llvm::Value* jb) {
+        llvm::Value* jc = b.CreateMul(jb, k.c64(p.nc));
+        llvm::Value* ncCur = min64(b.CreateSub(k.c64(N), jc), p.nc);
+        llvm::Value* bPanels = b.CreateSDiv(b.CreateAdd(ncCur, k.c64(p.nr - 1)), k.c64(p.nr));
+        k.loop(ceilDiv(K, p.kc), [&](llvm::Value* pb) {
+          llvm::Value* pc = b.CreateMul(pb, k.c64(p.kc));
+          llvm::Value* kcCur = min64(b.CreateSub(k.c64(K), pc), p.kc);
+          packBlockB(bi, jc, pc, kcCur, bPanels);
+          k.loop(ceilDiv(M, p.mc), [&](llvm::Value* ib) {
+            llvm::Value* ic = b.CreateMul(ib, k.c64(p.mc));
+            llvm::Value* mcCur = min64(b.CreateSub(k.c64(M), ic), p.mc);
+            llvm::Value* aPanels = b.CreateSDiv(b.CreateAdd(mcCur, k.c64(p.mr - 1)), k.c64(p.mr));
+            packBlockA(bi, ic, pc, kcCur, aPanels);
+            tiles(bi, ic, jc, pc, kcCur, aPanels, bPanels);
+          });
+        });
+      });
+    });
+    return numel(batchShape);
+  }
+};
+
+}  // namespace
+
+int64_t lowerMatmul(KernelEmitter& k, NodeId id, const Epilogue* epi) {
+  const Node& n = k.graph()[id];
+  if (n.type.numel() == 0) return 0;  // nothing to compute
+  const Shape& as = k.graph()[n.inputs[0]].type.shape;
+  if (as[as.size() - (std::get<MatmulAttrs>(n.attrs).transpose_a ? 2 : 1)] == 0) {  // K = 0: every sum is empty
+    llvm::Value* zero = llvm::ConstantFP::get(k.valueType(n.type.dtype), 0.0);
+    std::vector<int64_t> strides = stridesOf(n.type.shape);
+    k.loopNest(n.type.shape, [&](const std::vector<llvm::Value*>& idx) {
+      llvm::Value* flat = k.linear(idx, strides);
+      if (epi) epi->apply(zero, flat, idx);
+      else k.store(id, flat, zero);
+    });
+    return 1;
+  }
+  return GemmLowering{k, id, epi}.lower();
+}
+
+}  // namespace kiln

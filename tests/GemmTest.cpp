@@ -1,0 +1,117 @@
+// The GEMM engine against the interpreter over awkward shapes: M, N and K drawn from {1, 2, 3, 7, 15, 16,
+// 17, 31, 33, 64, 100, 257}, every transpose combination, batched and not, f32 and f64, bare and with a
+// fused epilogue (bias and ReLU). Each element must be within the forward error bound of any summation
+// order, (K + 2) u sum_k |a_ik| |b_kj| (u the unit roundoff of the dtype), of the interpreter's f64 value.
+#include <doctest/doctest.h>
+
+#include <cmath>
+
+#include <fmt/format.h>
+
+#include "compiler/DiffTest.h"
+#include "compiler/Gemm.h"
+#include "compiler/Interpreter.h"
+#include "compiler/ParamInit.h"
+#include "ir/Builder.h"
+#include "tests/TestUtil.h"
+
+namespace kiln {
+
+namespace {
+
+struct GemmCase {
+  int64_t batch, M, N, K;
+  bool ta, tb, epilogue;
+  DType dtype;
+  std::string name() const {
+    return fmt::format("{}x[{}x{}x{}]{}{}{} {}", batch, M, N, K, ta ? " ta" : "", tb ? " tb" : "", epilogue ? " +relu" : "",
+                       dtypeName(dtype));
+  }
+};
+
+/// About 240 cases: the dims crossed sparsely by a fixed stride through all 12^3 triples, each case with
+/// the next transpose combination, every third batched, every third with an epilogue, dtypes alternating.
+std::vector<GemmCase> cases() {
+  const int64_t dims[] = {1, 2, 3, 7, 15, 16, 17, 31, 33, 64, 100, 257};
+  std::vector<GemmCase> out;
+  for (int64_t i = 0, c = 0; i < 12 * 12 * 12; i += 7, ++c) {
+    int64_t M = dims[i % 12], N = dims[i / 12 % 12], K = dims[i / 144];
+    if (M * N * K > (1 << 21)) continue;  // the interpreter's loops stay quick
+    out.push_back({c % 3 == 1 ? 3 : 1, M, N, K, (c & 1) != 0, (c & 2) != 0, c % 3 == 2, c % 2 ? DType::F64 : DType::F32});
+  }
+  return out;
+}
+
+/// Checks every case of `group` in one compiled graph, so the JIT compiles them together.
+void checkGroup(const std::vector<GemmCase>& group) {
+  Builder b("gemm-sweep");
+  for (size_t i = 0; i < group.size(); ++i) {
+    const GemmCase& c = group[i];
+    Shape as = c.ta ? Shape{c.K, c.M} : Shape{c.M, c.K}, bs = c.tb ? Shape{c.N, c.K} : Shape{c.K, c.N};
+    if (c.batch > 1) as.insert(as.begin(), c.batch), bs.insert(bs.begin(), c.batch);
+    Value y = matmul(b.input(fmt::format("a{}", i), {c.dtype, as}), b.input(fmt::format("b{}", i), {c.dtype, bs}), c.ta, c.tb);
+    if (c.epilogue) y = relu(y + 0.25);
+    b.output(fmt::format("y{}", i), y);
+  }
+  Graph g = b.finish();
+  TensorMap feeds = randomInputs(g, 11);
+  TensorMap ref = evaluate(g, feeds, Precision::F64);
+  TensorMap jit = runCompiled(g, feeds, {true, std::string(KILN_BUILD_DIR) + "/kiln-cache"});
+  for (size_t i = 0; i < group.size(); ++i) {
+    const GemmCase& c = group[i];
+    const HostTensor &A = feeds.at(fmt::format("a{}", i)), &B = feeds.at(fmt::format("b{}", i));
+    const HostTensor &want = ref.at(fmt::format("y{}", i)), &got = jit.at(fmt::format("y{}", i));
+    double u = c.dtype == DType::F32 ? std::ldexp(1.0, -24) : std::ldexp(1.0, -53);
+    int64_t worst = -1;
+    double worstExcess = 0;
+    for (int64_t bi = 0; bi < c.batch; ++bi)
+      for (int64_t m = 0; m < c.M; ++m)
+        for (int64_t n = 0; n < c.N; ++n) {
+          double absSum = 0;
+          for (int64_t k = 0; k < c.K; ++k) {
+            double a = A.data[size_t(bi * c.M * c.K + (c.ta ? k * c.M + m : m * c.K + k))];
+            double bv = B.data[size_t(bi * c.K * c.N + (c.tb ? n * c.K + k : k * c.N + n))];
+            absSum += std::fabs(a * bv);
+          }
+          size_t at = size_t((bi * c.M + m) * c.N + n);
+          double bound = double(c.K + 2) * u * absSum + 4 * u * std::fabs(want.data[at]) + 1e-300;
+          double excess = std::fabs(got.data[at] - want.data[at]) / bound;
+          if (excess > worstExcess) worstExcess = excess, worst = int64_t(at);
+        }
+    INFO("case ", c.name(), ": worst element ", worst, " at ", worstExcess, " of its bound");
+    CHECK(worstExcess <= 1.0);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("GEMM engine: 240 awkward shapes, every transpose, batched, f32 and f64, with and without epilogues") {
+  std::vector<GemmCase> all = cases();
+  CHECK(all.size() >= 200);
+  std::vector<GemmCase> group;
+  for (const GemmCase& c : all) {
+    group.push_back(c);
+    if (group.size() == 60) checkGroup(group), group.clear();
+  }
+  if (!group.empty()) checkGroup(group);
+}
+
+TEST_CASE("GEMM engine: the plan fits the registers and the caches, and narrow shapes get a narrow tile") {
+  for (bool avx512 : {true, false})
+    for (DType t : {DType::F32, DType::F64}) {
+      GemmPlan p = planGemm(128, 512, 784, t, avx512);
+      int64_t registers = avx512 ? 32 : 16;
+      INFO(p.str());
+      CHECK(p.vl == (avx512 ? 64 : 32) / dtypeSize(t));
+      CHECK(p.nr % p.vl == 0);
+      CHECK(p.mr * (p.nr / p.vl) + p.nr / p.vl + 1 <= registers);  // accumulators, B vectors, A broadcast
+      CHECK(p.mc % p.mr == 0);
+      CHECK(p.nc % p.nr == 0);
+      CHECK(p.kc >= 32);
+      GemmPlan narrow = planGemm(128, 10, 512, t, avx512);  // N = 10: the fewest vectors that cover it
+      CHECK(narrow.nr == (10 + narrow.vl - 1) / narrow.vl * narrow.vl);
+    }
+  CHECK(planGemm(64, 64, 100, DType::F32, true).kc == 100);  // a short K is one block
+}
+
+}  // namespace kiln
