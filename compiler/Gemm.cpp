@@ -103,33 +103,85 @@ struct GemmLowering {
     return k.load(B, b.CreateAdd(b.CreateMul(bi, k.c64(K * N)), inner));
   }
 
-  /// B[pc.., jc..] into panels of NR columns: packB[(panel * KC + kk) * NR + j], zero past N.
+  /// B[pc.., jc..] into panels of NR columns: packB[(panel * KC + kk) * NR + j], zero past N. The loop
+  /// that reads B runs along B's rows: along the columns of op(B), or down them when B is transposed.
   void packBlockB(llvm::Value* bi, llvm::Value* jc, llvm::Value* pc, llvm::Value* kcCur, llvm::Value* panels) {
     k.loop(k.c64(0), panels, [&](llvm::Value* panel) {
-      k.loop(k.c64(0), kcCur, [&](llvm::Value* kk) {
-        llvm::Value* dst = b.CreateMul(b.CreateAdd(b.CreateMul(panel, k.c64(p.kc)), kk), k.c64(p.nr));
-        k.loop(p.nr, [&](llvm::Value* j) {
-          llvm::Value* col = b.CreateAdd(b.CreateAdd(jc, b.CreateMul(panel, k.c64(p.nr))), j);
-          llvm::Value* inside = b.CreateICmpSLT(col, k.c64(N));
-          llvm::Value* v = bAt(bi, b.CreateAdd(pc, kk), b.CreateSelect(inside, col, k.c64(0)));
-          b.CreateStore(b.CreateSelect(inside, v, llvm::ConstantFP::get(t, 0.0)), elementPtr(packB, b.CreateAdd(dst, j)));
-        });
+      auto element = [&](llvm::Value* kk, llvm::Value* j) {
+        llvm::Value* dst = b.CreateAdd(b.CreateMul(b.CreateAdd(b.CreateMul(panel, k.c64(p.kc)), kk), k.c64(p.nr)), j);
+        llvm::Value* col = b.CreateAdd(b.CreateAdd(jc, b.CreateMul(panel, k.c64(p.nr))), j);
+        llvm::Value* inside = b.CreateICmpSLT(col, k.c64(N));
+        llvm::Value* v = bAt(bi, b.CreateAdd(pc, kk), b.CreateSelect(inside, col, k.c64(0)));
+        b.CreateStore(b.CreateSelect(inside, v, llvm::ConstantFP::get(t, 0.0)), elementPtr(packB, dst));
+      };
+      if (!attrs.transpose_b) {
+        k.loop(k.c64(0), kcCur, [&](llvm::Value* kk) { k.loop(p.nr, [&](llvm::Value* j) { element(kk, j); }); });
+        return;
+      }
+      // Transposed B: VL x VL blocks read as VL vectors along K and transposed in registers; the K tail
+      // element by element.
+      llvm::Value* full = b.CreateMul(b.CreateSDiv(kcCur, k.c64(p.vl)), k.c64(p.vl));
+      k.loop(k.c64(0), b.CreateSDiv(kcCur, k.c64(p.vl)), [&](llvm::Value* kb) {
+        for (int64_t g = 0; g < nv; ++g) transposedBlockB(bi, jc, pc, panel, kb, g);
       });
+      k.loop(p.nr, [&](llvm::Value* j) { k.loop(full, kcCur, [&](llvm::Value* kk) { element(kk, j); }); });
     });
   }
 
-  /// A[ic.., pc..] into panels of MR rows: packA[(panel * KC + kk) * MR + i], zero past M.
+  /// One VL x VL block of a transposed B's panel: columns g*VL.. of the panel, depths kb*VL.. of the block.
+  void transposedBlockB(llvm::Value* bi, llvm::Value* jc, llvm::Value* pc, llvm::Value* panel, llvm::Value* kb, int64_t g) {
+    llvm::Value* kk0 = b.CreateMul(kb, k.c64(p.vl));
+    std::vector<llvm::Value*> rows;
+    for (int64_t c = 0; c < p.vl; ++c) {  // row c: column col of op(B), depths kk0.. (contiguous in B)
+      llvm::Value* col = b.CreateAdd(b.CreateAdd(jc, b.CreateMul(panel, k.c64(p.nr))), k.c64(g * p.vl + c));
+      llvm::Value* inside = b.CreateICmpSLT(col, k.c64(N));
+      llvm::Value* src = b.CreateAdd(b.CreateMul(bi, k.c64(K * N)),
+                                     b.CreateAdd(b.CreateMul(b.CreateSelect(inside, col, k.c64(0)), k.c64(K)), b.CreateAdd(pc, kk0)));
+      llvm::Value* v = b.CreateAlignedLoad(vt, k.address(B, src), llvm::Align(bytes));
+      rows.push_back(b.CreateSelect(inside, v, llvm::ConstantFP::get(vt, 0.0)));
+    }
+    transposeInRegisters(rows);
+    for (int64_t q = 0; q < p.vl; ++q) {  // row q now holds depth kk0 + q of the VL columns
+      llvm::Value* dst = b.CreateAdd(b.CreateMul(b.CreateAdd(b.CreateMul(panel, k.c64(p.kc)), b.CreateAdd(kk0, k.c64(q))), k.c64(p.nr)),
+                                     k.c64(g * p.vl));
+      b.CreateAlignedStore(rows[size_t(q)], elementPtr(packB, dst), llvm::Align(64));
+    }
+  }
+
+  /// Transposes the VL x VL matrix whose rows are `r` (VL vectors): log2(VL) rounds, each swapping the
+  /// off-diagonal h x h blocks of every 2h x 2h block (h = VL/2, ..., 1) with two shuffles per row pair.
+  void transposeInRegisters(std::vector<llvm::Value*>& r) {
+    int n = int(p.vl);
+    for (int h = n / 2; h >= 1; h /= 2)
+      for (int i = 0; i < n; ++i) {
+        if (i & h) continue;
+        std::vector<int> lo, hi;
+        for (int l = 0; l < n; ++l) {
+          lo.push_back((l & h) == 0 ? l : n + l - h);
+          hi.push_back((l & h) == 0 ? l + h : n + l);
+        }
+        llvm::Value* a = r[size_t(i)];
+        llvm::Value* c = r[size_t(i + h)];
+        r[size_t(i)] = b.CreateShuffleVector(a, c, lo);
+        r[size_t(i + h)] = b.CreateShuffleVector(a, c, hi);
+      }
+  }
+
+  /// A[ic.., pc..] into panels of MR rows: packA[(panel * KC + kk) * MR + i], zero past M. The loop that
+  /// reads A runs along A's rows, as for B.
   void packBlockA(llvm::Value* bi, llvm::Value* ic, llvm::Value* pc, llvm::Value* kcCur, llvm::Value* panels) {
     k.loop(k.c64(0), panels, [&](llvm::Value* panel) {
-      k.loop(k.c64(0), kcCur, [&](llvm::Value* kk) {
-        llvm::Value* dst = b.CreateMul(b.CreateAdd(b.CreateMul(panel, k.c64(p.kc)), kk), k.c64(p.mr));
-        k.loop(p.mr, [&](llvm::Value* i) {
-          llvm::Value* row = b.CreateAdd(b.CreateAdd(ic, b.CreateMul(panel, k.c64(p.mr))), i);
-          llvm::Value* inside = b.CreateICmpSLT(row, k.c64(M));
-          llvm::Value* v = aAt(bi, b.CreateSelect(inside, row, k.c64(0)), b.CreateAdd(pc, kk));
-          b.CreateStore(b.CreateSelect(inside, v, llvm::ConstantFP::get(t, 0.0)), elementPtr(packA, b.CreateAdd(dst, i)));
-        });
-      });
+      auto element = [&](llvm::Value* kk, llvm::Value* i) {
+        llvm::Value* dst = b.CreateAdd(b.CreateMul(b.CreateAdd(b.CreateMul(panel, k.c64(p.kc)), kk), k.c64(p.mr)), i);
+        llvm::Value* row = b.CreateAdd(b.CreateAdd(ic, b.CreateMul(panel, k.c64(p.mr))), i);
+        llvm::Value* inside = b.CreateICmpSLT(row, k.c64(M));
+        llvm::Value* v = aAt(bi, b.CreateSelect(inside, row, k.c64(0)), b.CreateAdd(pc, kk));
+        b.CreateStore(b.CreateSelect(inside, v, llvm::ConstantFP::get(t, 0.0)), elementPtr(packA, dst));
+      };
+      if (attrs.transpose_a)
+        k.loop(k.c64(0), kcCur, [&](llvm::Value* kk) { k.loop(p.mr, [&](llvm::Value* i) { element(kk, i); }); });
+      else
+        k.loop(p.mr, [&](llvm::Value* i) { k.loop(k.c64(0), kcCur, [&](llvm::Value* kk) { element(kk, i); }); });
     });
   }
 
