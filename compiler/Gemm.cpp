@@ -178,11 +178,62 @@ struct GemmLowering {
         llvm::Value* v = aAt(bi, b.CreateSelect(inside, row, k.c64(0)), b.CreateAdd(pc, kk));
         b.CreateStore(b.CreateSelect(inside, v, llvm::ConstantFP::get(t, 0.0)), elementPtr(packA, dst));
       };
-      if (attrs.transpose_a)
+      if (p.mr > p.vl) {
         k.loop(k.c64(0), kcCur, [&](llvm::Value* kk) { k.loop(p.mr, [&](llvm::Value* i) { element(kk, i); }); });
-      else
-        k.loop(p.mr, [&](llvm::Value* i) { k.loop(k.c64(0), kcCur, [&](llvm::Value* kk) { element(kk, i); }); });
+        return;
+      }
+      if (attrs.transpose_a) {  // A's rows are op(A)'s columns: each depth is one masked vector of MR rows
+        k.loop(k.c64(0), kcCur, [&](llvm::Value* kk) { columnA(bi, ic, pc, panel, kk); });
+        return;
+      }
+      // A row-major: VL-deep blocks of its MR rows read as vectors along K and transposed in registers;
+      // the K tail element by element.
+      llvm::Value* full = b.CreateMul(b.CreateSDiv(kcCur, k.c64(p.vl)), k.c64(p.vl));
+      k.loop(k.c64(0), b.CreateSDiv(kcCur, k.c64(p.vl)), [&](llvm::Value* kb) { blockA(bi, ic, pc, panel, kb); });
+      k.loop(p.mr, [&](llvm::Value* i) { k.loop(full, kcCur, [&](llvm::Value* kk) { element(kk, i); }); });
     });
+  }
+
+  /// Depth kk of a transposed A's panel: its MR rows are contiguous in A, read and written as one masked
+  /// vector (rows past M read as zero).
+  void columnA(llvm::Value* bi, llvm::Value* ic, llvm::Value* pc, llvm::Value* panel, llvm::Value* kk) {
+    llvm::Value* row0 = b.CreateAdd(ic, b.CreateMul(panel, k.c64(p.mr)));
+    std::vector<llvm::Constant*> lanes, inTile;
+    for (int64_t l = 0; l < p.vl; ++l) lanes.push_back(b.getInt64(uint64_t(l))), inTile.push_back(b.getInt1(l < p.mr));
+    llvm::Value* rows = b.CreateAdd(b.CreateVectorSplat(unsigned(p.vl), row0), llvm::ConstantVector::get(lanes));
+    llvm::Value* inside = b.CreateAnd(b.CreateICmpSLT(rows, b.CreateVectorSplat(unsigned(p.vl), k.c64(M))),
+                                      llvm::ConstantVector::get(inTile));
+    llvm::Value* src = b.CreateAdd(b.CreateMul(bi, k.c64(M * K)), b.CreateAdd(b.CreateMul(b.CreateAdd(pc, kk), k.c64(M)), row0));
+    llvm::Value* v = b.CreateMaskedLoad(vt, k.address(A, src), llvm::Align(bytes), inside, llvm::ConstantFP::get(vt, 0.0));
+    llvm::Value* dst = b.CreateMul(b.CreateAdd(b.CreateMul(panel, k.c64(p.kc)), kk), k.c64(p.mr));
+    b.CreateMaskedStore(v, elementPtr(packA, dst), llvm::Align(bytes), llvm::ConstantVector::get(inTile));
+  }
+
+  /// One MR x VL block of a row-major A's panel: its rows' depths kb*VL.., transposed (padded to VL x VL)
+  /// into VL runs of MR elements.
+  void blockA(llvm::Value* bi, llvm::Value* ic, llvm::Value* pc, llvm::Value* panel, llvm::Value* kb) {
+    llvm::Value* kk0 = b.CreateMul(kb, k.c64(p.vl));
+    std::vector<llvm::Value*> rows;
+    for (int64_t i = 0; i < p.vl; ++i) {
+      if (i >= p.mr) {
+        rows.push_back(llvm::ConstantFP::get(vt, 0.0));
+        continue;
+      }
+      llvm::Value* row = b.CreateAdd(b.CreateAdd(ic, b.CreateMul(panel, k.c64(p.mr))), k.c64(i));
+      llvm::Value* inside = b.CreateICmpSLT(row, k.c64(M));
+      llvm::Value* src = b.CreateAdd(b.CreateMul(bi, k.c64(M * K)),
+                                     b.CreateAdd(b.CreateMul(b.CreateSelect(inside, row, k.c64(0)), k.c64(K)), b.CreateAdd(pc, kk0)));
+      llvm::Value* v = b.CreateAlignedLoad(vt, k.address(A, src), llvm::Align(bytes));
+      rows.push_back(b.CreateSelect(inside, v, llvm::ConstantFP::get(vt, 0.0)));
+    }
+    transposeInRegisters(rows);
+    std::vector<llvm::Constant*> lanes;
+    for (int64_t l = 0; l < p.vl; ++l) lanes.push_back(b.getInt1(l < p.mr));
+    llvm::Value* mask = llvm::ConstantVector::get(lanes);
+    for (int64_t q = 0; q < p.vl; ++q) {  // row q: depth kk0 + q of the MR rows
+      llvm::Value* dst = b.CreateMul(b.CreateAdd(b.CreateMul(panel, k.c64(p.kc)), b.CreateAdd(kk0, k.c64(q))), k.c64(p.mr));
+      b.CreateMaskedStore(rows[size_t(q)], elementPtr(packA, dst), llvm::Align(bytes), mask);
+    }
   }
 
   /// The accumulators of one tile: sum over kk < kcCur of packed A panel `ap` times packed B panel `bp`.
