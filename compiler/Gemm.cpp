@@ -66,42 +66,29 @@ std::string GemmPlan::str() const {
 
 namespace {
 
-/// One matmul kernel on the engine. The outer loop (the kernel's [begin, end)) runs over the batch.
+/// One GEMM kernel on the engine, from its spec. The outer loop (the kernel's [begin, end)) runs over the
+/// batch.
 struct GemmLowering {
   KernelEmitter& k;
-  NodeId id;
+  const GemmSpec& spec;
   const Epilogue* epi;
-  const Node& n = k.graph()[id];
-  const MatmulAttrs& attrs = std::get<MatmulAttrs>(n.attrs);
-  NodeId A = n.inputs[0], B = n.inputs[1];
-  NodeId C = epi ? epi->target : id;  // where the tiles are stored
-  const Shape& out = n.type.shape;
-  Shape batchShape = Shape(out.begin(), out.end() - 2);
-  int64_t M = out[out.size() - 2], N = out[out.size() - 1];
-  int64_t K = k.graph()[A].type.shape[out.size() - (attrs.transpose_a ? 2 : 1)];
-  GemmPlan p = planGemm(M, N, K, n.type.dtype, hostTarget().avx512);
+  int64_t M = spec.M, N = spec.N, K = spec.K;
+  GemmPlan p = planGemm(M, N, K, spec.dtype, hostTarget().avx512);
   llvm::IRBuilder<>& b = k.b();
-  llvm::Type* t = k.valueType(n.type.dtype);
+  llvm::Type* t = k.valueType(spec.dtype);
   llvm::VectorType* vt = llvm::FixedVectorType::get(t, unsigned(p.vl));
   int64_t nv = p.nr / p.vl;
-  int64_t bytes = dtypeSize(n.type.dtype);
+  int64_t bytes = dtypeSize(spec.dtype);
+  NodeId A = spec.aNode, B = spec.bNode, C = spec.c;
   llvm::Value* packA = nullptr;
   llvm::Value* packB = nullptr;
   std::vector<llvm::Value*> acc = {};  // mr * nv accumulator slots, row-major
+  bool prepackA = spec.aShared && spec.batch > 1;  // pack A's blocks once, before the batch loop
 
   llvm::Value* min64(llvm::Value* a, int64_t c) { return b.CreateSelect(b.CreateICmpSLT(a, k.c64(c)), a, k.c64(c)); }
   llvm::Value* elementPtr(llvm::Value* base, llvm::Value* index) { return b.CreateInBoundsGEP(t, base, index); }
-
-  /// Element (m, kk) of op(A) in batch bi.
-  llvm::Value* aAt(llvm::Value* bi, llvm::Value* m, llvm::Value* kk) {
-    llvm::Value* inner = attrs.transpose_a ? b.CreateAdd(b.CreateMul(kk, k.c64(M)), m) : b.CreateAdd(b.CreateMul(m, k.c64(K)), kk);
-    return k.load(A, b.CreateAdd(b.CreateMul(bi, k.c64(M * K)), inner));
-  }
-  /// Element (kk, col) of op(B) in batch bi.
-  llvm::Value* bAt(llvm::Value* bi, llvm::Value* kk, llvm::Value* col) {
-    llvm::Value* inner = attrs.transpose_b ? b.CreateAdd(b.CreateMul(col, k.c64(K)), kk) : b.CreateAdd(b.CreateMul(kk, k.c64(N)), col);
-    return k.load(B, b.CreateAdd(b.CreateMul(bi, k.c64(K * N)), inner));
-  }
+  llvm::Value* aAt(llvm::Value* bi, llvm::Value* m, llvm::Value* kk) { return spec.a(k, bi, m, kk); }
+  llvm::Value* bAt(llvm::Value* bi, llvm::Value* kk, llvm::Value* col) { return spec.b(k, bi, kk, col); }
 
   /// B[pc.., jc..] into panels of NR columns: packB[(panel * KC + kk) * NR + j], zero past N. The loop
   /// that reads B runs along B's rows: along the columns of op(B), or down them when B is transposed.
@@ -114,7 +101,7 @@ struct GemmLowering {
         llvm::Value* v = bAt(bi, b.CreateAdd(pc, kk), b.CreateSelect(inside, col, k.c64(0)));
         b.CreateStore(b.CreateSelect(inside, v, llvm::ConstantFP::get(t, 0.0)), elementPtr(packB, dst));
       };
-      if (!attrs.transpose_b) {
+      if (spec.bLayout != GemmSpec::AlongK) {
         k.loop(k.c64(0), kcCur, [&](llvm::Value* kk) { k.loop(p.nr, [&](llvm::Value* j) { element(kk, j); }); });
         return;
       }
@@ -135,7 +122,7 @@ struct GemmLowering {
     for (int64_t c = 0; c < p.vl; ++c) {  // row c: column col of op(B), depths kk0.. (contiguous in B)
       llvm::Value* col = b.CreateAdd(b.CreateAdd(jc, b.CreateMul(panel, k.c64(p.nr))), k.c64(g * p.vl + c));
       llvm::Value* inside = b.CreateICmpSLT(col, k.c64(N));
-      llvm::Value* src = b.CreateAdd(b.CreateMul(bi, k.c64(K * N)),
+      llvm::Value* src = b.CreateAdd(b.CreateMul(bi, k.c64(spec.bBatchStride)),
                                      b.CreateAdd(b.CreateMul(b.CreateSelect(inside, col, k.c64(0)), k.c64(K)), b.CreateAdd(pc, kk0)));
       llvm::Value* v = b.CreateAlignedLoad(vt, k.address(B, src), llvm::Align(bytes));
       rows.push_back(b.CreateSelect(inside, v, llvm::ConstantFP::get(vt, 0.0)));
@@ -169,49 +156,49 @@ struct GemmLowering {
 
   /// A[ic.., pc..] into panels of MR rows: packA[(panel * KC + kk) * MR + i], zero past M. The loop that
   /// reads A runs along A's rows, as for B.
-  void packBlockA(llvm::Value* bi, llvm::Value* ic, llvm::Value* pc, llvm::Value* kcCur, llvm::Value* panels) {
+  void packBlockA(llvm::Value* into, llvm::Value* bi, llvm::Value* ic, llvm::Value* pc, llvm::Value* kcCur, llvm::Value* panels) {
     k.loop(k.c64(0), panels, [&](llvm::Value* panel) {
       auto element = [&](llvm::Value* kk, llvm::Value* i) {
         llvm::Value* dst = b.CreateAdd(b.CreateMul(b.CreateAdd(b.CreateMul(panel, k.c64(p.kc)), kk), k.c64(p.mr)), i);
         llvm::Value* row = b.CreateAdd(b.CreateAdd(ic, b.CreateMul(panel, k.c64(p.mr))), i);
         llvm::Value* inside = b.CreateICmpSLT(row, k.c64(M));
         llvm::Value* v = aAt(bi, b.CreateSelect(inside, row, k.c64(0)), b.CreateAdd(pc, kk));
-        b.CreateStore(b.CreateSelect(inside, v, llvm::ConstantFP::get(t, 0.0)), elementPtr(packA, dst));
+        b.CreateStore(b.CreateSelect(inside, v, llvm::ConstantFP::get(t, 0.0)), elementPtr(into, dst));
       };
-      if (p.mr > p.vl) {
+      if (p.mr > p.vl || spec.aLayout == GemmSpec::Other) {
         k.loop(k.c64(0), kcCur, [&](llvm::Value* kk) { k.loop(p.mr, [&](llvm::Value* i) { element(kk, i); }); });
         return;
       }
-      if (attrs.transpose_a) {  // A's rows are op(A)'s columns: each depth is one masked vector of MR rows
-        k.loop(k.c64(0), kcCur, [&](llvm::Value* kk) { columnA(bi, ic, pc, panel, kk); });
+      if (spec.aLayout == GemmSpec::AlongMN) {  // A's rows are op(A)'s columns: each depth is one masked vector of MR rows
+        k.loop(k.c64(0), kcCur, [&](llvm::Value* kk) { columnA(into, bi, ic, pc, panel, kk); });
         return;
       }
       // A row-major: VL-deep blocks of its MR rows read as vectors along K and transposed in registers;
       // the K tail element by element.
       llvm::Value* full = b.CreateMul(b.CreateSDiv(kcCur, k.c64(p.vl)), k.c64(p.vl));
-      k.loop(k.c64(0), b.CreateSDiv(kcCur, k.c64(p.vl)), [&](llvm::Value* kb) { blockA(bi, ic, pc, panel, kb); });
+      k.loop(k.c64(0), b.CreateSDiv(kcCur, k.c64(p.vl)), [&](llvm::Value* kb) { blockA(into, bi, ic, pc, panel, kb); });
       k.loop(p.mr, [&](llvm::Value* i) { k.loop(full, kcCur, [&](llvm::Value* kk) { element(kk, i); }); });
     });
   }
 
   /// Depth kk of a transposed A's panel: its MR rows are contiguous in A, read and written as one masked
   /// vector (rows past M read as zero).
-  void columnA(llvm::Value* bi, llvm::Value* ic, llvm::Value* pc, llvm::Value* panel, llvm::Value* kk) {
+  void columnA(llvm::Value* into, llvm::Value* bi, llvm::Value* ic, llvm::Value* pc, llvm::Value* panel, llvm::Value* kk) {
     llvm::Value* row0 = b.CreateAdd(ic, b.CreateMul(panel, k.c64(p.mr)));
     std::vector<llvm::Constant*> lanes, inTile;
     for (int64_t l = 0; l < p.vl; ++l) lanes.push_back(b.getInt64(uint64_t(l))), inTile.push_back(b.getInt1(l < p.mr));
     llvm::Value* rows = b.CreateAdd(b.CreateVectorSplat(unsigned(p.vl), row0), llvm::ConstantVector::get(lanes));
     llvm::Value* inside = b.CreateAnd(b.CreateICmpSLT(rows, b.CreateVectorSplat(unsigned(p.vl), k.c64(M))),
                                       llvm::ConstantVector::get(inTile));
-    llvm::Value* src = b.CreateAdd(b.CreateMul(bi, k.c64(M * K)), b.CreateAdd(b.CreateMul(b.CreateAdd(pc, kk), k.c64(M)), row0));
+    llvm::Value* src = b.CreateAdd(b.CreateMul(bi, k.c64(spec.aBatchStride)), b.CreateAdd(b.CreateMul(b.CreateAdd(pc, kk), k.c64(M)), row0));
     llvm::Value* v = b.CreateMaskedLoad(vt, k.address(A, src), llvm::Align(bytes), inside, llvm::ConstantFP::get(vt, 0.0));
     llvm::Value* dst = b.CreateMul(b.CreateAdd(b.CreateMul(panel, k.c64(p.kc)), kk), k.c64(p.mr));
-    b.CreateMaskedStore(v, elementPtr(packA, dst), llvm::Align(bytes), llvm::ConstantVector::get(inTile));
+    b.CreateMaskedStore(v, elementPtr(into, dst), llvm::Align(bytes), llvm::ConstantVector::get(inTile));
   }
 
   /// One MR x VL block of a row-major A's panel: its rows' depths kb*VL.., transposed (padded to VL x VL)
   /// into VL runs of MR elements.
-  void blockA(llvm::Value* bi, llvm::Value* ic, llvm::Value* pc, llvm::Value* panel, llvm::Value* kb) {
+  void blockA(llvm::Value* into, llvm::Value* bi, llvm::Value* ic, llvm::Value* pc, llvm::Value* panel, llvm::Value* kb) {
     llvm::Value* kk0 = b.CreateMul(kb, k.c64(p.vl));
     std::vector<llvm::Value*> rows;
     for (int64_t i = 0; i < p.vl; ++i) {
@@ -221,7 +208,7 @@ struct GemmLowering {
       }
       llvm::Value* row = b.CreateAdd(b.CreateAdd(ic, b.CreateMul(panel, k.c64(p.mr))), k.c64(i));
       llvm::Value* inside = b.CreateICmpSLT(row, k.c64(M));
-      llvm::Value* src = b.CreateAdd(b.CreateMul(bi, k.c64(M * K)),
+      llvm::Value* src = b.CreateAdd(b.CreateMul(bi, k.c64(spec.aBatchStride)),
                                      b.CreateAdd(b.CreateMul(b.CreateSelect(inside, row, k.c64(0)), k.c64(K)), b.CreateAdd(pc, kk0)));
       llvm::Value* v = b.CreateAlignedLoad(vt, k.address(A, src), llvm::Align(bytes));
       rows.push_back(b.CreateSelect(inside, v, llvm::ConstantFP::get(vt, 0.0)));
@@ -232,7 +219,7 @@ struct GemmLowering {
     llvm::Value* mask = llvm::ConstantVector::get(lanes);
     for (int64_t q = 0; q < p.vl; ++q) {  // row q: depth kk0 + q of the MR rows
       llvm::Value* dst = b.CreateMul(b.CreateAdd(b.CreateMul(panel, k.c64(p.kc)), b.CreateAdd(kk0, k.c64(q))), k.c64(p.mr));
-      b.CreateMaskedStore(rows[size_t(q)], elementPtr(packA, dst), llvm::Align(bytes), mask);
+      b.CreateMaskedStore(rows[size_t(q)], elementPtr(into, dst), llvm::Align(bytes), mask);
     }
   }
 
@@ -304,14 +291,7 @@ struct GemmLowering {
                                     b.CreateAdd(col0, k.c64(p.nr)), k.c64(N)),
                [&](llvm::Value* col) {
                  llvm::Value* flat = b.CreateAdd(rowBase, col);
-                 std::vector<llvm::Value*> idx;  // batch dims of bi, then row, col
-                 llvm::Value* rest = bi;
-                 for (size_t d = batchShape.size(); d-- > 0;) {
-                   idx.insert(idx.begin(), b.CreateSRem(rest, k.c64(batchShape[d])));
-                   rest = b.CreateSDiv(rest, k.c64(batchShape[d]));
-                 }
-                 idx.push_back(row);
-                 idx.push_back(col);
+                 std::vector<llvm::Value*> idx = spec.indexOf(k, bi, row, col);
                  epi->apply(k.load(C, flat), flat, idx);
                });
       });
@@ -319,7 +299,7 @@ struct GemmLowering {
   }
 
   /// Every tile of the block (ic, jc) for the block of K at pc.
-  void tiles(llvm::Value* bi, llvm::Value* ic, llvm::Value* jc, llvm::Value* pc, llvm::Value* kcCur,
+  void tiles(llvm::Value* bi, llvm::Value* aBlock, llvm::Value* ic, llvm::Value* jc, llvm::Value* pc, llvm::Value* kcCur,
              llvm::Value* aPanels, llvm::Value* bPanels) {
     llvm::Value* first = b.CreateICmpEQ(pc, k.c64(0));
     llvm::Value* last = b.CreateICmpEQ(b.CreateAdd(pc, kcCur), k.c64(K));
@@ -327,7 +307,7 @@ struct GemmLowering {
       llvm::Value* bp = elementPtr(packB, b.CreateMul(jr, k.c64(p.kc * p.nr)));
       llvm::Value* col0 = b.CreateAdd(jc, b.CreateMul(jr, k.c64(p.nr)));
       k.loop(k.c64(0), aPanels, [&](llvm::Value* ir) {
-        llvm::Value* ap = elementPtr(packA, b.CreateMul(ir, k.c64(p.kc * p.mr)));
+        llvm::Value* ap = elementPtr(aBlock, b.CreateMul(ir, k.c64(p.kc * p.mr)));
         llvm::Value* row0 = b.CreateAdd(ic, b.CreateMul(ir, k.c64(p.mr)));
         microKernel(ap, bp, kcCur);
         storeTile(bi, row0, col0, first);
@@ -336,34 +316,101 @@ struct GemmLowering {
     });
   }
 
+  int64_t aBlockElements() const { return roundUp(p.mc, p.mr) * p.kc; }
+  /// Where block (ib, pb) of A is packed: one block reused, or with prepackA every block in its own place.
+  llvm::Value* aBlock(llvm::Value* ib, llvm::Value* pb) {
+    if (!prepackA) return packA;
+    llvm::Value* index = b.CreateAdd(b.CreateMul(pb, k.c64(ceilDiv(M, p.mc))), ib);
+    return elementPtr(packA, b.CreateMul(index, k.c64(aBlockElements())));
+  }
+  /// Calls f(ib, ic, mcCur, aPanels) for each block of MC rows.
+  void rowBlocks(const std::function<void(llvm::Value*, llvm::Value*, llvm::Value*)>& f) {
+    k.loop(ceilDiv(M, p.mc), [&](llvm::Value* ib) {
+      llvm::Value* ic = b.CreateMul(ib, k.c64(p.mc));
+      llvm::Value* mcCur = min64(b.CreateSub(k.c64(M), ic), p.mc);
+      f(ib, ic, b.CreateSDiv(b.CreateAdd(mcCur, k.c64(p.mr - 1)), k.c64(p.mr)));
+    });
+  }
+  /// Calls f(pb, pc, kcCur) for each block of KC depths.
+  void depthBlocks(const std::function<void(llvm::Value*, llvm::Value*, llvm::Value*)>& f) {
+    k.loop(ceilDiv(K, p.kc), [&](llvm::Value* pb) {
+      llvm::Value* pc = b.CreateMul(pb, k.c64(p.kc));
+      f(pb, pc, min64(b.CreateSub(k.c64(K), pc), p.kc));
+    });
+  }
+
   int64_t lower() {
     packB = k.scratch(p.kc * roundUp(p.nc, p.nr) * bytes);
-    packA = k.scratch(roundUp(p.mc, p.mr) * p.kc * bytes);
+    int64_t aBlocks = prepackA ? ceilDiv(M, p.mc) * ceilDiv(K, p.kc) : 1;
+    packA = k.scratch(aBlocks * aBlockElements() * bytes);
     for (int64_t i = 0; i < p.mr * nv; ++i) acc.push_back(k.local(vt));
+    if (prepackA)  // the same A for every batch: pack each of its blocks once
+      depthBlocks([&](llvm::Value* pb, llvm::Value* pc, llvm::Value* kcCur) {
+        rowBlocks([&](llvm::Value* ib, llvm::Value* ic, llvm::Value* aPanels) {
+          packBlockA(aBlock(ib, pb), k.c64(0), ic, pc, kcCur, aPanels);
+        });
+      });
     k.loop(k.rangeBegin(), k.rangeEnd(), [&](llvm::Value* bi) {
       k.loop(ceilDiv(N, p.nc), [&](llvm::Value* jb) {
         llvm::Value* jc = b.CreateMul(jb, k.c64(p.nc));
         llvm::Value* ncCur = min64(b.CreateSub(k.c64(N), jc), p.nc);
         llvm::Value* bPanels = b.CreateSDiv(b.CreateAdd(ncCur, k.c64(p.nr - 1)), k.c64(p.nr));
-        k.loop(ceilDiv(K, p.kc), [&](llvm::Value* pb) {
-          llvm::Value* pc = b.CreateMul(pb, k.c64(p.kc));
-          llvm::Value* kcCur = min64(b.CreateSub(k.c64(K), pc), p.kc);
+        depthBlocks([&](llvm::Value* pb, llvm::Value* pc, llvm::Value* kcCur) {
           packBlockB(bi, jc, pc, kcCur, bPanels);
-          k.loop(ceilDiv(M, p.mc), [&](llvm::Value* ib) {
-            llvm::Value* ic = b.CreateMul(ib, k.c64(p.mc));
-            llvm::Value* mcCur = min64(b.CreateSub(k.c64(M), ic), p.mc);
-            llvm::Value* aPanels = b.CreateSDiv(b.CreateAdd(mcCur, k.c64(p.mr - 1)), k.c64(p.mr));
-            packBlockA(bi, ic, pc, kcCur, aPanels);
-            tiles(bi, ic, jc, pc, kcCur, aPanels, bPanels);
+          rowBlocks([&](llvm::Value* ib, llvm::Value* ic, llvm::Value* aPanels) {
+            llvm::Value* block = aBlock(ib, pb);
+            if (!prepackA) packBlockA(block, bi, ic, pc, kcCur, aPanels);
+            tiles(bi, block, ic, jc, pc, kcCur, aPanels, bPanels);
           });
         });
       });
     });
-    return numel(batchShape);
+    return spec.batch;
   }
 };
 
+/// A matmul node as a GEMM: op(A) and op(B) read through their transposes, batch dims flattened.
+GemmSpec matmulSpec(const Graph& g, NodeId id, const Epilogue* epi) {
+  const Node& n = g[id];
+  const MatmulAttrs a = std::get<MatmulAttrs>(n.attrs);
+  const Shape& out = n.type.shape;
+  Shape batchShape(out.begin(), out.end() - 2);
+  int64_t M = out[out.size() - 2], N = out[out.size() - 1];
+  int64_t K = g[n.inputs[0]].type.shape[out.size() - (a.transpose_a ? 2 : 1)];
+  NodeId A = n.inputs[0], B = n.inputs[1];
+  GemmSpec s;
+  s.batch = numel(batchShape), s.M = M, s.N = N, s.K = K, s.dtype = n.type.dtype;
+  s.aNode = A, s.bNode = B, s.c = epi ? epi->target : id;
+  s.aLayout = a.transpose_a ? GemmSpec::AlongMN : GemmSpec::AlongK;
+  s.bLayout = a.transpose_b ? GemmSpec::AlongK : GemmSpec::AlongMN;
+  s.aBatchStride = M * K, s.bBatchStride = K * N;
+  s.a = [=](KernelEmitter& k, llvm::Value* bi, llvm::Value* m, llvm::Value* kk) {
+    llvm::IRBuilder<>& b = k.b();
+    llvm::Value* inner = a.transpose_a ? b.CreateAdd(b.CreateMul(kk, k.c64(M)), m) : b.CreateAdd(b.CreateMul(m, k.c64(K)), kk);
+    return k.load(A, b.CreateAdd(b.CreateMul(bi, k.c64(M * K)), inner));
+  };
+  s.b = [=](KernelEmitter& k, llvm::Value* bi, llvm::Value* kk, llvm::Value* col) {
+    llvm::IRBuilder<>& b = k.b();
+    llvm::Value* inner = a.transpose_b ? b.CreateAdd(b.CreateMul(col, k.c64(K)), kk) : b.CreateAdd(b.CreateMul(kk, k.c64(N)), col);
+    return k.load(B, b.CreateAdd(b.CreateMul(bi, k.c64(K * N)), inner));
+  };
+  s.indexOf = [=](KernelEmitter& k, llvm::Value* bi, llvm::Value* row, llvm::Value* col) {
+    std::vector<llvm::Value*> idx;  // batch dims of bi, then row, col
+    llvm::Value* rest = bi;
+    for (size_t d = batchShape.size(); d-- > 0;) {
+      idx.insert(idx.begin(), k.b().CreateSRem(rest, k.c64(batchShape[d])));
+      rest = k.b().CreateSDiv(rest, k.c64(batchShape[d]));
+    }
+    idx.push_back(row);
+    idx.push_back(col);
+    return idx;
+  };
+  return s;
+}
+
 }  // namespace
+
+int64_t lowerGemm(KernelEmitter& k, const GemmSpec& spec, const Epilogue* epi) { return GemmLowering{k, spec, epi}.lower(); }
 
 int64_t lowerMatmul(KernelEmitter& k, NodeId id, const Epilogue* epi) {
   const Node& n = k.graph()[id];
@@ -379,7 +426,8 @@ int64_t lowerMatmul(KernelEmitter& k, NodeId id, const Epilogue* epi) {
     });
     return 1;
   }
-  return GemmLowering{k, id, epi}.lower();
+  GemmSpec spec = matmulSpec(k.graph(), id, epi);
+  return lowerGemm(k, spec, epi);
 }
 
 }  // namespace kiln

@@ -28,6 +28,34 @@ int64_t lowerMovement(KernelEmitter& k, NodeId id);
 /// gather and scatter_add; an index outside the table fails the kernel with kKernelIndexOutOfRange.
 int64_t lowerIndex(KernelEmitter& k, NodeId id);
 /// matmul, each finished element handed to `epilogue` when there is one (compiler/LowerContraction.cpp).
+/// A GEMM for the engine (compiler/Gemm.cpp): for each of `batch` batches, C[M,N] = op(A)[M,K] op(B)[K,N],
+/// the operands read through element functions (a conv reads its input through the window), and the
+/// result stored at element bi * M * N + m * N + col of node `c`.
+struct GemmSpec {
+  /// How an operand lies in memory, for the packing's fast paths.
+  enum Layout {
+    Other,    ///< only through its element function
+    AlongK,   ///< a plain matrix contiguous along K (A row-major, or B transposed)
+    AlongMN,  ///< a plain matrix contiguous along M (A transposed) or N (B row-major)
+  };
+  int64_t batch = 1, M = 1, N = 1, K = 1;
+  DType dtype = DType::F32;
+  /// op(A)(bi, m, kk) and op(B)(bi, kk, col) for in-range indices: the value (zero where a window leaves
+  /// its input).
+  std::function<llvm::Value*(KernelEmitter&, llvm::Value*, llvm::Value*, llvm::Value*)> a, b;
+  NodeId aNode, bNode;                 ///< the operands' nodes, read directly by the fast paths
+  Layout aLayout = Other, bLayout = Other;
+  int64_t aBatchStride = 0, bBatchStride = 0;  ///< elements between batches of a plain operand
+  bool aShared = false;                ///< op(A) is the same for every batch (a conv's weights): packed once
+  NodeId c;                            ///< where the result is stored
+  /// The epilogue's index of element (bi, m, col) (the contraction's result dims).
+  std::function<std::vector<llvm::Value*>(KernelEmitter&, llvm::Value*, llvm::Value*, llvm::Value*)> indexOf;
+};
+
+/// Emits the GEMM of `spec` into the kernel begun, applying `epilogue` (if any) to each finished element;
+/// returns the outer-loop extent (the batch).
+int64_t lowerGemm(KernelEmitter& k, const GemmSpec& spec, const Epilogue* epilogue = nullptr);
+/// A matmul on the GEMM engine (compiler/Gemm.cpp).
 int64_t lowerMatmul(KernelEmitter& k, NodeId id, const Epilogue* epilogue = nullptr);
 /// conv2d, conv2d_grad_input and conv2d_grad_weight, which share one loop nest; `epilogue` as for matmul.
 int64_t lowerConv(KernelEmitter& k, NodeId id, const Epilogue* epilogue = nullptr);
