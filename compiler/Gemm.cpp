@@ -410,22 +410,21 @@ GemmSpec matmulSpec(const Graph& g, NodeId id, const Epilogue* epi) {
 
 }  // namespace
 
-int64_t lowerGemm(KernelEmitter& k, const GemmSpec& spec, const Epilogue* epi) { return GemmLowering{k, spec, epi}.lower(); }
-
-int64_t lowerMatmul(KernelEmitter& k, NodeId id, const Epilogue* epi) {
-  const Node& n = k.graph()[id];
-  if (n.type.numel() == 0) return 0;  // nothing to compute
-  const Shape& as = k.graph()[n.inputs[0]].type.shape;
-  if (as[as.size() - (std::get<MatmulAttrs>(n.attrs).transpose_a ? 2 : 1)] == 0) {  // K = 0: every sum is empty
-    llvm::Value* zero = llvm::ConstantFP::get(k.valueType(n.type.dtype), 0.0);
-    std::vector<int64_t> strides = stridesOf(n.type.shape);
-    k.loopNest(n.type.shape, [&](const std::vector<llvm::Value*>& idx) {
-      llvm::Value* flat = k.linear(idx, strides);
-      if (epi) epi->apply(zero, flat, idx);
-      else k.store(id, flat, zero);
+int64_t lowerGemm(KernelEmitter& k, const GemmSpec& spec, const Epilogue* epi) {
+  if (spec.batch * spec.M * spec.N == 0) return 0;  // nothing to compute
+  if (spec.K == 0) {  // every sum is empty
+    llvm::Value* zero = llvm::ConstantFP::get(k.valueType(spec.dtype), 0.0);
+    k.loopNest({spec.batch, spec.M, spec.N}, [&](const std::vector<llvm::Value*>& i) {
+      llvm::Value* flat = k.linear(i, {spec.M * spec.N, spec.N, 1});
+      if (epi) epi->apply(zero, flat, spec.indexOf(k, i[0], i[1], i[2]));
+      else k.store(spec.c, flat, zero);
     });
     return 1;
   }
+  return GemmLowering{k, spec, epi}.lower();
+}
+
+int64_t lowerMatmul(KernelEmitter& k, NodeId id, const Epilogue* epi) {
   GemmSpec spec = matmulSpec(k.graph(), id, epi);
   return lowerGemm(k, spec, epi);
 }

@@ -1,4 +1,4 @@
-// The conv2d family and the poolings (matmul runs on the GEMM engine, compiler/Gemm.cpp).
+// The conv2d family as GEMMs on the engine (compiler/Gemm.cpp), and the poolings.
 #include <limits>
 
 #include <llvm/IR/Intrinsics.h>
@@ -7,49 +7,6 @@
 #include "ir/Error.h"
 
 namespace kiln {
-
-namespace {
-
-/// With reassociation allowed for the duration of `body`, so that a reduction loop vectorises, and
-/// multiply-adds contracted into FMAs.
-void reassociating(llvm::IRBuilder<>& b, const std::function<void()>& body) {
-  llvm::FastMathFlags fmf;
-  fmf.setAllowReassoc();
-  fmf.setNoSignedZeros();
-  fmf.setAllowContract();
-  b.setFastMathFlags(fmf);
-  body();
-  b.clearFastMathFlags();
-}
-
-/// With multiply-adds contracted into FMAs (one rounding instead of two) for the duration of `body`.
-void contracting(llvm::IRBuilder<>& b, const std::function<void()>& body) {
-  llvm::FastMathFlags fmf;
-  fmf.setAllowContract();
-  b.setFastMathFlags(fmf);
-  body();
-  b.clearFastMathFlags();
-}
-
-/// The [lo, hi) range of output positions o with 0 <= o * stride + k - pad < size, for a window offset k
-/// known at run time: lo = ceil((pad - k) / stride) clamped to 0, hi = floor((size - 1 + pad - k) / stride) + 1
-/// clamped to outSize (and to lo, when no position is valid).
-std::pair<llvm::Value*, llvm::Value*> validRange(KernelEmitter& k, int64_t outSize, int64_t stride, llvm::Value* kk,
-                                                 int64_t pad, int64_t size) {
-  llvm::IRBuilder<>& b = k.b();
-  llvm::Value* num = b.CreateSub(k.c64(pad), kk);
-  llvm::Value* lo = b.CreateSelect(b.CreateICmpSLE(num, k.c64(0)), k.c64(0),
-                                   b.CreateSDiv(b.CreateAdd(num, k.c64(stride - 1)), k.c64(stride)));
-  llvm::Value* last = b.CreateSub(k.c64(size - 1 + pad), kk);
-  llvm::Value* hi = b.CreateSelect(b.CreateICmpSLT(last, k.c64(0)), k.c64(0),
-                                   b.CreateAdd(b.CreateSDiv(last, k.c64(stride)), k.c64(1)));
-  hi = b.CreateSelect(b.CreateICmpSGT(hi, k.c64(outSize)), k.c64(outSize), hi);
-  hi = b.CreateSelect(b.CreateICmpSLT(hi, lo), lo, hi);
-  return {lo, hi};
-}
-
-}  // namespace
-
 
 namespace {
 
@@ -71,111 +28,115 @@ ConvDims convDims(const Graph& g, const Node& n) {
 
 namespace {
 
-/// conv2d and its gradients share one loop nest: n, o, c, then the window position (kh, kw), then the
-/// output positions (oh, ow) that the window position keeps inside the input; ow innermost and contiguous.
-struct ConvLowering {
-  using Range = std::pair<llvm::Value*, llvm::Value*>;
-  KernelEmitter& k;
-  NodeId id;
-  const Epilogue* epi;
-  const Node& n = k.graph()[id];
-  ConvDims d = convDims(k.graph(), n);
+/// Division and remainder of an index by a positive constant.
+llvm::Value* udiv(KernelEmitter& k, llvm::Value* a, int64_t c) { return k.b().CreateUDiv(a, k.c64(c)); }
+llvm::Value* urem(KernelEmitter& k, llvm::Value* a, int64_t c) { return k.b().CreateURem(a, k.c64(c)); }
+
+/// Element `index` of node `id` where `inside` holds, else zero (the index is not read then).
+llvm::Value* loadOrZero(KernelEmitter& k, NodeId id, llvm::Value* inside, llvm::Value* index) {
   llvm::IRBuilder<>& b = k.b();
-  llvm::Type* t = k.valueType(n.type.dtype);
-  NodeId X = n.op == Op::Conv2dGradInput ? id : n.inputs[0];
-  NodeId Wt = n.op == Op::Conv2dGradWeight ? id : n.inputs[1];
-  NodeId Y = n.op == Op::Conv2d ? id : n.inputs[n.op == Op::Conv2dGradInput ? 0 : 1];
-  llvm::Value* zero = llvm::ConstantFP::get(t, 0.0);
+  llvm::Value* v = k.load(id, b.CreateSelect(inside, index, k.c64(0)));
+  return b.CreateSelect(inside, v, llvm::ConstantFP::get(v->getType(), 0.0));
+}
 
-  llvm::Value* xAt(llvm::Value* nn, llvm::Value* c, llvm::Value* kh, llvm::Value* kw, llvm::Value* oh, llvm::Value* ow) {
-    llvm::Value* h = b.CreateAdd(b.CreateMul(oh, k.c64(d.sh)), b.CreateSub(kh, k.c64(d.ph)));
-    llvm::Value* w = b.CreateAdd(b.CreateMul(ow, k.c64(d.sw)), b.CreateSub(kw, k.c64(d.pw)));
-    return k.linear({nn, c, h, w}, {d.C * d.H * d.W, d.H * d.W, d.W, 1});
-  }
-  llvm::Value* yAt(llvm::Value* nn, llvm::Value* o, llvm::Value* oh, llvm::Value* ow) {
-    return k.linear({nn, o, oh, ow}, {d.O * d.OH * d.OW, d.OH * d.OW, d.OW, 1});
-  }
-  llvm::Value* wAt(llvm::Value* o, llvm::Value* c, llvm::Value* kh, llvm::Value* kw) {
-    return k.linear({o, c, kh, kw}, {d.C * d.KH * d.KW, d.KH * d.KW, d.KW, 1});
-  }
-  /// f(kh, kw, valid oh range, valid ow range) for every window position.
-  void window(const std::function<void(llvm::Value*, llvm::Value*, Range, Range)>& f) {
-    k.loop(d.KH, [&](llvm::Value* kh) {
-      Range hr = validRange(k, d.OH, d.sh, kh, d.ph, d.H);
-      k.loop(d.KW, [&](llvm::Value* kw) { f(kh, kw, hr, validRange(k, d.OW, d.sw, kw, d.pw, d.W)); });
-    });
-  }
+/// Whether 0 <= v < n.
+llvm::Value* inRange(KernelEmitter& k, llvm::Value* v, int64_t n) {
+  return k.b().CreateAnd(k.b().CreateICmpSGE(v, k.c64(0)), k.b().CreateICmpSLT(v, k.c64(n)));
+}
 
-  /// dw[o,c,kh,kw] = sum over n, oh, ow of gy * x; the outer loop runs over o.
-  int64_t gradWeight() {
-    llvm::Value* acc = k.local(t);
-    k.loop(k.rangeBegin(), k.rangeEnd(), [&](llvm::Value* o) {
-      k.loop(d.C, [&](llvm::Value* c) {
-        window([&](llvm::Value* kh, llvm::Value* kw, Range hr, Range wr) {
-          b.CreateStore(zero, acc);
-          k.loop(d.N, [&](llvm::Value* nn) {
-            k.loop(hr.first, hr.second, [&](llvm::Value* oh) {
-              reassociating(b, [&] {
-                k.loop(wr.first, wr.second, [&](llvm::Value* ow) {
-                  llvm::Value* p = b.CreateFMul(k.load(Y, yAt(nn, o, oh, ow)), k.load(X, xAt(nn, c, kh, kw, oh, ow)));
-                  b.CreateStore(b.CreateFAdd(b.CreateLoad(t, acc), p), acc);
-                });
-              });
-            });
-          });
-          k.store(id, wAt(o, c, kh, kw), b.CreateLoad(t, acc));
-        });
-      });
-    });
-    return d.O;
-  }
+/// conv2d as a GEMM per sample: Y[o, (oh, ow)] = W[o, (c, kh, kw)] x im2col(X)[(c, kh, kw), (oh, ow)], the
+/// columns of X read through the window as the packing needs them (implicit GEMM).
+GemmSpec convForward(const Graph& g, NodeId id, const ConvDims d, const Epilogue* epi) {
+  NodeId X = g[id].inputs[0], W = g[id].inputs[1];
+  GemmSpec s;
+  s.batch = d.N, s.M = d.O, s.N = d.OH * d.OW, s.K = d.C * d.KH * d.KW, s.dtype = g[id].type.dtype;
+  s.aNode = W, s.aLayout = GemmSpec::AlongK, s.aShared = true, s.c = epi ? epi->target : id;
+  int64_t K = s.K;
+  s.a = [=](KernelEmitter& k, llvm::Value*, llvm::Value* o, llvm::Value* kk) {
+    return k.load(W, k.b().CreateAdd(k.b().CreateMul(o, k.c64(K)), kk));
+  };
+  s.b = [=](KernelEmitter& k, llvm::Value* n, llvm::Value* kk, llvm::Value* col) {
+    llvm::IRBuilder<>& b = k.b();
+    llvm::Value* c = udiv(k, kk, d.KH * d.KW);
+    llvm::Value* r = urem(k, kk, d.KH * d.KW);
+    llvm::Value* h = b.CreateAdd(b.CreateMul(udiv(k, col, d.OW), k.c64(d.sh)), b.CreateSub(udiv(k, r, d.KW), k.c64(d.ph)));
+    llvm::Value* w = b.CreateAdd(b.CreateMul(urem(k, col, d.OW), k.c64(d.sw)), b.CreateSub(urem(k, r, d.KW), k.c64(d.pw)));
+    llvm::Value* inside = b.CreateAnd(inRange(k, h, d.H), inRange(k, w, d.W));
+    return loadOrZero(k, X, inside, k.linear({n, c, h, w}, {d.C * d.H * d.W, d.H * d.W, d.W, 1}));
+  };
+  s.indexOf = [=](KernelEmitter& k, llvm::Value* n, llvm::Value* o, llvm::Value* col) {
+    return std::vector<llvm::Value*>{n, o, udiv(k, col, d.OW), urem(k, col, d.OW)};
+  };
+  return s;
+}
 
-  /// y += w * x (conv2d) or dx += w * gy (conv2d_grad_input) for sample nn, whose outputs start at `base`.
-  void accumulateSample(llvm::Value* nn, NodeId target, bool forward) {
-    k.loop(d.O, [&](llvm::Value* o) {
-      k.loop(d.C, [&](llvm::Value* c) {
-        window([&](llvm::Value* kh, llvm::Value* kw, Range hr, Range wr) {
-          llvm::Value* wv = k.load(Wt, wAt(o, c, kh, kw));
-          k.loop(hr.first, hr.second, [&](llvm::Value* oh) {
-            contracting(b, [&] {
-              k.loop(wr.first, wr.second, [&](llvm::Value* ow) {
-                llvm::Value* yi = yAt(nn, o, oh, ow);
-                llvm::Value* xi = xAt(nn, c, kh, kw, oh, ow);
-                llvm::Value* dst = forward ? yi : xi;
-                llvm::Value* src = forward ? k.load(X, xi) : k.load(Y, yi);
-                k.store(target, dst, b.CreateFAdd(k.load(target, dst), b.CreateFMul(wv, src)));
-              });
-            });
-          });
-        });
-      });
-    });
-  }
+/// conv2d_grad_input as a GEMM per sample: dX[c, (h, w)] = W'[c, (o, kh, kw)] x gY'[(o, kh, kw), (h, w)],
+/// where gY' holds gY[o, (h + ph - kh) / sh, (w + pw - kw) / sw] where that divides exactly and lies
+/// inside gY, and zero elsewhere.
+GemmSpec convGradInput(const Graph& g, NodeId id, const ConvDims d) {
+  NodeId GY = g[id].inputs[0], W = g[id].inputs[1];
+  GemmSpec s;
+  s.batch = d.N, s.M = d.C, s.N = d.H * d.W, s.K = d.O * d.KH * d.KW, s.dtype = g[id].type.dtype;
+  s.aNode = W, s.aShared = true, s.c = id;
+  s.a = [=](KernelEmitter& k, llvm::Value*, llvm::Value* c, llvm::Value* kk) {
+    llvm::Value* o = udiv(k, kk, d.KH * d.KW);
+    return k.load(W, k.linear({o, c, urem(k, kk, d.KH * d.KW)}, {d.C * d.KH * d.KW, d.KH * d.KW, 1}));
+  };
+  s.b = [=](KernelEmitter& k, llvm::Value* n, llvm::Value* kk, llvm::Value* col) {
+    llvm::IRBuilder<>& b = k.b();
+    llvm::Value* o = udiv(k, kk, d.KH * d.KW);
+    llvm::Value* r = urem(k, kk, d.KH * d.KW);
+    llvm::Value* th = b.CreateSub(b.CreateAdd(udiv(k, col, d.W), k.c64(d.ph)), udiv(k, r, d.KW));
+    llvm::Value* tw = b.CreateSub(b.CreateAdd(urem(k, col, d.W), k.c64(d.pw)), urem(k, r, d.KW));
+    llvm::Value* ok = b.CreateAnd(b.CreateICmpSGE(th, k.c64(0)), b.CreateICmpSGE(tw, k.c64(0)));
+    llvm::Value* sth = b.CreateSelect(ok, th, k.c64(0)), *stw = b.CreateSelect(ok, tw, k.c64(0));
+    ok = b.CreateAnd(ok, b.CreateAnd(b.CreateICmpEQ(urem(k, sth, d.sh), k.c64(0)), b.CreateICmpEQ(urem(k, stw, d.sw), k.c64(0))));
+    llvm::Value* oh = udiv(k, sth, d.sh), *ow = udiv(k, stw, d.sw);
+    ok = b.CreateAnd(ok, b.CreateAnd(b.CreateICmpSLT(oh, k.c64(d.OH)), b.CreateICmpSLT(ow, k.c64(d.OW))));
+    return loadOrZero(k, GY, ok, k.linear({n, o, oh, ow}, {d.O * d.OH * d.OW, d.OH * d.OW, d.OW, 1}));
+  };
+  s.indexOf = [=](KernelEmitter& k, llvm::Value* n, llvm::Value* c, llvm::Value* col) {
+    return std::vector<llvm::Value*>{n, c, udiv(k, col, d.W), urem(k, col, d.W)};
+  };
+  return s;
+}
 
-  /// conv2d and conv2d_grad_input: the outer loop runs over samples.
-  int64_t perSample() {
-    bool forward = n.op == Op::Conv2d;
-    NodeId target = epi ? epi->target : id;  // where the sums accumulate
-    int64_t size = forward ? d.O * d.OH * d.OW : d.C * d.H * d.W;
-    k.loop(k.rangeBegin(), k.rangeEnd(), [&](llvm::Value* nn) {
-      llvm::Value* base = b.CreateMul(nn, k.c64(size));
-      k.loop(size, [&](llvm::Value* i) { k.store(target, b.CreateAdd(base, i), zero); });
-      accumulateSample(nn, target, forward);
-      if (epi)  // the sample is summed: apply the epilogue to each of its outputs
-        k.loopNest({d.O, d.OH, d.OW}, [&](const std::vector<llvm::Value*>& o) {
-          llvm::Value* flat = b.CreateAdd(base, k.linear(o, {d.OH * d.OW, d.OW, 1}));
-          epi->apply(k.load(target, flat), flat, {nn, o[0], o[1], o[2]});
-        });
-    });
-    return d.N;
-  }
-};
+/// conv2d_grad_weight as one GEMM: dW[o, (c, kh, kw)] = gY[o, (n, oh, ow)] x im2col(X)[(n, oh, ow), (c, kh, kw)].
+GemmSpec convGradWeight(const Graph& g, NodeId id, const ConvDims d) {
+  NodeId X = g[id].inputs[0], GY = g[id].inputs[1];
+  GemmSpec s;
+  s.batch = 1, s.M = d.O, s.N = d.C * d.KH * d.KW, s.K = d.N * d.OH * d.OW, s.dtype = g[id].type.dtype;
+  s.aNode = GY, s.c = id;
+  s.a = [=](KernelEmitter& k, llvm::Value*, llvm::Value* o, llvm::Value* kk) {
+    llvm::Value* n = udiv(k, kk, d.OH * d.OW);
+    return k.load(GY, k.linear({n, o, urem(k, kk, d.OH * d.OW)}, {d.O * d.OH * d.OW, d.OH * d.OW, 1}));
+  };
+  s.b = [=](KernelEmitter& k, llvm::Value*, llvm::Value* kk, llvm::Value* col) {
+    llvm::IRBuilder<>& b = k.b();
+    llvm::Value* n = udiv(k, kk, d.OH * d.OW);
+    llvm::Value* pos = urem(k, kk, d.OH * d.OW);
+    llvm::Value* c = udiv(k, col, d.KH * d.KW);
+    llvm::Value* r = urem(k, col, d.KH * d.KW);
+    llvm::Value* h = b.CreateAdd(b.CreateMul(udiv(k, pos, d.OW), k.c64(d.sh)), b.CreateSub(udiv(k, r, d.KW), k.c64(d.ph)));
+    llvm::Value* w = b.CreateAdd(b.CreateMul(urem(k, pos, d.OW), k.c64(d.sw)), b.CreateSub(urem(k, r, d.KW), k.c64(d.pw)));
+    llvm::Value* inside = b.CreateAnd(inRange(k, h, d.H), inRange(k, w, d.W));
+    return loadOrZero(k, X, inside, k.linear({n, c, h, w}, {d.C * d.H * d.W, d.H * d.W, d.W, 1}));
+  };
+  s.indexOf = [=](KernelEmitter& k, llvm::Value*, llvm::Value* o, llvm::Value* col) {
+    llvm::Value* r = urem(k, col, d.KH * d.KW);
+    return std::vector<llvm::Value*>{o, udiv(k, col, d.KH * d.KW), udiv(k, r, d.KW), urem(k, r, d.KW)};
+  };
+  return s;
+}
 
 }  // namespace
 
 int64_t lowerConv(KernelEmitter& k, NodeId id, const Epilogue* epi) {
-  ConvLowering c{k, id, epi};
-  return c.n.op == Op::Conv2dGradWeight ? c.gradWeight() : c.perSample();
+  const Graph& g = k.graph();
+  ConvDims d = convDims(g, g[id]);
+  if (g[id].op == Op::Conv2dGradInput) return lowerGemm(k, convGradInput(g, id, d));
+  if (g[id].op == Op::Conv2dGradWeight) return lowerGemm(k, convGradWeight(g, id, d));
+  return lowerGemm(k, convForward(g, id, d, epi), epi);
 }
 
 int64_t lowerPool(KernelEmitter& k, NodeId id) {

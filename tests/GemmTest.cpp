@@ -115,3 +115,66 @@ TEST_CASE("GEMM engine: the plan fits the registers and the caches, and narrow s
 }
 
 }  // namespace kiln
+
+namespace kiln {
+
+namespace {
+
+/// One convolution of the sweep, with its three ops (forward, gradient of the input, of the weights).
+struct ConvCase {
+  int64_t N, C, H, W, O, KH, KW, s, p;
+  std::string name() const { return fmt::format("x[{},{},{},{}] w[{},{},{},{}] stride {} padding {}", N, C, H, W, O, C, KH, KW, s, p); }
+};
+
+std::vector<ConvCase> convCases() {
+  const int64_t channels[] = {1, 3, 16, 65}, outs[] = {1, 5, 32, 65}, kernels[] = {1, 3, 5, 7}, strides[] = {1, 2, 3};
+  std::vector<ConvCase> out;
+  for (int i = 0; i < 36; ++i) {
+    int64_t k = kernels[i % 4], kw = kernels[(i / 4 + i) % 4], s = strides[i % 3], p = std::min<int64_t>(i % 3, k - 1);
+    int64_t H = std::max<int64_t>(k, 5 + i % 6), W = std::max<int64_t>(kw, 6 + i % 5);
+    out.push_back({1 + i % 2, channels[i / 3 % 4], H, W, outs[i / 2 % 4], k, kw, s, p});
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("GEMM engine: conv2d and both its gradients, strides 1-3, padding 0-2, kernels 1x1 to 7x7, channels 1 to 65") {
+  Builder b("conv-sweep");
+  std::vector<ConvCase> cs = convCases();
+  for (size_t i = 0; i < cs.size(); ++i) {
+    const ConvCase& c = cs[i];
+    Value x = b.input(fmt::format("x{}", i), {DType::F32, {c.N, c.C, c.H, c.W}});
+    Value w = b.input(fmt::format("w{}", i), {DType::F32, {c.O, c.C, c.KH, c.KW}});
+    Value y = conv2d(x, w, {c.s, c.s}, {c.p, c.p});
+    Value gy = b.input(fmt::format("g{}", i), y.type());
+    ConvAttrs a{{c.s, c.s}, {c.p, c.p}};
+    b.output(fmt::format("y{}", i), i % 2 ? relu(y + 0.5) : y);  // every other one with a fused epilogue
+    b.output(fmt::format("dx{}", i), b.add(Op::Conv2dGradInput, {gy, w}, a, x.type(), Site::current()));
+    b.output(fmt::format("dw{}", i), b.add(Op::Conv2dGradWeight, {x, gy}, a, w.type(), Site::current()));
+  }
+  Graph g = b.finish();
+  TensorMap feeds = randomInputs(g, 5), absFeeds = feeds;
+  for (auto& [name, t] : absFeeds)
+    for (double& v : t.data) v = std::fabs(v);
+  TensorMap ref = evaluate(g, feeds, Precision::F64), bound = evaluate(g, absFeeds, Precision::F64);
+  TensorMap jit = runCompiled(g, feeds, {true, std::string(KILN_BUILD_DIR) + "/kiln-cache"});
+  double u = std::ldexp(1.0, -24);
+  for (size_t i = 0; i < cs.size(); ++i)
+    for (const char* what : {"y", "dx", "dw"}) {
+      const ConvCase& c = cs[i];
+      std::string name = fmt::format("{}{}", what, i);
+      int64_t terms = std::string(what) == "y" ? c.C * c.KH * c.KW : std::string(what) == "dx" ? c.O * c.KH * c.KW
+                                                                                                  : c.N * ref.at(fmt::format("y{}", i)).numel() / (c.N * c.O);
+      double worst = 0;
+      for (size_t e = 0; e < ref.at(name).data.size(); ++e) {
+        // |sum| <= sum |w||x|: the bound of the products' sum holds for the biased relu output too.
+        double tol = double(terms + 2) * u * (bound.at(name).data[e] + std::fabs(ref.at(name).data[e])) + 1e-30;
+        worst = std::max(worst, std::fabs(jit.at(name).data[e] - ref.at(name).data[e]) / tol);
+      }
+      INFO(name, " ", c.name(), ": worst ", worst, " of its bound");
+      CHECK(worst <= 1.0);
+    }
+}
+
+}  // namespace kiln
