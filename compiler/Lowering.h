@@ -38,8 +38,8 @@ struct GemmSpec {
     AlongK,   ///< a plain matrix contiguous along K (A row-major, or B transposed)
     AlongMN,  ///< a plain matrix contiguous along M (A transposed) or N (B row-major)
   };
-  int64_t batch = 1, M = 1, N = 1, K = 1;
-  DType dtype = DType::F32;
+  int64_t batch = 1, M = 1, N = 1, K = 1;  ///< batches, and the dims of each GEMM
+  DType dtype = DType::F32;                ///< of the operands and the result: f32 or f64
   /// op(A)(bi, m, kk) and op(B)(bi, kk, col) for in-range indices: the value (zero where a window leaves
   /// its input).
   std::function<llvm::Value*(KernelEmitter&, llvm::Value*, llvm::Value*, llvm::Value*)> a, b;
