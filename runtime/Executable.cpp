@@ -2,6 +2,8 @@
 #include "runtime/Executable.h"
 
 #include <algorithm>
+#include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 
@@ -81,11 +83,29 @@ StoredTensor Executable::output(const std::string& name) const {
 }
 
 void Executable::run(size_t begin, size_t end) {
+  static const bool profiling = std::getenv("KILN_PROFILE") != nullptr;
+  if (profiling && profile_.empty()) profile_.assign(spec_.kernels.size(), 0.0);
   for (size_t i = begin; i < end && i < spec_.kernels.size(); ++i) {
     const Kernel& k = spec_.kernels[i];
+    auto t0 = std::chrono::steady_clock::now();
     int32_t status = k.fn(arena_.get(), scratch_.get(), 0, k.extent);
+    if (profiling) profile_[i] += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     if (status != kKernelOk) throw Error(fmt::format("kernel {}: {}", k.name, kernelStatusMessage(status)));
   }
+}
+
+Executable::~Executable() {
+  if (profile_.empty()) return;
+  double total = 0;
+  for (double ms : profile_) total += ms;
+  std::vector<size_t> order(profile_.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return profile_[a] > profile_[b]; });
+  std::fprintf(stderr, "KILN_PROFILE: %zu kernels, %.1f ms in all\n", profile_.size(), total);
+  for (size_t i : order)
+    if (profile_[i] > 0)
+      std::fprintf(stderr, "  %9.2f ms %5.1f%%  %s\n", profile_[i], 100 * profile_[i] / std::max(total, 1e-9),
+                   spec_.kernels[i].name.c_str());
 }
 
 void Executable::commitAliases() {

@@ -71,6 +71,8 @@ struct ExecutableSpec {
 /// A compiled graph with its arena.
 class Executable {
  public:
+  /// With KILN_PROFILE set in the environment, prints the time spent in each kernel (most first).
+  ~Executable();
   /// Allocates the arena (64-byte aligned, zeroed) and copies `spec.init` into it. Parameters and state
   /// start as zeros until set (compileSession initialises them).
   explicit Executable(ExecutableSpec spec);
@@ -101,6 +103,7 @@ class Executable {
   ExecutableSpec spec_;
   std::unique_ptr<char, void (*)(void*)> arena_;
   std::unique_ptr<char, void (*)(void*)> scratch_;  // the largest scratch any kernel needs
+  std::vector<double> profile_;  // with KILN_PROFILE set: milliseconds spent in each kernel
 };
 
 }  // namespace kiln
