@@ -82,6 +82,7 @@ struct GemmLowering {
   NodeId A = spec.aNode, B = spec.bNode, C = spec.c;
   llvm::Value* packA = nullptr;
   llvm::Value* packB = nullptr;
+  llvm::Value* result = nullptr;  // with finishBatch: the batch's result in scratch
   std::vector<llvm::Value*> acc = {};  // mr * nv accumulator slots, row-major
   bool prepackA = spec.aShared && spec.batch > 1;  // pack A's blocks once, before the batch loop
 
@@ -271,7 +272,8 @@ struct GemmLowering {
         for (int64_t v = 0; v < nv; ++v) {
           llvm::Value* col = b.CreateAdd(col0, k.c64(v * p.vl));
           llvm::Value* mask = b.CreateICmpSLT(b.CreateAdd(b.CreateVectorSplat(unsigned(p.vl), col), laneIndex), limit);
-          llvm::Value* ptr = k.address(C, b.CreateAdd(rowBase, col));
+          llvm::Value* ptr = result ? elementPtr(result, b.CreateAdd(b.CreateMul(row, k.c64(N)), col))
+                                    : k.address(C, b.CreateAdd(rowBase, col));
           llvm::Value* old = b.CreateMaskedLoad(vt, ptr, llvm::Align(bytes), mask, llvm::ConstantFP::get(vt, 0.0));
           llvm::Value* sum = b.CreateLoad(vt, acc[size_t(i * nv + v)]);
           llvm::Value* val = b.CreateSelect(first, sum, b.CreateFAdd(old, sum));
@@ -344,6 +346,7 @@ struct GemmLowering {
     int64_t aBlocks = prepackA ? ceilDiv(M, p.mc) * ceilDiv(K, p.kc) : 1;
     packA = k.scratch(aBlocks * aBlockElements() * bytes);
     for (int64_t i = 0; i < p.mr * nv; ++i) acc.push_back(k.local(vt));
+    if (spec.finishBatch) result = k.scratch(M * N * bytes);
     if (prepackA)  // the same A for every batch: pack each of its blocks once
       depthBlocks([&](llvm::Value* pb, llvm::Value* pc, llvm::Value* kcCur) {
         rowBlocks([&](llvm::Value* ib, llvm::Value* ic, llvm::Value* aPanels) {
@@ -364,6 +367,7 @@ struct GemmLowering {
           });
         });
       });
+      if (spec.finishBatch) spec.finishBatch(k, bi, result);
     });
     return spec.batch;
   }

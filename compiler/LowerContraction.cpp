@@ -70,33 +70,59 @@ GemmSpec convForward(const Graph& g, NodeId id, const ConvDims d, const Epilogue
   return s;
 }
 
-/// conv2d_grad_input as a GEMM per sample: dX[c, (h, w)] = W'[c, (o, kh, kw)] x gY'[(o, kh, kw), (h, w)],
-/// where gY' holds gY[o, (h + ph - kh) / sh, (w + pw - kw) / sw] where that divides exactly and lies
-/// inside gY, and zero elsewhere.
+/// The [lo, hi) range of output positions o with 0 <= o * stride + k - pad < size, for a window offset k
+/// known at run time: lo = ceil((pad - k) / stride) clamped to 0, hi = floor((size - 1 + pad - k) / stride) + 1
+/// clamped to outSize (and to lo, when no position is valid).
+std::pair<llvm::Value*, llvm::Value*> validRange(KernelEmitter& k, int64_t outSize, int64_t stride, llvm::Value* kk,
+                                                 int64_t pad, int64_t size) {
+  llvm::IRBuilder<>& b = k.b();
+  llvm::Value* num = b.CreateSub(k.c64(pad), kk);
+  llvm::Value* lo = b.CreateSelect(b.CreateICmpSLE(num, k.c64(0)), k.c64(0),
+                                   b.CreateSDiv(b.CreateAdd(num, k.c64(stride - 1)), k.c64(stride)));
+  llvm::Value* last = b.CreateSub(k.c64(size - 1 + pad), kk);
+  llvm::Value* hi = b.CreateSelect(b.CreateICmpSLT(last, k.c64(0)), k.c64(0),
+                                   b.CreateAdd(b.CreateSDiv(last, k.c64(stride)), k.c64(1)));
+  hi = b.CreateSelect(b.CreateICmpSGT(hi, k.c64(outSize)), k.c64(outSize), hi);
+  hi = b.CreateSelect(b.CreateICmpSLT(hi, lo), lo, hi);
+  return {lo, hi};
+}
+
+/// conv2d_grad_input as a GEMM per sample and a scatter: cols[(c, kh, kw), (oh, ow)] = W^T x gY[o, (oh, ow)]
+/// (both plain matrices), then each column added back to dX through its window (col2im), in a fixed order.
 GemmSpec convGradInput(const Graph& g, NodeId id, const ConvDims d) {
   NodeId GY = g[id].inputs[0], W = g[id].inputs[1];
   GemmSpec s;
-  s.batch = d.N, s.M = d.C, s.N = d.H * d.W, s.K = d.O * d.KH * d.KW, s.dtype = g[id].type.dtype;
-  s.aNode = W, s.aShared = true, s.c = id;
-  s.a = [=](KernelEmitter& k, llvm::Value*, llvm::Value* c, llvm::Value* kk) {
-    llvm::Value* o = udiv(k, kk, d.KH * d.KW);
-    return k.load(W, k.linear({o, c, urem(k, kk, d.KH * d.KW)}, {d.C * d.KH * d.KW, d.KH * d.KW, 1}));
+  s.batch = d.N, s.M = d.C * d.KH * d.KW, s.N = d.OH * d.OW, s.K = d.O, s.dtype = g[id].type.dtype;
+  int64_t M = s.M, N = s.N;
+  DType dtype = s.dtype;
+  s.aNode = W, s.aLayout = GemmSpec::AlongMN, s.aShared = true;
+  s.bNode = GY, s.bLayout = GemmSpec::AlongMN, s.bBatchStride = d.O * N, s.c = id;
+  s.a = [=](KernelEmitter& k, llvm::Value*, llvm::Value* m, llvm::Value* o) {
+    return k.load(W, k.b().CreateAdd(k.b().CreateMul(o, k.c64(M)), m));
   };
-  s.b = [=](KernelEmitter& k, llvm::Value* n, llvm::Value* kk, llvm::Value* col) {
+  s.b = [=](KernelEmitter& k, llvm::Value* n, llvm::Value* o, llvm::Value* col) {
+    return k.load(GY, k.linear({n, o, col}, {d.O * N, N, 1}));
+  };
+  s.indexOf = [](KernelEmitter&, llvm::Value* n, llvm::Value* m, llvm::Value* col) { return std::vector<llvm::Value*>{n, m, col}; };
+  s.finishBatch = [=](KernelEmitter& k, llvm::Value* n, llvm::Value* cols) {
     llvm::IRBuilder<>& b = k.b();
-    llvm::Value* o = udiv(k, kk, d.KH * d.KW);
-    llvm::Value* r = urem(k, kk, d.KH * d.KW);
-    llvm::Value* th = b.CreateSub(b.CreateAdd(udiv(k, col, d.W), k.c64(d.ph)), udiv(k, r, d.KW));
-    llvm::Value* tw = b.CreateSub(b.CreateAdd(urem(k, col, d.W), k.c64(d.pw)), urem(k, r, d.KW));
-    llvm::Value* ok = b.CreateAnd(b.CreateICmpSGE(th, k.c64(0)), b.CreateICmpSGE(tw, k.c64(0)));
-    llvm::Value* sth = b.CreateSelect(ok, th, k.c64(0)), *stw = b.CreateSelect(ok, tw, k.c64(0));
-    ok = b.CreateAnd(ok, b.CreateAnd(b.CreateICmpEQ(urem(k, sth, d.sh), k.c64(0)), b.CreateICmpEQ(urem(k, stw, d.sw), k.c64(0))));
-    llvm::Value* oh = udiv(k, sth, d.sh), *ow = udiv(k, stw, d.sw);
-    ok = b.CreateAnd(ok, b.CreateAnd(b.CreateICmpSLT(oh, k.c64(d.OH)), b.CreateICmpSLT(ow, k.c64(d.OW))));
-    return loadOrZero(k, GY, ok, k.linear({n, o, oh, ow}, {d.O * d.OH * d.OW, d.OH * d.OW, d.OW, 1}));
-  };
-  s.indexOf = [=](KernelEmitter& k, llvm::Value* n, llvm::Value* c, llvm::Value* col) {
-    return std::vector<llvm::Value*>{n, c, udiv(k, col, d.W), urem(k, col, d.W)};
+    llvm::Type* t = k.valueType(dtype);
+    llvm::Value* base = b.CreateMul(n, k.c64(d.C * d.H * d.W));
+    k.loop(d.C * d.H * d.W, [&](llvm::Value* i) { k.store(id, b.CreateAdd(base, i), llvm::ConstantFP::get(t, 0.0)); });
+    k.loopNest({d.C, d.KH, d.KW}, [&](const std::vector<llvm::Value*>& ckk) {
+      llvm::Value* row = k.linear(ckk, {d.KH * d.KW, d.KW, 1});
+      auto [ohLo, ohHi] = validRange(k, d.OH, d.sh, ckk[1], d.ph, d.H);
+      auto [owLo, owHi] = validRange(k, d.OW, d.sw, ckk[2], d.pw, d.W);
+      k.loop(ohLo, ohHi, [&](llvm::Value* oh) {
+        llvm::Value* h = b.CreateSub(b.CreateAdd(b.CreateMul(oh, k.c64(d.sh)), ckk[1]), k.c64(d.ph));
+        k.loop(owLo, owHi, [&](llvm::Value* ow) {
+          llvm::Value* w = b.CreateSub(b.CreateAdd(b.CreateMul(ow, k.c64(d.sw)), ckk[2]), k.c64(d.pw));
+          llvm::Value* dst = b.CreateAdd(base, k.linear({ckk[0], h, w}, {d.H * d.W, d.W, 1}));
+          llvm::Value* v = b.CreateLoad(t, b.CreateInBoundsGEP(t, cols, k.linear({row, oh, ow}, {N, d.OW, 1})));
+          k.store(id, dst, b.CreateFAdd(k.load(id, dst), v));
+        });
+      });
+    });
   };
   return s;
 }

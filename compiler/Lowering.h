@@ -48,6 +48,9 @@ struct GemmSpec {
   int64_t aBatchStride = 0, bBatchStride = 0;  ///< elements between batches of a plain operand
   bool aShared = false;                ///< op(A) is the same for every batch (a conv's weights): packed once
   NodeId c;                            ///< where the result is stored
+  /// When set, each batch's M x N result goes to scratch instead (row-major), and this runs after the
+  /// batch with its address (a conv's gradient scatters it back through the window: col2im).
+  std::function<void(KernelEmitter&, llvm::Value* bi, llvm::Value* result)> finishBatch;
   /// The epilogue's index of element (bi, m, col) (the contraction's result dims).
   std::function<std::vector<llvm::Value*>(KernelEmitter&, llvm::Value*, llvm::Value*, llvm::Value*)> indexOf;
 };
