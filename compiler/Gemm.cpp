@@ -79,7 +79,7 @@ struct GemmLowering {
   llvm::VectorType* vt = llvm::FixedVectorType::get(t, unsigned(p.vl));
   int64_t nv = p.nr / p.vl;
   int64_t bytes = dtypeSize(spec.dtype);
-  NodeId A = spec.aNode, B = spec.bNode, C = spec.c;
+  NodeId C = spec.c;
   llvm::Value* packA = nullptr;
   llvm::Value* packB = nullptr;
   llvm::Value* result = nullptr;  // with finishBatch: the batch's result in scratch
@@ -125,7 +125,7 @@ struct GemmLowering {
       llvm::Value* inside = b.CreateICmpSLT(col, k.c64(N));
       llvm::Value* src = b.CreateAdd(b.CreateMul(bi, k.c64(spec.bBatchStride)),
                                      b.CreateAdd(b.CreateMul(b.CreateSelect(inside, col, k.c64(0)), k.c64(K)), b.CreateAdd(pc, kk0)));
-      llvm::Value* v = b.CreateAlignedLoad(vt, k.address(B, src), llvm::Align(bytes));
+      llvm::Value* v = b.CreateAlignedLoad(vt, spec.bAddress(k, src), llvm::Align(bytes));
       rows.push_back(b.CreateSelect(inside, v, llvm::ConstantFP::get(vt, 0.0)));
     }
     transposeInRegisters(rows);
@@ -192,7 +192,7 @@ struct GemmLowering {
     llvm::Value* inside = b.CreateAnd(b.CreateICmpSLT(rows, b.CreateVectorSplat(unsigned(p.vl), k.c64(M))),
                                       llvm::ConstantVector::get(inTile));
     llvm::Value* src = b.CreateAdd(b.CreateMul(bi, k.c64(spec.aBatchStride)), b.CreateAdd(b.CreateMul(b.CreateAdd(pc, kk), k.c64(M)), row0));
-    llvm::Value* v = b.CreateMaskedLoad(vt, k.address(A, src), llvm::Align(bytes), inside, llvm::ConstantFP::get(vt, 0.0));
+    llvm::Value* v = b.CreateMaskedLoad(vt, spec.aAddress(k, src), llvm::Align(bytes), inside, llvm::ConstantFP::get(vt, 0.0));
     llvm::Value* dst = b.CreateMul(b.CreateAdd(b.CreateMul(panel, k.c64(p.kc)), kk), k.c64(p.mr));
     b.CreateMaskedStore(v, elementPtr(into, dst), llvm::Align(bytes), llvm::ConstantVector::get(inTile));
   }
@@ -211,7 +211,7 @@ struct GemmLowering {
       llvm::Value* inside = b.CreateICmpSLT(row, k.c64(M));
       llvm::Value* src = b.CreateAdd(b.CreateMul(bi, k.c64(spec.aBatchStride)),
                                      b.CreateAdd(b.CreateMul(b.CreateSelect(inside, row, k.c64(0)), k.c64(K)), b.CreateAdd(pc, kk0)));
-      llvm::Value* v = b.CreateAlignedLoad(vt, k.address(A, src), llvm::Align(bytes));
+      llvm::Value* v = b.CreateAlignedLoad(vt, spec.aAddress(k, src), llvm::Align(bytes));
       rows.push_back(b.CreateSelect(inside, v, llvm::ConstantFP::get(vt, 0.0)));
     }
     transposeInRegisters(rows);
@@ -354,6 +354,7 @@ struct GemmLowering {
         });
       });
     k.loop(k.rangeBegin(), k.rangeEnd(), [&](llvm::Value* bi) {
+      if (spec.startBatch) spec.startBatch(k, bi);
       k.loop(ceilDiv(N, p.nc), [&](llvm::Value* jb) {
         llvm::Value* jc = b.CreateMul(jb, k.c64(p.nc));
         llvm::Value* ncCur = min64(b.CreateSub(k.c64(N), jc), p.nc);
@@ -384,7 +385,9 @@ GemmSpec matmulSpec(const Graph& g, NodeId id, const Epilogue* epi) {
   NodeId A = n.inputs[0], B = n.inputs[1];
   GemmSpec s;
   s.batch = numel(batchShape), s.M = M, s.N = N, s.K = K, s.dtype = n.type.dtype;
-  s.aNode = A, s.bNode = B, s.c = epi ? epi->target : id;
+  s.aAddress = [=](KernelEmitter& k, llvm::Value* i) { return k.address(A, i); };
+  s.bAddress = [=](KernelEmitter& k, llvm::Value* i) { return k.address(B, i); };
+  s.c = epi ? epi->target : id;
   s.aLayout = a.transpose_a ? GemmSpec::AlongMN : GemmSpec::AlongK;
   s.bLayout = a.transpose_b ? GemmSpec::AlongK : GemmSpec::AlongMN;
   s.aBatchStride = M * K, s.bBatchStride = K * N;

@@ -32,37 +32,34 @@ namespace {
 llvm::Value* udiv(KernelEmitter& k, llvm::Value* a, int64_t c) { return k.b().CreateUDiv(a, k.c64(c)); }
 llvm::Value* urem(KernelEmitter& k, llvm::Value* a, int64_t c) { return k.b().CreateURem(a, k.c64(c)); }
 
-/// Element `index` of node `id` where `inside` holds, else zero (the index is not read then).
-llvm::Value* loadOrZero(KernelEmitter& k, NodeId id, llvm::Value* inside, llvm::Value* index) {
-  llvm::IRBuilder<>& b = k.b();
-  llvm::Value* v = k.load(id, b.CreateSelect(inside, index, k.c64(0)));
-  return b.CreateSelect(inside, v, llvm::ConstantFP::get(v->getType(), 0.0));
-}
-
 /// Whether 0 <= v < n.
 llvm::Value* inRange(KernelEmitter& k, llvm::Value* v, int64_t n) {
   return k.b().CreateAnd(k.b().CreateICmpSGE(v, k.c64(0)), k.b().CreateICmpSLT(v, k.c64(n)));
 }
 
-/// conv2d as a GEMM per sample: Y[o, (oh, ow)] = W[o, (c, kh, kw)] x im2col(X)[(c, kh, kw), (oh, ow)], the
-/// columns of X read through the window as the packing needs them (implicit GEMM).
-GemmSpec convForward(const Graph& g, NodeId id, const ConvDims d, const Epilogue* epi) {
+/// Fills `cols` (in scratch) with im2col(X) -- defined below.
+void im2colRows(KernelEmitter& k, NodeId X, const ConvDims d, llvm::Value* cols, llvm::Value* only);
+
+/// conv2d as a GEMM per sample: Y[o, (oh, ow)] = W[o, (c, kh, kw)] x im2col(X)[(c, kh, kw), (oh, ow)], each
+/// sample's im2col filled into scratch as its batch starts, then packed as a plain matrix.
+GemmSpec convForward(KernelEmitter& k, NodeId id, const ConvDims d, const Epilogue* epi) {
+  const Graph& g = k.graph();
   NodeId X = g[id].inputs[0], W = g[id].inputs[1];
   GemmSpec s;
   s.batch = d.N, s.M = d.O, s.N = d.OH * d.OW, s.K = d.C * d.KH * d.KW, s.dtype = g[id].type.dtype;
-  s.aNode = W, s.aLayout = GemmSpec::AlongK, s.aShared = true, s.c = epi ? epi->target : id;
-  int64_t K = s.K;
+  s.aAddress = [=](KernelEmitter& k, llvm::Value* i) { return k.address(W, i); };
+  s.aLayout = GemmSpec::AlongK, s.aShared = true, s.c = epi ? epi->target : id;
+  int64_t K = s.K, N = s.N;
+  llvm::Type* t = k.valueType(s.dtype);
+  llvm::Value* cols = k.scratch(K * N * dtypeSize(s.dtype));
+  s.bLayout = GemmSpec::AlongMN;
+  s.bAddress = [=](KernelEmitter& k, llvm::Value* i) { return k.b().CreateInBoundsGEP(t, cols, i); };
+  s.startBatch = [=](KernelEmitter& k, llvm::Value* n) { im2colRows(k, X, d, cols, n); };
   s.a = [=](KernelEmitter& k, llvm::Value*, llvm::Value* o, llvm::Value* kk) {
     return k.load(W, k.b().CreateAdd(k.b().CreateMul(o, k.c64(K)), kk));
   };
-  s.b = [=](KernelEmitter& k, llvm::Value* n, llvm::Value* kk, llvm::Value* col) {
-    llvm::IRBuilder<>& b = k.b();
-    llvm::Value* c = udiv(k, kk, d.KH * d.KW);
-    llvm::Value* r = urem(k, kk, d.KH * d.KW);
-    llvm::Value* h = b.CreateAdd(b.CreateMul(udiv(k, col, d.OW), k.c64(d.sh)), b.CreateSub(udiv(k, r, d.KW), k.c64(d.ph)));
-    llvm::Value* w = b.CreateAdd(b.CreateMul(urem(k, col, d.OW), k.c64(d.sw)), b.CreateSub(urem(k, r, d.KW), k.c64(d.pw)));
-    llvm::Value* inside = b.CreateAnd(inRange(k, h, d.H), inRange(k, w, d.W));
-    return loadOrZero(k, X, inside, k.linear({n, c, h, w}, {d.C * d.H * d.W, d.H * d.W, d.W, 1}));
+  s.b = [=](KernelEmitter& k, llvm::Value*, llvm::Value* kk, llvm::Value* col) {
+    return k.b().CreateLoad(t, k.b().CreateInBoundsGEP(t, cols, k.linear({kk, col}, {N, 1})));
   };
   s.indexOf = [=](KernelEmitter& k, llvm::Value* n, llvm::Value* o, llvm::Value* col) {
     return std::vector<llvm::Value*>{n, o, udiv(k, col, d.OW), urem(k, col, d.OW)};
@@ -95,8 +92,10 @@ GemmSpec convGradInput(const Graph& g, NodeId id, const ConvDims d) {
   s.batch = d.N, s.M = d.C * d.KH * d.KW, s.N = d.OH * d.OW, s.K = d.O, s.dtype = g[id].type.dtype;
   int64_t M = s.M, N = s.N;
   DType dtype = s.dtype;
-  s.aNode = W, s.aLayout = GemmSpec::AlongMN, s.aShared = true;
-  s.bNode = GY, s.bLayout = GemmSpec::AlongMN, s.bBatchStride = d.O * N, s.c = id;
+  s.aAddress = [=](KernelEmitter& k, llvm::Value* i) { return k.address(W, i); };
+  s.bAddress = [=](KernelEmitter& k, llvm::Value* i) { return k.address(GY, i); };
+  s.aLayout = GemmSpec::AlongMN, s.aShared = true;
+  s.bLayout = GemmSpec::AlongMN, s.bBatchStride = d.O * N, s.c = id;
   s.a = [=](KernelEmitter& k, llvm::Value*, llvm::Value* m, llvm::Value* o) {
     return k.load(W, k.b().CreateAdd(k.b().CreateMul(o, k.c64(M)), m));
   };
@@ -127,32 +126,66 @@ GemmSpec convGradInput(const Graph& g, NodeId id, const ConvDims d) {
   return s;
 }
 
-/// conv2d_grad_weight as one GEMM: dW[o, (c, kh, kw)] = gY[o, (n, oh, ow)] x im2col(X)[(n, oh, ow), (c, kh, kw)].
-GemmSpec convGradWeight(const Graph& g, NodeId id, const ConvDims d) {
+/// Fills `cols` (in scratch) with im2col(X) laid out [(c, kh, kw), (n, oh, ow)] -- of every sample, or of
+/// sample `only` alone ([(c, kh, kw), (oh, ow)]): each row a copy of X through one window offset, zero where
+/// the window leaves X; contiguous runs along ow.
+void im2colRows(KernelEmitter& k, NodeId X, const ConvDims d, llvm::Value* cols, llvm::Value* only) {
+  llvm::IRBuilder<>& b = k.b();
+  llvm::Type* t = k.valueType(k.graph()[X].type.dtype);
+  llvm::Value* zero = llvm::ConstantFP::get(t, 0.0);
+  int64_t P = d.OH * d.OW, samples = only ? 1 : d.N, width = samples * P;
+  k.loopNest({d.C, d.KH, d.KW}, [&](const std::vector<llvm::Value*>& ckk) {
+    llvm::Value* rowStart = b.CreateMul(k.linear(ckk, {d.KH * d.KW, d.KW, 1}), k.c64(width));
+    auto [owLo, owHi] = validRange(k, d.OW, d.sw, ckk[2], d.pw, d.W);
+    k.loopNest({samples, d.OH}, [&](const std::vector<llvm::Value*>& noh) {
+      llvm::Value* dst = b.CreateAdd(rowStart, k.linear(noh, {P, d.OW}));
+      llvm::Value* n = only ? only : noh[0];
+      llvm::Value* h = b.CreateSub(b.CreateAdd(b.CreateMul(noh[1], k.c64(d.sh)), ckk[1]), k.c64(d.ph));
+      llvm::Value* rowInside = inRange(k, h, d.H);
+      llvm::Value* lo = b.CreateSelect(rowInside, owLo, k.c64(d.OW)), *hi = b.CreateSelect(rowInside, owHi, k.c64(d.OW));
+      auto put = [&](llvm::Value* ow, llvm::Value* v) { b.CreateStore(v, b.CreateInBoundsGEP(t, cols, b.CreateAdd(dst, ow))); };
+      k.loop(k.c64(0), lo, [&](llvm::Value* ow) { put(ow, zero); });
+      k.loop(lo, hi, [&](llvm::Value* ow) {
+        llvm::Value* w = b.CreateSub(b.CreateAdd(b.CreateMul(ow, k.c64(d.sw)), ckk[2]), k.c64(d.pw));
+        put(ow, k.load(X, k.linear({n, ckk[0], h, w}, {d.C * d.H * d.W, d.H * d.W, d.W, 1})));
+      });
+      k.loop(b.CreateSelect(b.CreateICmpSGT(hi, lo), hi, lo), k.c64(d.OW), [&](llvm::Value* ow) { put(ow, zero); });
+    });
+  });
+}
+
+/// conv2d_grad_weight as one GEMM of plain matrices in scratch: dW[o, (c, kh, kw)] = gY'[o, (n, oh, ow)] x
+/// cols[(c, kh, kw), (n, oh, ow)]^T, where gY' is gY with its first two dims swapped and cols im2col(X).
+int64_t convGradWeight(KernelEmitter& k, NodeId id, const ConvDims d) {
+  const Graph& g = k.graph();
   NodeId X = g[id].inputs[0], GY = g[id].inputs[1];
+  DType dtype = g[id].type.dtype;
+  int64_t P = d.OH * d.OW, K = d.N * P, bytes = dtypeSize(dtype);
+  llvm::Value* cols = k.scratch(d.C * d.KH * d.KW * K * bytes);
+  llvm::Value* gyT = k.scratch(d.O * K * bytes);
+  llvm::IRBuilder<>& b = k.b();
+  llvm::Type* t = k.valueType(dtype);
+  im2colRows(k, X, d, cols, nullptr);
+  k.loopNest({d.N, d.O, P}, [&](const std::vector<llvm::Value*>& i) {  // gY'[o, n, pos] = gY[n, o, pos]
+    llvm::Value* v = k.load(GY, k.linear(i, {d.O * P, P, 1}));
+    b.CreateStore(v, b.CreateInBoundsGEP(t, gyT, k.linear({i[1], i[0], i[2]}, {K, P, 1})));
+  });
   GemmSpec s;
-  s.batch = 1, s.M = d.O, s.N = d.C * d.KH * d.KW, s.K = d.N * d.OH * d.OW, s.dtype = g[id].type.dtype;
-  s.aNode = GY, s.c = id;
+  s.batch = 1, s.M = d.O, s.N = d.C * d.KH * d.KW, s.K = K, s.dtype = dtype, s.c = id;
+  s.aLayout = GemmSpec::AlongK, s.bLayout = GemmSpec::AlongK;
+  s.aAddress = [=](KernelEmitter& k, llvm::Value* i) { return k.b().CreateInBoundsGEP(t, gyT, i); };
+  s.bAddress = [=](KernelEmitter& k, llvm::Value* i) { return k.b().CreateInBoundsGEP(t, cols, i); };
   s.a = [=](KernelEmitter& k, llvm::Value*, llvm::Value* o, llvm::Value* kk) {
-    llvm::Value* n = udiv(k, kk, d.OH * d.OW);
-    return k.load(GY, k.linear({n, o, urem(k, kk, d.OH * d.OW)}, {d.O * d.OH * d.OW, d.OH * d.OW, 1}));
+    return k.b().CreateLoad(t, k.b().CreateInBoundsGEP(t, gyT, k.linear({o, kk}, {K, 1})));
   };
   s.b = [=](KernelEmitter& k, llvm::Value*, llvm::Value* kk, llvm::Value* col) {
-    llvm::IRBuilder<>& b = k.b();
-    llvm::Value* n = udiv(k, kk, d.OH * d.OW);
-    llvm::Value* pos = urem(k, kk, d.OH * d.OW);
-    llvm::Value* c = udiv(k, col, d.KH * d.KW);
-    llvm::Value* r = urem(k, col, d.KH * d.KW);
-    llvm::Value* h = b.CreateAdd(b.CreateMul(udiv(k, pos, d.OW), k.c64(d.sh)), b.CreateSub(udiv(k, r, d.KW), k.c64(d.ph)));
-    llvm::Value* w = b.CreateAdd(b.CreateMul(urem(k, pos, d.OW), k.c64(d.sw)), b.CreateSub(urem(k, r, d.KW), k.c64(d.pw)));
-    llvm::Value* inside = b.CreateAnd(inRange(k, h, d.H), inRange(k, w, d.W));
-    return loadOrZero(k, X, inside, k.linear({n, c, h, w}, {d.C * d.H * d.W, d.H * d.W, d.W, 1}));
+    return k.b().CreateLoad(t, k.b().CreateInBoundsGEP(t, cols, k.linear({col, kk}, {K, 1})));
   };
   s.indexOf = [=](KernelEmitter& k, llvm::Value*, llvm::Value* o, llvm::Value* col) {
     llvm::Value* r = urem(k, col, d.KH * d.KW);
     return std::vector<llvm::Value*>{o, udiv(k, col, d.KH * d.KW), udiv(k, r, d.KW), urem(k, r, d.KW)};
   };
-  return s;
+  return lowerGemm(k, s);
 }
 
 }  // namespace
@@ -161,8 +194,8 @@ int64_t lowerConv(KernelEmitter& k, NodeId id, const Epilogue* epi) {
   const Graph& g = k.graph();
   ConvDims d = convDims(g, g[id]);
   if (g[id].op == Op::Conv2dGradInput) return lowerGemm(k, convGradInput(g, id, d));
-  if (g[id].op == Op::Conv2dGradWeight) return lowerGemm(k, convGradWeight(g, id, d));
-  return lowerGemm(k, convForward(g, id, d, epi), epi);
+  if (g[id].op == Op::Conv2dGradWeight) return convGradWeight(k, id, d);
+  return lowerGemm(k, convForward(k, id, d, epi), epi);
 }
 
 int64_t lowerPool(KernelEmitter& k, NodeId id) {

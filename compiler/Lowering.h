@@ -43,11 +43,15 @@ struct GemmSpec {
   /// op(A)(bi, m, kk) and op(B)(bi, kk, col) for in-range indices: the value (zero where a window leaves
   /// its input).
   std::function<llvm::Value*(KernelEmitter&, llvm::Value*, llvm::Value*, llvm::Value*)> a, b;
-  NodeId aNode, bNode;                 ///< the operands' nodes, read directly by the fast paths
+  /// For a plain operand (layout AlongK or AlongMN): the address of its element `index`, read directly by
+  /// the packing's fast paths (a node's buffer, or scratch the kernel filled first).
+  std::function<llvm::Value*(KernelEmitter&, llvm::Value* index)> aAddress, bAddress;
   Layout aLayout = Other, bLayout = Other;
   int64_t aBatchStride = 0, bBatchStride = 0;  ///< elements between batches of a plain operand
   bool aShared = false;                ///< op(A) is the same for every batch (a conv's weights): packed once
   NodeId c;                            ///< where the result is stored
+  /// When set, runs at the start of each batch, before its operands are packed (a conv fills its im2col).
+  std::function<void(KernelEmitter&, llvm::Value* bi)> startBatch;
   /// When set, each batch's M x N result goes to scratch instead (row-major), and this runs after the
   /// batch with its address (a conv's gradient scatters it back through the window: col2im).
   std::function<void(KernelEmitter&, llvm::Value* bi, llvm::Value* result)> finishBatch;
