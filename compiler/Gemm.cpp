@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 
 #include <fmt/format.h>
 #include <llvm/IR/Intrinsics.h>
@@ -58,6 +59,43 @@ GemmPlan planGemm(int64_t M, int64_t N, int64_t K, DType dtype, bool avx512) {
   p.nc = std::clamp<int64_t>((4 << 20) / (p.kc * bytes) / p.nr * p.nr, p.nr, 8192 / p.nr * p.nr);
   p.nc = std::min(p.nc, roundUp(N, p.nr));
   return p;
+}
+
+std::optional<GemmShape> gemmShapeOf(const Graph& g, NodeId id) {
+  const Node& n = g[id];
+  DType t = n.type.dtype;
+  auto dims = [&](const Shape& x, const Shape& w, const Shape& y) {
+    return std::array<int64_t, 8>{x[0], x[1], w[0], w[2] * w[3], y[2] * y[3], 0, 0, 0};
+  };
+  switch (n.op) {
+    case Op::Matmul: {
+      const Shape& out = n.type.shape;
+      size_t r = out.size();
+      bool ta = std::get<MatmulAttrs>(n.attrs).transpose_a;
+      return GemmShape{numel(Shape(out.begin(), out.end() - 2)), out[r - 2], out[r - 1],
+                       g[n.inputs[0]].type.shape[r - (ta ? 2 : 1)], t};
+    }
+    case Op::Conv2d: {
+      auto [N, C, O, KK, P, a, b, c] = dims(g[n.inputs[0]].type.shape, g[n.inputs[1]].type.shape, n.type.shape);
+      return GemmShape{N, O, P, C * KK, t};
+    }
+    case Op::Conv2dGradInput: {
+      auto [N, C, O, KK, P, a, b, c] = dims(n.type.shape, g[n.inputs[1]].type.shape, g[n.inputs[0]].type.shape);
+      return GemmShape{N, C * KK, P, O, t};
+    }
+    case Op::Conv2dGradWeight: {
+      auto [N, C, O, KK, P, a, b, c] = dims(g[n.inputs[0]].type.shape, n.type.shape, g[n.inputs[1]].type.shape);
+      return GemmShape{1, O, C * KK, N * P, t};
+    }
+    default: return std::nullopt;
+  }
+}
+
+std::string describeGemm(const Graph& g, NodeId id) {
+  std::optional<GemmShape> s = gemmShapeOf(g, id);
+  if (!s) return "";
+  GemmPlan p = planGemm(s->M, s->N, s->K, s->dtype, hostTarget().avx512);
+  return fmt::format("gemm {} x [{} x {} x {}] {}: {}", s->batch, s->M, s->N, s->K, dtypeName(s->dtype), p.str());
 }
 
 std::string GemmPlan::str() const {

@@ -178,3 +178,23 @@ TEST_CASE("GEMM engine: conv2d and both its gradients, strides 1-3, padding 0-2,
 }
 
 }  // namespace kiln
+
+namespace kiln {
+
+TEST_CASE("kiln kernels prints the GEMM every matmul and convolution runs as, with its plan") {
+  std::string kir = "kiln 1\n%0 = input {name=\"x\"} : f32[2,1,8,8]\n%1 = input {name=\"w\"} : f32[4,1,3,3]\n"
+                    "%2 = conv2d %0, %1 {stride=[1,1], padding=[0,0]} : f32[2,4,6,6]\n%3 = input {name=\"a\"} : f32[5,7]\n%4 = input {name=\"b\"} : f32[9,7]\n"
+                    "%5 = matmul %3, %4 {transpose_b} : f32[5,9]\noutput \"y\" = %2\noutput \"z\" = %5\n";
+  test::CliResult r = test::runKiln("kernels -", kir);
+  INFO(r.out, r.err);
+  CHECK(r.status == 0);
+  CHECK(r.out.find("%2 gemm 2 x [4 x 36 x 9] f32: tile ") != std::string::npos);  // per sample: O x OH*OW x C*KH*KW
+  CHECK(r.out.find("%5 gemm 1 x [5 x 9 x 7] f32: tile ") != std::string::npos);
+  Graph g = test::kir(kir);
+  std::optional<GemmShape> s = gemmShapeOf(g, NodeId{5});
+  REQUIRE(s);
+  CHECK(s->M == 5);
+  CHECK(!gemmShapeOf(g, NodeId{0}));
+}
+
+}  // namespace kiln

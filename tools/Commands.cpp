@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include "compiler/Gemm.h"
 #include "compiler/Interpreter.h"
 #include "compiler/ParamInit.h"
 #include "compiler/Pipeline.h"
@@ -242,6 +243,29 @@ int cmdPlan(const std::vector<std::string>& argv) {
   return 0;
 }
 
+const char* kKernelsHelp =
+    "usage: kiln kernels FILE|- [--no-simplify]\n"
+    "Simplifies and fuses a graph and prints its kernels: each one's kind and root and, for a matmul or\n"
+    "convolution, the GEMM the engine runs it as (batches and M x N x K) with the register tile and the\n"
+    "cache blocks it chose for this host.\n";
+
+int cmdKernels(const std::vector<std::string>& argv) {
+  if (wantsHelp(argv, kKernelsHelp)) return 0;
+  Args args("kernels", argv, {{}, {"no-simplify"}});
+  args.expectPositionals(1, "one FILE (or - for standard input)");
+  PipelineState st{loadGraph(args.positionals()[0]), {}, {}};
+  runPipeline(st, compileStagesThrough("fuse", !args.has("no-simplify")));
+  const Graph& g = st.graph;
+  for (size_t i = 0; i < st.schedule->kernels.size(); ++i) {
+    const FusedKernel& kn = st.schedule->kernels[i];
+    std::cout << fmt::format("kernel {} {} -> %{} {}", i, kindName(g, kn), kn.root.v, g[kn.root].type.str());
+    for (NodeId m : kn.nodes)
+      if (std::string gemm = describeGemm(g, m); !gemm.empty()) std::cout << fmt::format("; %{} {}", m.v, gemm);
+    std::cout << "\n";
+  }
+  return 0;
+}
+
 const char* kModelsHelp = "usage: kiln models\nLists the models `kiln export` knows.\n";
 
 int cmdModels(const std::vector<std::string>& argv) {
@@ -275,6 +299,7 @@ const std::vector<Command>& allCommands() {
       {"gradcheck", "check gradients against finite differences", kGradcheckHelp, cmdGradcheck},
       {"fuse", "print the kernels fusion makes, and why edges were not fused", kFuseHelp, cmdFuse},
       {"plan", "print the memory plan: peak, lower bound, buffers", kPlanHelp, cmdPlan},
+      {"kernels", "print the kernels and the GEMM plan of every contraction", kKernelsHelp, cmdKernels},
       {"dot", "draw a graph or its kernels as Graphviz DOT (or SVG)", kDotHelp, cmdDot},
       {"fuzz-programs", "differential testing on random programs", kFuzzProgramsHelp, cmdFuzzPrograms},
       {"models", "list the models", kModelsHelp, cmdModels},
