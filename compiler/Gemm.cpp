@@ -151,7 +151,7 @@ struct GemmLowering {
         for (int64_t g = 0; g < nv; ++g) transposedBlockB(bi, jc, pc, panel, kb, g);
       });
       k.loop(p.nr, [&](llvm::Value* j) { k.loop(full, kcCur, [&](llvm::Value* kk) { element(kk, j); }); });
-    });
+    }, true);  // rolled: a fully unrolled packing of constant size is huge code
   }
 
   /// One VL x VL block of a transposed B's panel: columns g*VL.. of the panel, depths kb*VL.. of the block.
@@ -217,7 +217,7 @@ struct GemmLowering {
       llvm::Value* full = b.CreateMul(b.CreateSDiv(kcCur, k.c64(p.vl)), k.c64(p.vl));
       k.loop(k.c64(0), b.CreateSDiv(kcCur, k.c64(p.vl)), [&](llvm::Value* kb) { blockA(into, bi, ic, pc, panel, kb); });
       k.loop(p.mr, [&](llvm::Value* i) { k.loop(full, kcCur, [&](llvm::Value* kk) { element(kk, i); }); });
-    });
+    }, true);  // rolled: a fully unrolled packing of constant size is huge code
   }
 
   /// Depth kk of a transposed A's panel: its MR rows are contiguous in A, read and written as one masked
@@ -343,7 +343,7 @@ struct GemmLowering {
              llvm::Value* aPanels, llvm::Value* bPanels) {
     llvm::Value* first = b.CreateICmpEQ(pc, k.c64(0));
     llvm::Value* last = b.CreateICmpEQ(b.CreateAdd(pc, kcCur), k.c64(K));
-    k.loop(k.c64(0), bPanels, [&](llvm::Value* jr) {
+    k.loop(k.c64(0), bPanels, [&](llvm::Value* jr) {  // kept rolled: each tile is hundreds of instructions
       llvm::Value* bp = elementPtr(packB, b.CreateMul(jr, k.c64(p.kc * p.nr)));
       llvm::Value* col0 = b.CreateAdd(jc, b.CreateMul(jr, k.c64(p.nr)));
       k.loop(k.c64(0), aPanels, [&](llvm::Value* ir) {
@@ -352,8 +352,8 @@ struct GemmLowering {
         microKernel(ap, bp, kcCur);
         storeTile(bi, row0, col0, first);
         if (epi) when(last, [&] { epilogueTile(bi, row0, col0); });
-      });
-    });
+      }, true);
+    }, true);
   }
 
   int64_t aBlockElements() const { return roundUp(p.mc, p.mr) * p.kc; }

@@ -79,7 +79,7 @@ void KernelEmitter::store(NodeId id, llvm::Value* index, llvm::Value* v) {
   b_.CreateStore(v, address(id, index));
 }
 
-void KernelEmitter::loop(llvm::Value* lo, llvm::Value* hi, const std::function<void(llvm::Value*)>& body) {
+void KernelEmitter::loop(llvm::Value* lo, llvm::Value* hi, const std::function<void(llvm::Value*)>& body, bool keepRolled) {
   llvm::BasicBlock* pre = b_.GetInsertBlock();
   llvm::BasicBlock* header = llvm::BasicBlock::Create(ctx(), "loop", fn_);
   llvm::BasicBlock* bodyBlock = llvm::BasicBlock::Create(ctx(), "body", fn_);
@@ -92,19 +92,26 @@ void KernelEmitter::loop(llvm::Value* lo, llvm::Value* hi, const std::function<v
   b_.SetInsertPoint(bodyBlock);
   body(i);
   i->addIncoming(b_.CreateAdd(i, c64(1), "", true, true), b_.GetInsertBlock());
-  b_.CreateBr(header);
+  llvm::BranchInst* latch = b_.CreateBr(header);
+  if (keepRolled) {  // a distinct loop ID whose property disables unrolling
+    llvm::MDNode* disable = llvm::MDNode::get(ctx(), {llvm::MDString::get(ctx(), "llvm.loop.unroll.disable")});
+    llvm::MDNode* id = llvm::MDNode::getDistinct(ctx(), {nullptr, disable});
+    id->replaceOperandWith(0, id);
+    latch->setMetadata(llvm::LLVMContext::MD_loop, id);
+  }
   b_.SetInsertPoint(exit);
 }
 
-void KernelEmitter::loopNest(const Shape& shape, const std::function<void(const std::vector<llvm::Value*>&)>& body) {
+void KernelEmitter::loopNest(const Shape& shape, const std::function<void(const std::vector<llvm::Value*>&)>& body,
+                             bool keepRolled) {
   std::vector<llvm::Value*> index;
   std::function<void(size_t)> level = [&](size_t d) {
     if (d == shape.size()) return body(index);
-    loop(shape[d], [&](llvm::Value* i) {
+    loop(c64(0), c64(shape[d]), [&](llvm::Value* i) {
       index.push_back(i);
       level(d + 1);
       index.pop_back();
-    });
+    }, keepRolled);
   };
   level(0);
 }

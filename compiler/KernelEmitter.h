@@ -61,12 +61,15 @@ class KernelEmitter {
   /// The address of element `index` of node `id`'s buffer.
   llvm::Value* address(NodeId id, llvm::Value* index);
 
-  /// for (i = lo; i < hi; ++i) body(i), with i64 bounds.
-  void loop(llvm::Value* lo, llvm::Value* hi, const std::function<void(llvm::Value*)>& body);
+  /// for (i = lo; i < hi; ++i) body(i), with i64 bounds. With `keepRolled`, LLVM may not unroll it (a loop
+  /// over GEMM tiles whose body is already large: fully unrolled, codegen takes seconds).
+  void loop(llvm::Value* lo, llvm::Value* hi, const std::function<void(llvm::Value*)>& body, bool keepRolled = false);
   /// for (i = 0; i < n; ++i) body(i).
   void loop(int64_t n, const std::function<void(llvm::Value*)>& body) { loop(c64(0), c64(n), body); }
   /// Nested loops over `shape` (outermost first); body receives one index per dim. An empty shape runs once.
-  void loopNest(const Shape& shape, const std::function<void(const std::vector<llvm::Value*>&)>& body);
+  /// With `keepRolled`, none of them is unrolled (see loop).
+  void loopNest(const Shape& shape, const std::function<void(const std::vector<llvm::Value*>&)>& body,
+                bool keepRolled = false);
   /// If `cond` (i1) holds, the kernel returns `status` (the first failure wins; the loop carries on).
   void failIf(llvm::Value* cond, KernelStatus status);
   /// A local variable of type `t`, allocated in the entry block (so it becomes a register).

@@ -150,8 +150,8 @@ void im2colRows(KernelEmitter& k, NodeId X, const ConvDims d, llvm::Value* cols,
         put(ow, k.load(X, k.linear({n, ckk[0], h, w}, {d.C * d.H * d.W, d.H * d.W, d.W, 1})));
       });
       k.loop(b.CreateSelect(b.CreateICmpSGT(hi, lo), hi, lo), k.c64(d.OW), [&](llvm::Value* ow) { put(ow, zero); });
-    });
-  });
+    }, true);
+  }, true);  // rolled: fully unrolled, a 5x5 window over 24 rows is thousands of copies
 }
 
 /// conv2d_grad_weight as one GEMM of plain matrices in scratch: dW[o, (c, kh, kw)] = gY'[o, (n, oh, ow)] x
