@@ -198,9 +198,52 @@ int64_t lowerConv(KernelEmitter& k, NodeId id, const Epilogue* epi) {
   return lowerGemm(k, convForward(k, id, d, epi), epi);
 }
 
+/// max_pool2d_grad when the windows tile the input without overlap or padding (stride = kernel): each input
+/// element belongs to at most one window, so it is written once, gy at its window's first maximum and zero
+/// elsewhere -- no accumulation, and the loop over ow vectorises.
+int64_t lowerMaxPoolGradTiled(KernelEmitter& k, NodeId id) {
+  const Node& n = k.graph()[id];
+  auto& a = std::get<PoolAttrs>(n.attrs);
+  NodeId X = n.inputs[0], GY = n.inputs[1];
+  const Shape& xs = n.type.shape;
+  const Shape& ys = k.graph()[GY].type.shape;
+  int64_t H = xs[2], W = xs[3], KH = a.kernel[0], KW = a.kernel[1];
+  llvm::IRBuilder<>& b = k.b();
+  llvm::Type* t = k.valueType(n.type.dtype);
+  llvm::Value* zero = llvm::ConstantFP::get(t, 0.0);
+  if (H != ys[2] * KH || W != ys[3] * KW)  // rows or columns no window covers
+    k.loop(n.type.numel(), [&](llvm::Value* i) { k.store(id, i, zero); });
+  k.loopNest({ys[0], ys[1], ys[2]}, [&](const std::vector<llvm::Value*>& o) {
+    llvm::Value* plane = k.linear({o[0], o[1]}, {xs[1] * H * W, H * W});
+    k.loop(ys[3], [&](llvm::Value* ow) {
+      std::vector<llvm::Value*> at;  // the window's elements, row-major
+      for (int64_t kh = 0; kh < KH; ++kh)
+        for (int64_t kw = 0; kw < KW; ++kw) {
+          llvm::Value* h = b.CreateAdd(b.CreateMul(o[2], k.c64(KH)), k.c64(kh));
+          llvm::Value* w = b.CreateAdd(b.CreateMul(ow, k.c64(KW)), k.c64(kw));
+          at.push_back(b.CreateAdd(plane, k.linear({h, w}, {W, 1})));
+        }
+      llvm::Value* cur = k.load(X, at[0]);
+      llvm::Value* best = b.getInt32(0);
+      for (size_t j = 1; j < at.size(); ++j) {  // the first maximum wins; NaN beats any number
+        llvm::Value* v = k.load(X, at[j]);
+        llvm::Value* take = b.CreateOr(b.CreateFCmpOGT(v, cur), b.CreateAnd(b.CreateFCmpUNO(v, v), b.CreateFCmpORD(cur, cur)));
+        cur = b.CreateSelect(take, v, cur);
+        best = b.CreateSelect(take, b.getInt32(uint32_t(j)), best);
+      }
+      llvm::Value* g = k.load(GY, k.linear({o[0], o[1], o[2], ow}, stridesOf(ys)));
+      for (size_t j = 0; j < at.size(); ++j)
+        k.store(id, at[j], b.CreateSelect(b.CreateICmpEQ(best, b.getInt32(uint32_t(j))), g, zero));
+    });
+  }, true);
+  return 1;
+}
+
 int64_t lowerPool(KernelEmitter& k, NodeId id) {
   const Node& n = k.graph()[id];
   auto& a = std::get<PoolAttrs>(n.attrs);
+  if (n.op == Op::MaxPool2dGrad && a.stride == a.kernel && a.padding == std::vector<int64_t>{0, 0})
+    return lowerMaxPoolGradTiled(k, id);
   bool isGrad = n.op == Op::MaxPool2dGrad || n.op == Op::AvgPool2dGrad;
   bool isMax = n.op == Op::MaxPool2d || n.op == Op::MaxPool2dGrad;
   const Shape& xs = isGrad ? n.type.shape : k.graph()[n.inputs[0]].type.shape;
