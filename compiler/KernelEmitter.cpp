@@ -1,7 +1,10 @@
 // Loops, element access and status for kernels.
 #include "compiler/KernelEmitter.h"
 
+#include <map>
+
 #include <llvm/IR/Intrinsics.h>
+#include <llvm/IR/MDBuilder.h>
 
 #include "ir/Error.h"
 
@@ -29,7 +32,30 @@ void KernelEmitter::beginKernel(const std::string& name) {
 
 void KernelEmitter::endKernel() {
   b_.CreateRet(b_.CreateLoad(b_.getInt32Ty(), status_));
+  annotateAliasing();
   fn_ = nullptr;
+}
+
+void KernelEmitter::annotateAliasing() {
+  std::map<int64_t, llvm::MDNode*> scopes;
+  for (auto& [inst, offset] : accesses_) scopes[offset] = nullptr;
+  if (scopes.size() >= 2) {
+    llvm::MDBuilder md(ctx());
+    llvm::MDNode* domain = md.createAnonymousAliasScopeDomain(fn_->getName());
+    for (auto& [offset, scope] : scopes) scope = md.createAnonymousAliasScope(domain);
+    std::map<int64_t, llvm::MDNode*> others;  // per buffer: the scopes of every other buffer
+    for (auto& [offset, scope] : scopes) {
+      std::vector<llvm::Metadata*> list;
+      for (auto& [o, s] : scopes)
+        if (o != offset) list.push_back(s);
+      others[offset] = llvm::MDNode::get(ctx(), list);
+    }
+    for (auto& [inst, offset] : accesses_) {
+      inst->setMetadata(llvm::LLVMContext::MD_alias_scope, llvm::MDNode::get(ctx(), {scopes[offset]}));
+      inst->setMetadata(llvm::LLVMContext::MD_noalias, others[offset]);
+    }
+  }
+  accesses_.clear();
 }
 
 llvm::Value* KernelEmitter::c64(int64_t v) { return b_.getInt64(uint64_t(v)); }
@@ -69,14 +95,15 @@ llvm::Value* KernelEmitter::address(NodeId id, llvm::Value* index) {
 
 llvm::Value* KernelEmitter::load(NodeId id, llvm::Value* index) {
   DType t = g_[id].type.dtype;
-  llvm::Value* v = b_.CreateLoad(storageType(t), address(id, index));
+  llvm::LoadInst* v = b_.CreateLoad(storageType(t), address(id, index));
+  accesses_.push_back({v, offsets_[size_t(id.v)]});
   return t == DType::Bool ? b_.CreateICmpNE(v, b_.getInt8(0)) : v;
 }
 
 void KernelEmitter::store(NodeId id, llvm::Value* index, llvm::Value* v) {
   DType t = g_[id].type.dtype;
   if (t == DType::Bool) v = b_.CreateZExt(v, b_.getInt8Ty());
-  b_.CreateStore(v, address(id, index));
+  accesses_.push_back({b_.CreateStore(v, address(id, index)), offsets_[size_t(id.v)]});
 }
 
 void KernelEmitter::loop(llvm::Value* lo, llvm::Value* hi, const std::function<void(llvm::Value*)>& body, bool keepRolled) {

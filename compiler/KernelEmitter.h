@@ -24,7 +24,8 @@ class KernelEmitter {
 
   /// Starts function `name`; rangeBegin()/rangeEnd() are its outer-loop bounds.
   void beginKernel(const std::string& name);
-  /// Returns the status and closes the function.
+  /// Returns the status, marks which buffer each load and store reads or writes (alias scopes), and
+  /// closes the function.
   void endKernel();
 
   /// The IR builder, positioned in the kernel being emitted.
@@ -90,6 +91,13 @@ class KernelEmitter {
   llvm::Value* end_ = nullptr;
   llvm::Value* scratch_ = nullptr;
   int64_t scratchBytes_ = 0;
+  /// The loads and stores of the current kernel made by load() and store(), with their buffer's offset:
+  /// endKernel gives each buffer an alias scope (buffers at different offsets never overlap within a
+  /// kernel: the memory plan's validator checks it), so LLVM may vectorise loops that read one buffer and
+  /// write another.
+  std::vector<std::pair<llvm::Instruction*, int64_t>> accesses_;
+  /// Attaches the alias scopes of accesses_.
+  void annotateAliasing();
   llvm::Value* status_ = nullptr;  // i32 alloca
 };
 
