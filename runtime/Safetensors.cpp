@@ -124,6 +124,12 @@ std::vector<uint8_t> serializeSafetensors(const TensorFile& tensors) {
 void writeFileAtomic(const std::string& path, const std::vector<uint8_t>& bytes) {
   namespace fs = std::filesystem;
   fs::path target(path);
+  // Only a regular file (or a new path) is replaced: renaming over a device, a FIFO or a directory would
+  // destroy it (as root, /dev/full becomes a plain file).
+  std::error_code ec;
+  fs::file_status st = fs::symlink_status(target, ec);
+  if (!ec && fs::exists(st) && !fs::is_regular_file(st))
+    throw Error(Location{path, 0, 0}, "refusing to write: it exists and is not a regular file");
   fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
   std::string tmp = (dir / ("." + target.filename().string() + ".tmp-XXXXXX")).string();
   int fd = mkstemp(tmp.data());

@@ -35,7 +35,8 @@ std::vector<uint8_t> serializeSafetensors(const TensorFile& tensors);
 /// Writes atomically: a temporary file in the same folder, fsync, rename over `path`, fsync the folder.
 /// A crash leaves either the old file or the new one, never half of one.
 void writeSafetensors(const std::string& path, const TensorFile& tensors);
-/// Writes `bytes` to `path` atomically, as writeSafetensors does.
+/// Writes `bytes` to `path` atomically, as writeSafetensors does; Error, with nothing written, when `path`
+/// exists and is not a regular file (a device, a FIFO, a directory or a symlink).
 void writeFileAtomic(const std::string& path, const std::vector<uint8_t>& bytes);
 
 }  // namespace kiln

@@ -5,6 +5,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include <sys/stat.h>
+
 #include <fmt/format.h>
 
 #include "compiler/HostTensor.h"
@@ -252,6 +254,54 @@ TEST_CASE("kiln run refuses an input the file does not hold, with either engine 
     CHECK(r.err.find("input \"b\" (%1) has no value: expected f32[2]") != std::string::npos);
   }
   std::filesystem::remove_all(dir);
+}
+
+}  // namespace kiln
+
+namespace kiln {
+
+TEST_CASE("kiln train --resume refuses a checkpoint past the run's end or with a negative step counter") {
+  std::string dir = test::tempDir("resume-bounds");
+  std::string common = " --data fashion-mnist --batch 16 --eval-limit 100";
+  REQUIRE(runKiln("train mlp --steps 5 --save " + dir + "/five.ckpt" + common).status == 0);
+  test::CliResult done = runKiln("train mlp --steps 5 --resume " + dir + "/five.ckpt" + common);
+  CHECK(done.status == 1);
+  CHECK(done.err.find("the checkpoint is already at step 5 of this run's 5: nothing to train") != std::string::npos);
+  TensorFile f = readSafetensors(dir + "/five.ckpt");
+  HostTensor step = fromStored(f.at("optimizer.step"), "optimizer.step");
+  for (double& v : step.data) v = -5;
+  f["optimizer.step"] = toStored(step);
+  writeSafetensors(dir + "/negative.ckpt", f);
+  test::CliResult negative = runKiln("train mlp --steps 10 --resume " + dir + "/negative.ckpt" + common);
+  CHECK(negative.status == 1);
+  CHECK(negative.err.find("the checkpoint's step counter optimizer.step is -5: expected 0 or more") != std::string::npos);
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("writes never replace what is not a regular file: a FIFO, a directory, a symlink") {
+  namespace fs = std::filesystem;
+  std::string dir = test::tempDir("special-files");
+  std::string fifo = dir + "/fifo", sub = dir + "/sub", link = dir + "/link";
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  fs::create_directory(sub);
+  { std::ofstream(dir + "/target") << "keep"; }
+  fs::create_symlink(dir + "/target", link);
+  std::string kir = "kiln 1\n%0 = input {name=\"a\"} : f32[2]\noutput \"y\" = %0\n";
+  for (const std::string& path : {fifo, sub, link}) {
+    INFO("path ", path);
+    test::CliResult r = runKiln("run - --seed 1 --out " + path, kir);
+    CHECK(r.status == 1);
+    CHECK(r.err.find("refusing to write: it exists and is not a regular file") != std::string::npos);
+    CHECK_THROWS_AS(writeFileAtomic(path, {1, 2, 3}), Error);
+  }
+  CHECK(fs::is_fifo(fs::symlink_status(fifo)));
+  CHECK(fs::is_directory(sub));
+  CHECK(fs::is_symlink(fs::symlink_status(link)));
+  std::ifstream kept(dir + "/target");
+  std::string text;
+  kept >> text;
+  CHECK(text == "keep");
+  fs::remove_all(dir);
 }
 
 }  // namespace kiln

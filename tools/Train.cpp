@@ -162,6 +162,11 @@ int cmdTrain(const std::vector<std::string>& argv) {
   if (auto ckpt = args.value("resume")) {
     engine->load(*ckpt);
     first = completedSteps(engine->state());
+    if (first < 0)
+      throw Error(Location{*ckpt, 0, 0}, fmt::format("the checkpoint's step counter optimizer.step is {}: expected 0 or more", first));
+    if (first >= total)
+      throw Error(Location{*ckpt, 0, 0}, fmt::format("the checkpoint is already at step {} of this run's {}: nothing to train "
+                                                     "(give more --steps or --epochs)", first, total));
     std::cout << fmt::format("resumed from {} after step {}\n", *ckpt, first);
   }
   std::cout << fmt::format("training {} on Fashion-MNIST: batch {}, {} steps ({} per epoch), {} (lr {}), engine {}\n",
