@@ -81,4 +81,11 @@ Dataset loadFashionMnist(const std::string& split, const std::string& dir) {
   return d;
 }
 
+std::string fashionMnistDir(const std::string& data, const std::string& verb) {
+  if (data == "fashion-mnist") return kFashionMnistDir;
+  const std::string prefix = "fashion-mnist:";
+  if (data.rfind(prefix, 0) == 0 && data.size() > prefix.size()) return data.substr(prefix.size());
+  throw Error(fmt::format("{}: unknown --data '{}'; expected fashion-mnist or fashion-mnist:DIR", verb, data));
+}
+
 }  // namespace kiln

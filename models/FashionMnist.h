@@ -23,5 +23,8 @@ struct Dataset {
 /// truncated, of the wrong IDX magic or shape, or when images and labels disagree in count, or a label is
 /// outside 0..9.
 Dataset loadFashionMnist(const std::string& split, const std::string& dir = kFashionMnistDir);
+/// The folder a `--data` value names: "fashion-mnist" is Debian's copy (kFashionMnistDir), and
+/// "fashion-mnist:DIR" the same four files in DIR. Error for anything else, naming `verb`.
+std::string fashionMnistDir(const std::string& data, const std::string& verb);
 
 }  // namespace kiln

@@ -103,7 +103,7 @@ TEST_CASE("CLI errors: clear message, exit status 1") {
       {"dump -", "kiln 1\n%0 = input {name=\"x\"} : f32[2]\n%1 = frob %0 : f32[2]\n", "<stdin>:3:6: error: unknown op 'frob'\n"},
       {"dump - --passes=nope", "kiln 1\n", "error: unknown pass 'nope'; known passes: verify, autodiff, optimizer, simplify, fuse, unfused, plan-memory, plan-no-reuse\n"},
       {"dump -", "{\"format\": 1", "<stdin>: error: malformed JSON at byte 13: "},
-      {"run - --data mnist", "kiln 1\n", "error: kiln run: unknown --data 'mnist'; expected fashion-mnist\n"},
+      {"run - --data mnist", "kiln 1\n", "error: kiln run: unknown --data 'mnist'; expected fashion-mnist or fashion-mnist:DIR\n"},
       {"run - --data fashion-mnist", "kiln 1\n", "error: --data fashion-mnist needs inputs x [B, 784] or [B, 1, 28, 28] and labels i32[B]\n"},
   };
   for (const Case& c : cases) {
@@ -302,6 +302,52 @@ TEST_CASE("writes never replace what is not a regular file: a FIFO, a directory,
   kept >> text;
   CHECK(text == "keep");
   fs::remove_all(dir);
+}
+
+}  // namespace kiln
+
+namespace kiln {
+
+namespace {
+
+/// Writes a small Fashion-MNIST set (plain IDX, under the .gz names the loader opens) of `train` and
+/// `test` images to `dir`.
+void writeSmallFashionMnist(const std::string& dir, int train, int test) {
+  auto be32 = [](std::ofstream& o, uint32_t v) {
+    for (int s = 24; s >= 0; s -= 8) o.put(char((v >> s) & 0xff));
+  };
+  for (auto [prefix, count] : {std::pair<const char*, int>{"train", train}, {"t10k", test}}) {
+    std::ofstream images(fmt::format("{}/{}-images-idx3-ubyte.gz", dir, prefix), std::ios::binary);
+    be32(images, 0x803), be32(images, uint32_t(count)), be32(images, 28), be32(images, 28);
+    for (int i = 0; i < count * 784; ++i) images.put(char(i * 7 % 256));
+    std::ofstream labels(fmt::format("{}/{}-labels-idx1-ubyte.gz", dir, prefix), std::ios::binary);
+    be32(labels, 0x801), be32(labels, uint32_t(count));
+    for (int i = 0; i < count; ++i) labels.put(char(i % 10));
+  }
+}
+
+}  // namespace
+
+TEST_CASE("kiln train --data fashion-mnist:DIR: a folder of its own, and sets too small for the batch or the evaluation") {
+  std::string dir = test::tempDir("small-fashion");
+  writeSmallFashionMnist(dir, 40, 200);
+  test::CliResult ok = runKiln("train mlp --data fashion-mnist:" + dir + " --steps 4 --batch 8");
+  INFO(ok.err);
+  CHECK(ok.status == 0);
+  CHECK(ok.out.find("test accuracy") != std::string::npos);
+  CHECK(ok.out.find("(200 images)") != std::string::npos);  // the default evaluation fits the test set
+  test::CliResult big = runKiln("train mlp --data fashion-mnist:" + dir + " --steps 4 --batch 64");
+  CHECK(big.status == 1);
+  CHECK(big.err.find("the training set has 40 images, fewer than one batch of 64") != std::string::npos);
+  test::CliResult eval = runKiln("train mlp --data fashion-mnist:" + dir + " --steps 4 --batch 8 --eval-limit 300");
+  CHECK(eval.status == 1);
+  CHECK(eval.err.find("--eval-limit 300 needs a test set of at least that many images (and 100); it has 200") != std::string::npos);
+  writeSmallFashionMnist(dir, 40, 50);
+  CHECK(runKiln("train mlp --data fashion-mnist:" + dir + " --steps 4 --batch 8").err.find("it has 50") != std::string::npos);
+  test::CliResult missing = runKiln("train mlp --data fashion-mnist:" + dir + "/nope --steps 4");
+  CHECK(missing.status == 1);
+  CHECK(missing.err.find("not found") != std::string::npos);
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace kiln

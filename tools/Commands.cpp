@@ -105,7 +105,7 @@ const char* kRunHelp =
     "  --time-passes   with jit: compile time per stage\n"
     "  --no-cache      with jit: compile without the on-disk object cache\n"
     "  --inputs F      values for inputs (all of them) and for any parameters (by name)\n"
-    "  --data fashion-mnist\n"
+    "  --data fashion-mnist[:DIR]\n"
     "                  feed inputs x and labels from a real Fashion-MNIST training batch\n"
     "  --batch-index K which batch of the training set --data takes (default 0)\n"
     "  --seed N        seed for random inputs (when neither --inputs nor --data is given) and for\n"
@@ -114,12 +114,12 @@ const char* kRunHelp =
     "  --out F         write the outputs to a safetensors file\n";
 
 /// Inputs x and labels from batch `index` of the Fashion-MNIST training set, shaped as `g` declares.
-TensorMap fashionBatch(const Graph& g, int64_t index) {
+TensorMap fashionBatch(const Graph& g, int64_t index, const std::string& dir) {
   auto x = g.findLeaf("x"), labels = g.findLeaf("labels");
   if (!x || !labels || g[*x].type.rank() < 1 || g[*labels].type.rank() != 1 ||
       g[*x].type.numel() != g[*x].type.shape[0] * 784 || g[*labels].type.shape[0] != g[*x].type.shape[0])
     throw Error("--data fashion-mnist needs inputs x [B, 784] or [B, 1, 28, 28] and labels i32[B]");
-  Dataset d = loadFashionMnist("train");
+  Dataset d = loadFashionMnist("train", dir);
   int64_t batch = g[*x].type.shape[0];
   if ((index + 1) * batch > d.count)
     throw Error(fmt::format("--batch-index {} is past the {} training images", index, d.count));
@@ -143,8 +143,8 @@ int cmdRun(const std::vector<std::string>& argv) {
       feeds[k] = v;
     }
   } else if (auto data = args.value("data")) {
-    if (*data != "fashion-mnist") throw Error(fmt::format("kiln run: unknown --data '{}'; expected fashion-mnist", *data));
-    for (auto& [k, v] : fashionBatch(g, args.integer("batch-index", 0, 0, INT32_MAX))) feeds[k] = v;
+    std::string dir = fashionMnistDir(*data, "kiln run");
+    for (auto& [k, v] : fashionBatch(g, args.integer("batch-index", 0, 0, INT32_MAX), dir)) feeds[k] = v;
   } else {
     for (auto& [k, v] : randomInputs(g, seed)) feeds[k] = v;
   }

@@ -19,19 +19,21 @@
 namespace kiln {
 
 const char* kTrainHelp =
-    "usage: kiln train MODEL --data fashion-mnist (--steps N | --epochs N) [--engine jit|interp] [--batch N]\n"
+    "usage: kiln train MODEL --data fashion-mnist[:DIR] (--steps N | --epochs N) [--engine jit|interp] [--batch N]\n"
     "                  [--seed N] [--save CKPT] [--resume CKPT] [--eval-limit N] [--log-every N]\n"
     "                  [--time-passes] [--no-cache] [--allow-nan] [optimizer flags]\n"
     "Trains MODEL (mlp or cnn) on the Fashion-MNIST training set, shuffled each epoch with the seed, showing\n"
     "a progress bar (epoch, step, loss, images/s, ETA) and the test accuracy after each epoch (or at the end\n"
-    "of --steps). Incomplete last batches are dropped (the graph's batch size is static).\n"
+    "of --steps). Incomplete last batches are dropped (the graph's batch size is static). --data\n"
+    "fashion-mnist:DIR reads the four Fashion-MNIST files (gzip or plain IDX) from DIR instead of Debian's copy.\n"
     "  --engine jit|interp  compiled kernels (default) or the reference interpreter (slow, exact)\n"
     "  --batch N            batch size (default: the model's own)\n"
     "  --seed N             parameter initialisation and shuffling (default 0)\n"
     "  --save CKPT          write parameters and optimizer state after each epoch and at the end, atomically\n"
     "  --resume CKPT        start from a checkpoint; training continues at the step it was saved after, with\n"
     "                       the same data order, so the next step is the one that was not run\n"
-    "  --eval-limit N       evaluate on the first N test images (a multiple of 100; default all 10000)\n"
+    "  --eval-limit N       evaluate on the first N test images (a multiple of 100; default all of them, up to\n"
+    "                       10000)\n"
     "  --log-every N        without a terminal, a progress line every N steps (default 100)\n"
     "  --time-passes        report compile time per stage\n"
     "  --no-cache           compile without the on-disk object cache\n"
@@ -46,6 +48,8 @@ struct TrainSetup {
   int64_t batch, steps, epochs, evalLimit, logEvery;
   uint64_t seed;
   std::string engine;
+  std::string dataDir;  ///< where the Fashion-MNIST files are
+  bool evalLimitGiven = false;
 };
 
 /// Images order[first..first+count) of `d`, shaped as input x of `g`, and their labels.
@@ -89,13 +93,14 @@ TrainSetup parseSetup(const Args& args) {
   s.engine = args.value("engine").value_or("jit");
   if (s.engine != "jit" && s.engine != "interp")
     throw Error(fmt::format("kiln train: unknown --engine '{}'; expected jit or interp", s.engine));
-  if (args.value("data").value_or("") != "fashion-mnist")
-    throw Error("kiln train: --data fashion-mnist is required (the one dataset so far)");
+  if (!args.value("data")) throw Error("kiln train: --data fashion-mnist (or fashion-mnist:DIR) is required");
+  s.dataDir = fashionMnistDir(*args.value("data"), "kiln train");
   if (args.has("steps") == args.has("epochs")) throw Error("kiln train: give exactly one of --steps and --epochs");
   s.batch = args.integer("batch", s.model->defaultBatch, 1, 60000);
   s.steps = args.integer("steps", 0, 1, INT32_MAX);
   s.epochs = args.integer("epochs", 0, 1, 10000);
   s.evalLimit = args.integer("eval-limit", 10000, 100, 10000);
+  s.evalLimitGiven = args.has("eval-limit");
   if (s.evalLimit % 100 != 0) throw Error("kiln train: --eval-limit must be a multiple of 100");
   s.logEvery = args.integer("log-every", 100, 1, INT32_MAX);
   s.seed = uint64_t(args.integer("seed", 0, 0, INT64_MAX));
@@ -155,7 +160,13 @@ int cmdTrain(const std::vector<std::string>& argv) {
   CompileOptions copts{!args.has("no-cache"), ""};
   std::unique_ptr<Session> engine = makeSession(s.engine, program, s.seed, copts, args.has("time-passes"), "training step");
   std::unique_ptr<Session> eval = makeSession(s.engine, forward, s.seed, copts, args.has("time-passes"), "forward pass");
-  Dataset train = loadFashionMnist("train"), test = loadFashionMnist("test");
+  Dataset train = loadFashionMnist("train", s.dataDir), test = loadFashionMnist("test", s.dataDir);
+  if (train.count < s.batch)
+    throw Error(fmt::format("kiln train: the training set has {} images, fewer than one batch of {}", train.count, s.batch));
+  if (!s.evalLimitGiven) s.evalLimit = std::min<int64_t>(s.evalLimit, test.count / 100 * 100);
+  if (s.evalLimit < 100 || s.evalLimit > test.count)
+    throw Error(fmt::format("kiln train: --eval-limit {} needs a test set of at least that many images (and 100); it has {}",
+                            s.evalLimit, test.count));
   int64_t perEpoch = train.count / s.batch;
   int64_t total = s.steps ? s.steps : perEpoch * s.epochs;
   int64_t first = 0;
