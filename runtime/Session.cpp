@@ -34,8 +34,7 @@ NonFiniteLoss::NonFiniteLoss(int64_t step, double loss)
 double Session::step(const TensorFile& batch) {
   if (!hasLoss())
     throw Error(fmt::format("step: the program has no float scalar output \"{}\" to train on; run it instead", loss_));
-  TensorFile out = run(batch);
-  return scalarValue(out.at(loss_));
+  return scalarValue(run(batch).at(loss_));
 }
 
 void Session::trainOn(const std::string& name) {
@@ -73,7 +72,7 @@ void JitSession::runToLoss() {
   exe_->run(ready, exe_->spec().kernels.size());
 }
 
-TensorFile JitSession::run(const TensorFile& inputs) {
+void JitSession::execute(const TensorFile& inputs) {
   for (const Buffer& in : exe_->spec().inputs) {
     auto it = inputs.find(in.name);
     if (it == inputs.end()) throw Error(fmt::format("step {}: input \"{}\" is missing from the batch", steps_, in.name));
@@ -88,9 +87,20 @@ TensorFile JitSession::run(const TensorFile& inputs) {
   else exe_->run();
   exe_->commitAliases();
   steps_++;
+}
+
+TensorFile JitSession::run(const TensorFile& inputs) {
+  execute(inputs);
   TensorFile out;
   for (const Buffer& b : exe_->spec().outputs) out[b.name] = exe_->output(b.name);
   return out;
+}
+
+double JitSession::step(const TensorFile& batch) {
+  if (!hasLoss())
+    throw Error(fmt::format("step: the program has no float scalar output \"{}\" to train on; run it instead", loss_));
+  execute(batch);
+  return scalarValue(exe_->output(loss_));
 }
 
 TensorFile JitSession::values() const {

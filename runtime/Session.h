@@ -54,8 +54,9 @@ class Session {
   /// Trains on output `name` instead; Error unless it is a float scalar output of the program.
   void trainOn(const std::string& name);
 
-  /// One training step: run(batch), returning the loss. Error if the program has no loss.
-  double step(const TensorFile& batch);
+  /// One training step: run(batch), returning the loss. Error if the program has no loss. (A session may
+  /// do it without reading back the other outputs.)
+  virtual double step(const TensorFile& batch);
   /// Writes every parameter and state value as a checkpoint, atomically.
   void save(const std::string& path) const { saveCheckpoint(path, state()); }
   /// Reads a checkpoint written by any engine's session for the same program; a checkpoint that does not
@@ -78,6 +79,8 @@ class JitSession : public Session {
   /// As Session::run. With a loss, the kernels that finish it run first and the loss is checked before
   /// any state changes for good (state updated in place earlier is saved and restored).
   TensorFile run(const TensorFile& inputs) override;
+  /// As Session::step, reading back only the loss (not every updated parameter).
+  double step(const TensorFile& batch) override;
   /// values().
   TensorFile state() const override { return values(); }
   /// set().
@@ -100,6 +103,8 @@ class JitSession : public Session {
   /// Runs the kernels up to the one that finishes the loss and checks it; throws NonFiniteLoss with the
   /// parameters and state as they were.
   void runToLoss();
+  /// Feeds `inputs`, runs the program (checking the loss first, when it has one) and commits the updates.
+  void execute(const TensorFile& inputs);
 
   std::unique_ptr<Executable> exe_;
 };
