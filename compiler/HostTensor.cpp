@@ -27,15 +27,26 @@ T get(const uint8_t* p) {
 }
 }  // namespace
 
+std::string storedDtype(DType t) {
+  switch (t) {
+    case DType::F32: return "F32";
+    case DType::F64: return "F64";
+    case DType::I32: return "I32";
+    case DType::Bool: return "BOOL";
+  }
+  return "?";
+}
+
 StoredTensor toStored(const HostTensor& t) {
   StoredTensor s;
+  s.dtype = storedDtype(t.dtype);
   s.shape = t.shape;
   s.bytes.reserve(size_t(t.numel() * dtypeSize(t.dtype)));
   switch (t.dtype) {
-    case DType::F32: s.dtype = "F32"; for (double v : t.data) put(s.bytes, float(v)); break;
-    case DType::F64: s.dtype = "F64"; for (double v : t.data) put(s.bytes, v); break;
-    case DType::I32: s.dtype = "I32"; for (double v : t.data) put(s.bytes, int32_t(v)); break;
-    case DType::Bool: s.dtype = "BOOL"; for (double v : t.data) put(s.bytes, uint8_t(v != 0)); break;
+    case DType::F32: for (double v : t.data) put(s.bytes, float(v)); break;
+    case DType::F64: for (double v : t.data) put(s.bytes, v); break;
+    case DType::I32: for (double v : t.data) put(s.bytes, int32_t(v)); break;
+    case DType::Bool: for (double v : t.data) put(s.bytes, uint8_t(v != 0)); break;
   }
   return s;
 }

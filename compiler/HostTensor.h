@@ -34,6 +34,8 @@ using TensorMap = std::map<std::string, HostTensor>;
 
 /// The safetensors form: F32, F64, I32 or BOOL by dtype.
 StoredTensor toStored(const HostTensor& t);
+/// The safetensors name of `t`'s stored form: F32, F64, I32 or BOOL.
+std::string storedDtype(DType t);
 /// From the safetensors form. Accepts F32, F64, I32, BOOL, U8 and I64 (values outside i32 range are an
 /// Error naming `name`).
 HostTensor fromStored(const StoredTensor& t, const std::string& name);

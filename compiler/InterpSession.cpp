@@ -54,10 +54,7 @@ TensorFile InterpSession::run(const TensorFile& inputs) {
 
 std::vector<TensorSpec> InterpSession::stateSpec() const {
   std::vector<TensorSpec> spec;
-  for (const auto& [name, v] : values_) {
-    StoredTensor t = toStored(HostTensor(v.dtype, v.shape));
-    spec.push_back({name, t.dtype, t.shape});
-  }
+  for (const auto& [name, v] : values_) spec.push_back({name, storedDtype(v.dtype), v.shape});
   return spec;
 }
 

@@ -39,16 +39,6 @@ double msSince(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
 }
 
-std::string storedDtype(DType t) {
-  switch (t) {
-    case DType::F32: return "F32";
-    case DType::F64: return "F64";
-    case DType::I32: return "I32";
-    case DType::Bool: return "BOOL";
-  }
-  return "?";
-}
-
 std::vector<uint8_t> constantBytes(const Node& n) {
   auto& values = std::get<ConstAttrs>(n.attrs).values;
   std::vector<uint8_t> out;
