@@ -154,17 +154,33 @@ struct GemmLowering {
     }, true);  // rolled: a fully unrolled packing of constant size is huge code
   }
 
+  /// The constant vector <f(0), ..., f(VL-1)> of i64 lane numbers or i1 lane flags.
+  llvm::Constant* lanes(const std::function<llvm::Constant*(int64_t)>& f) {
+    std::vector<llvm::Constant*> v;
+    for (int64_t l = 0; l < p.vl; ++l) v.push_back(f(l));
+    return llvm::ConstantVector::get(v);
+  }
+  /// Lanes 0..n-1 on.
+  llvm::Constant* firstLanes(int64_t n) { return lanes([&](int64_t l) { return b.getInt1(l < n); }); }
+
+  /// Depths pc+kk0 .. pc+kk0+VL-1 of row `r` of a plain operand contiguous along K (an A row-major, a B
+  /// transposed), as one vector; zero when r >= limit.
+  llvm::Value* rowAlongK(const std::function<llvm::Value*(KernelEmitter&, llvm::Value*)>& address, int64_t batchStride,
+                         llvm::Value* bi, llvm::Value* r, int64_t limit, llvm::Value* pc, llvm::Value* kk0) {
+    llvm::Value* inside = b.CreateICmpSLT(r, k.c64(limit));
+    llvm::Value* src = b.CreateAdd(b.CreateMul(bi, k.c64(batchStride)),
+                                   b.CreateAdd(b.CreateMul(b.CreateSelect(inside, r, k.c64(0)), k.c64(K)), b.CreateAdd(pc, kk0)));
+    llvm::Value* v = b.CreateAlignedLoad(vt, address(k, src), llvm::Align(bytes));
+    return b.CreateSelect(inside, v, llvm::ConstantFP::get(vt, 0.0));
+  }
+
   /// One VL x VL block of a transposed B's panel: columns g*VL.. of the panel, depths kb*VL.. of the block.
   void transposedBlockB(llvm::Value* bi, llvm::Value* jc, llvm::Value* pc, llvm::Value* panel, llvm::Value* kb, int64_t g) {
     llvm::Value* kk0 = b.CreateMul(kb, k.c64(p.vl));
     std::vector<llvm::Value*> rows;
     for (int64_t c = 0; c < p.vl; ++c) {  // row c: column col of op(B), depths kk0.. (contiguous in B)
       llvm::Value* col = b.CreateAdd(b.CreateAdd(jc, b.CreateMul(panel, k.c64(p.nr))), k.c64(g * p.vl + c));
-      llvm::Value* inside = b.CreateICmpSLT(col, k.c64(N));
-      llvm::Value* src = b.CreateAdd(b.CreateMul(bi, k.c64(spec.bBatchStride)),
-                                     b.CreateAdd(b.CreateMul(b.CreateSelect(inside, col, k.c64(0)), k.c64(K)), b.CreateAdd(pc, kk0)));
-      llvm::Value* v = b.CreateAlignedLoad(vt, spec.bAddress(k, src), llvm::Align(bytes));
-      rows.push_back(b.CreateSelect(inside, v, llvm::ConstantFP::get(vt, 0.0)));
+      rows.push_back(rowAlongK(spec.bAddress, spec.bBatchStride, bi, col, N, pc, kk0));
     }
     transposeInRegisters(rows);
     for (int64_t q = 0; q < p.vl; ++q) {  // row q now holds depth kk0 + q of the VL columns
@@ -224,15 +240,13 @@ struct GemmLowering {
   /// vector (rows past M read as zero).
   void columnA(llvm::Value* into, llvm::Value* bi, llvm::Value* ic, llvm::Value* pc, llvm::Value* panel, llvm::Value* kk) {
     llvm::Value* row0 = b.CreateAdd(ic, b.CreateMul(panel, k.c64(p.mr)));
-    std::vector<llvm::Constant*> lanes, inTile;
-    for (int64_t l = 0; l < p.vl; ++l) lanes.push_back(b.getInt64(uint64_t(l))), inTile.push_back(b.getInt1(l < p.mr));
-    llvm::Value* rows = b.CreateAdd(b.CreateVectorSplat(unsigned(p.vl), row0), llvm::ConstantVector::get(lanes));
-    llvm::Value* inside = b.CreateAnd(b.CreateICmpSLT(rows, b.CreateVectorSplat(unsigned(p.vl), k.c64(M))),
-                                      llvm::ConstantVector::get(inTile));
+    llvm::Constant* inTile = firstLanes(p.mr);
+    llvm::Value* rows = b.CreateAdd(b.CreateVectorSplat(unsigned(p.vl), row0), lanes([&](int64_t l) { return b.getInt64(uint64_t(l)); }));
+    llvm::Value* inside = b.CreateAnd(b.CreateICmpSLT(rows, b.CreateVectorSplat(unsigned(p.vl), k.c64(M))), inTile);
     llvm::Value* src = b.CreateAdd(b.CreateMul(bi, k.c64(spec.aBatchStride)), b.CreateAdd(b.CreateMul(b.CreateAdd(pc, kk), k.c64(M)), row0));
     llvm::Value* v = b.CreateMaskedLoad(vt, spec.aAddress(k, src), llvm::Align(bytes), inside, llvm::ConstantFP::get(vt, 0.0));
     llvm::Value* dst = b.CreateMul(b.CreateAdd(b.CreateMul(panel, k.c64(p.kc)), kk), k.c64(p.mr));
-    b.CreateMaskedStore(v, elementPtr(into, dst), llvm::Align(bytes), llvm::ConstantVector::get(inTile));
+    b.CreateMaskedStore(v, elementPtr(into, dst), llvm::Align(bytes), inTile);
   }
 
   /// One MR x VL block of a row-major A's panel: its rows' depths kb*VL.., transposed (padded to VL x VL)
@@ -246,16 +260,10 @@ struct GemmLowering {
         continue;
       }
       llvm::Value* row = b.CreateAdd(b.CreateAdd(ic, b.CreateMul(panel, k.c64(p.mr))), k.c64(i));
-      llvm::Value* inside = b.CreateICmpSLT(row, k.c64(M));
-      llvm::Value* src = b.CreateAdd(b.CreateMul(bi, k.c64(spec.aBatchStride)),
-                                     b.CreateAdd(b.CreateMul(b.CreateSelect(inside, row, k.c64(0)), k.c64(K)), b.CreateAdd(pc, kk0)));
-      llvm::Value* v = b.CreateAlignedLoad(vt, spec.aAddress(k, src), llvm::Align(bytes));
-      rows.push_back(b.CreateSelect(inside, v, llvm::ConstantFP::get(vt, 0.0)));
+      rows.push_back(rowAlongK(spec.aAddress, spec.aBatchStride, bi, row, M, pc, kk0));
     }
     transposeInRegisters(rows);
-    std::vector<llvm::Constant*> lanes;
-    for (int64_t l = 0; l < p.vl; ++l) lanes.push_back(b.getInt1(l < p.mr));
-    llvm::Value* mask = llvm::ConstantVector::get(lanes);
+    llvm::Value* mask = firstLanes(p.mr);
     for (int64_t q = 0; q < p.vl; ++q) {  // row q: depth kk0 + q of the MR rows
       llvm::Value* dst = b.CreateMul(b.CreateAdd(b.CreateMul(panel, k.c64(p.kc)), b.CreateAdd(kk0, k.c64(q))), k.c64(p.mr));
       b.CreateMaskedStore(rows[size_t(q)], elementPtr(into, dst), llvm::Align(bytes), mask);
@@ -299,9 +307,7 @@ struct GemmLowering {
   /// Stores the tile at (row0, col0) of batch bi: C = acc on the first block of K, C += acc after it;
   /// masked past N, rows past M skipped.
   void storeTile(llvm::Value* bi, llvm::Value* row0, llvm::Value* col0, llvm::Value* first) {
-    std::vector<llvm::Constant*> lanes;
-    for (int64_t l = 0; l < p.vl; ++l) lanes.push_back(b.getInt64(uint64_t(l)));
-    llvm::Value* laneIndex = llvm::ConstantVector::get(lanes);
+    llvm::Value* laneIndex = lanes([&](int64_t l) { return b.getInt64(uint64_t(l)); });
     llvm::Value* limit = b.CreateVectorSplat(unsigned(p.vl), k.c64(N));
     for (int64_t i = 0; i < p.mr; ++i) {
       llvm::Value* row = b.CreateAdd(row0, k.c64(i));
@@ -412,17 +418,27 @@ struct GemmLowering {
   }
 };
 
+}  // namespace
+
+GemmSpec gemmSpecFor(const Graph& g, NodeId id) {
+  std::optional<GemmShape> shape = gemmShapeOf(g, id);
+  KILN_ASSERT(shape.has_value(), "gemmSpecFor: not a contraction");
+  GemmSpec s;
+  s.batch = shape->batch, s.M = shape->M, s.N = shape->N, s.K = shape->K, s.dtype = shape->dtype;
+  return s;
+}
+
+namespace {
+
 /// A matmul node as a GEMM: op(A) and op(B) read through their transposes, batch dims flattened.
 GemmSpec matmulSpec(const Graph& g, NodeId id, const Epilogue* epi) {
   const Node& n = g[id];
   const MatmulAttrs a = std::get<MatmulAttrs>(n.attrs);
   const Shape& out = n.type.shape;
   Shape batchShape(out.begin(), out.end() - 2);
-  int64_t M = out[out.size() - 2], N = out[out.size() - 1];
-  int64_t K = g[n.inputs[0]].type.shape[out.size() - (a.transpose_a ? 2 : 1)];
+  GemmSpec s = gemmSpecFor(g, id);
+  int64_t M = s.M, N = s.N, K = s.K;
   NodeId A = n.inputs[0], B = n.inputs[1];
-  GemmSpec s;
-  s.batch = numel(batchShape), s.M = M, s.N = N, s.K = K, s.dtype = n.type.dtype;
   s.aAddress = [=](KernelEmitter& k, llvm::Value* i) { return k.address(A, i); };
   s.bAddress = [=](KernelEmitter& k, llvm::Value* i) { return k.address(B, i); };
   s.c = epi ? epi->target : id;

@@ -45,8 +45,7 @@ void im2colRows(KernelEmitter& k, NodeId X, const ConvDims d, llvm::Value* cols,
 GemmSpec convForward(KernelEmitter& k, NodeId id, const ConvDims d, const Epilogue* epi) {
   const Graph& g = k.graph();
   NodeId X = g[id].inputs[0], W = g[id].inputs[1];
-  GemmSpec s;
-  s.batch = d.N, s.M = d.O, s.N = d.OH * d.OW, s.K = d.C * d.KH * d.KW, s.dtype = g[id].type.dtype;
+  GemmSpec s = gemmSpecFor(g, id);  // per sample: O x OH*OW x C*KH*KW
   s.aAddress = [=](KernelEmitter& k, llvm::Value* i) { return k.address(W, i); };
   s.aLayout = GemmSpec::AlongK, s.aShared = true, s.c = epi ? epi->target : id;
   int64_t K = s.K, N = s.N;
@@ -88,8 +87,7 @@ std::pair<llvm::Value*, llvm::Value*> validRange(KernelEmitter& k, int64_t outSi
 /// (both plain matrices), then each column added back to dX through its window (col2im), in a fixed order.
 GemmSpec convGradInput(const Graph& g, NodeId id, const ConvDims d) {
   NodeId GY = g[id].inputs[0], W = g[id].inputs[1];
-  GemmSpec s;
-  s.batch = d.N, s.M = d.C * d.KH * d.KW, s.N = d.OH * d.OW, s.K = d.O, s.dtype = g[id].type.dtype;
+  GemmSpec s = gemmSpecFor(g, id);  // per sample: C*KH*KW x OH*OW x O
   int64_t M = s.M, N = s.N;
   DType dtype = s.dtype;
   s.aAddress = [=](KernelEmitter& k, llvm::Value* i) { return k.address(W, i); };
@@ -170,8 +168,8 @@ int64_t convGradWeight(KernelEmitter& k, NodeId id, const ConvDims d) {
     llvm::Value* v = k.load(GY, k.linear(i, {d.O * P, P, 1}));
     b.CreateStore(v, b.CreateInBoundsGEP(t, gyT, k.linear({i[1], i[0], i[2]}, {K, P, 1})));
   });
-  GemmSpec s;
-  s.batch = 1, s.M = d.O, s.N = d.C * d.KH * d.KW, s.K = K, s.dtype = dtype, s.c = id;
+  GemmSpec s = gemmSpecFor(g, id);  // O x C*KH*KW x N*OH*OW
+  s.c = id;
   s.aLayout = GemmSpec::AlongK, s.bLayout = GemmSpec::AlongK;
   s.aAddress = [=](KernelEmitter& k, llvm::Value* i) { return k.b().CreateInBoundsGEP(t, gyT, i); };
   s.bAddress = [=](KernelEmitter& k, llvm::Value* i) { return k.b().CreateInBoundsGEP(t, cols, i); };

@@ -4,6 +4,7 @@
 
 #include <functional>
 
+#include "compiler/Gemm.h"
 #include "compiler/KernelEmitter.h"
 
 namespace kiln {
@@ -59,6 +60,9 @@ struct GemmSpec {
   std::function<std::vector<llvm::Value*>(KernelEmitter&, llvm::Value*, llvm::Value*, llvm::Value*)> indexOf;
 };
 
+/// A spec with the batch, dims and dtype of the GEMM contraction `id` runs as (gemmShapeOf in
+/// compiler/Gemm.h, the one place they are worked out); the caller fills in how operands are read.
+GemmSpec gemmSpecFor(const Graph& g, NodeId id);
 /// Emits the GEMM of `spec` into the kernel begun, applying `epilogue` (if any) to each finished element;
 /// returns the outer-loop extent (the batch).
 int64_t lowerGemm(KernelEmitter& k, const GemmSpec& spec, const Epilogue* epilogue = nullptr);
