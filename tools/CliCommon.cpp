@@ -25,6 +25,12 @@ Graph loadGraph(const std::string& path) {
   return g;
 }
 
+PipelineState compileThrough(const Args& args, const std::string& last) {
+  PipelineState st{loadGraph(args.positionals()[0]), {}, {}};
+  runPipeline(st, compileStagesThrough(last, !args.has("no-simplify")));
+  return st;
+}
+
 FlagSpec withPassFlags(FlagSpec spec) {
   for (const std::string& o : allPassOptions()) spec.withValue.insert(o);
   return spec;

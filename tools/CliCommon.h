@@ -17,6 +17,9 @@ bool wantsHelp(const std::vector<std::string>& args, const char* help);
 std::string fileLabel(const std::string& path);
 /// Reads, parses (.kir or JSON) and verifies a graph file, or standard input for "-".
 Graph loadGraph(const std::string& path);
+/// The graph of FILE (the one positional) through the compile stages up to and including `last` (fuse or
+/// plan-memory), without simplify when the verb's --no-simplify is given.
+PipelineState compileThrough(const Args& args, const std::string& last);
 /// `spec` plus a value flag for every option any pass reads (--lr, --optimizer, ...).
 FlagSpec withPassFlags(FlagSpec spec);
 /// The pass options given as flags.

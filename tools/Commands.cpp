@@ -204,8 +204,7 @@ int cmdFuse(const std::vector<std::string>& argv) {
   if (wantsHelp(argv, kFuseHelp)) return 0;
   Args args("fuse", argv, {{}, {"explain", "json", "no-simplify"}});
   args.expectPositionals(1, "one FILE (or - for standard input)");
-  PipelineState st{loadGraph(args.positionals()[0]), {}, {}};
-  runPipeline(st, compileStagesThrough("fuse", !args.has("no-simplify")));
+  PipelineState st = compileThrough(args, "fuse");
   std::cout << (args.has("json") ? scheduleToJson(st.graph, *st.schedule) : printSchedule(st.graph, *st.schedule, args.has("explain")));
   return 0;
 }
@@ -223,8 +222,7 @@ int cmdPlan(const std::vector<std::string>& argv) {
   if (wantsHelp(argv, kPlanHelp)) return 0;
   Args args("plan", argv, {{"svg"}, {"json", "no-simplify", "verify"}});
   args.expectPositionals(1, "one FILE (or - for standard input)");
-  PipelineState st{loadGraph(args.positionals()[0]), {}, {}};
-  runPipeline(st, compileStagesThrough("plan-memory", !args.has("no-simplify")));
+  PipelineState st = compileThrough(args, "plan-memory");
   const Graph& g = st.graph;
   const Schedule& s = *st.schedule;
   const MemoryPlan& p = *st.plan;
@@ -253,8 +251,7 @@ int cmdKernels(const std::vector<std::string>& argv) {
   if (wantsHelp(argv, kKernelsHelp)) return 0;
   Args args("kernels", argv, {{}, {"no-simplify"}});
   args.expectPositionals(1, "one FILE (or - for standard input)");
-  PipelineState st{loadGraph(args.positionals()[0]), {}, {}};
-  runPipeline(st, compileStagesThrough("fuse", !args.has("no-simplify")));
+  PipelineState st = compileThrough(args, "fuse");
   const Graph& g = st.graph;
   for (size_t i = 0; i < st.schedule->kernels.size(); ++i) {
     const FusedKernel& kn = st.schedule->kernels[i];

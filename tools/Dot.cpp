@@ -122,14 +122,12 @@ int cmdDot(const std::vector<std::string>& argv) {
   Args args("dot", argv, {{"svg"}, {"schedule", "no-simplify"}});
   args.expectPositionals(1, "one FILE (or - for standard input)");
   if (args.has("no-simplify") && !args.has("schedule")) throw Error("kiln dot: --no-simplify goes with --schedule");
-  Graph g = loadGraph(args.positionals()[0]);
   std::string text;
   if (args.has("schedule")) {
-    PipelineState st{std::move(g), {}, {}};
-    runPipeline(st, compileStagesThrough("fuse", !args.has("no-simplify")));
+    PipelineState st = compileThrough(args, "fuse");
     text = scheduleToDot(st.graph, *st.schedule);
   } else {
-    text = graphToDot(g);
+    text = graphToDot(loadGraph(args.positionals()[0]));
   }
   if (auto svg = args.value("svg")) {
     std::vector<uint8_t> bytes = renderSvg(text);
