@@ -64,12 +64,15 @@ struct Eval {
     for (int64_t i = 0; i < r.numel(); ++i) {
       size_t k = size_t(i);
       double a = in(0).data[k];
-      OpClass cls = opInfo(n.op).cls;
-      if (cls == OpClass::Unary) r.data[k] = applyUnary(n.op, a);
-      else if (cls == OpClass::Compare) r.data[k] = applyCompare(n.op, a, in(1).data[k]);
-      else if (cls == OpClass::Select) r.data[k] = a != 0 ? in(1).data[k] : in(2).data[k];
-      else if (cls == OpClass::Cast) r.data[k] = castValue(a, i);
-      else r.data[k] = binaryValue(a, in(1).data[k]);
+      switch (opInfo(n.op).cls) {
+        case OpClass::Unary: r.data[k] = applyUnary(n.op, a); break;
+        case OpClass::Binary: r.data[k] = binaryValue(a, in(1).data[k]); break;
+        case OpClass::Compare: r.data[k] = applyCompare(n.op, a, in(1).data[k]); break;
+        case OpClass::Select: r.data[k] = a != 0 ? in(1).data[k] : in(2).data[k]; break;
+        case OpClass::Cast: r.data[k] = castValue(a, i); break;
+        case OpClass::Leaf: case OpClass::Movement: case OpClass::Reduction: case OpClass::Contraction:
+        case OpClass::Window: case OpClass::Index: KILN_ASSERT(false, "not an element-wise op");
+      }
     }
     return r;
   }
