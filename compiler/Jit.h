@@ -27,7 +27,7 @@ HostTarget& hostTarget();
 /// Sets the module's triple and data layout, and each function's target-cpu, target-features and (on
 /// AVX-512 hosts) prefer-vector-width=512.
 void prepareModule(llvm::Module& m);
-/// The O3 pipeline with loop and SLP vectorisation on.
+/// The O3 pipeline with the loop vectoriser on, the SLP vectoriser and loop unrolling off.
 void optimizeModule(llvm::Module& m);
 /// The module as an object file for the host.
 std::vector<char> emitObject(llvm::Module& m);
