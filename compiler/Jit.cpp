@@ -1,15 +1,18 @@
 // LLVM target set-up, optimisation, object emission, the object cache and ORC LLJIT.
 #include "compiler/Jit.h"
 
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
 #include <sstream>
+#include <thread>
 
 #include <fmt/format.h>
 #include <llvm/Analysis/CGSCCPassManager.h>
+#include <llvm/Bitcode/BitcodeWriter.h>
 #include <llvm/Analysis/LoopAnalysisManager.h>
 #include <llvm/ExecutionEngine/Orc/ExecutionUtils.h>
 #include <llvm/ExecutionEngine/Orc/LLJIT.h>
@@ -20,6 +23,7 @@
 #include <llvm/Support/MemoryBuffer.h>
 #include <llvm/Support/TargetSelect.h>
 #include <llvm/Support/raw_ostream.h>
+#include <llvm/Support/xxhash.h>
 #include <llvm/TargetParser/Host.h>
 
 #include "ir/Error.h"
@@ -35,18 +39,26 @@ double msSince(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
 }
 
-/// 64-bit FNV-1a over text, printed as hex: the cache key.
-std::string contentHash(const std::string& text) {
-  uint64_t h = 1469598103934665603ULL;
-  for (unsigned char c : text) h = (h ^ c) * 1099511628211ULL;
-  return fmt::format("{:016x}", h);
-}
-
 std::string defaultCacheDir() {
   if (const char* x = std::getenv("KILN_CACHE_DIR"); x && *x) return x;
   if (const char* x = std::getenv("XDG_CACHE_HOME"); x && *x) return std::string(x) + "/kiln";
   if (const char* h = std::getenv("HOME"); h && *h) return std::string(h) + "/.cache/kiln";
   return "/tmp/kiln-cache";
+}
+
+}  // namespace
+
+namespace {
+
+std::unique_ptr<llvm::TargetMachine> makeMachine(const HostTarget& h) {
+  std::string err;
+  const llvm::Target* t = llvm::TargetRegistry::lookupTarget(h.triple, err);
+  KILN_ASSERT(t != nullptr, "no LLVM target for the host: " + err);
+  llvm::TargetOptions opts;
+  std::unique_ptr<llvm::TargetMachine> tm(t->createTargetMachine(h.triple, h.cpu, h.features, opts, llvm::Reloc::PIC_,
+                                                                 std::nullopt, llvm::CodeGenOptLevel::Aggressive));
+  KILN_ASSERT(tm != nullptr, "cannot create an LLVM target machine for the host");
+  return tm;
 }
 
 }  // namespace
@@ -66,16 +78,17 @@ HostTarget& hostTarget() {
     }
     std::sort(feats.begin(), feats.end());
     for (const std::string& f : feats) h.features += (h.features.empty() ? "" : ",") + f;
-    std::string err;
-    const llvm::Target* t = llvm::TargetRegistry::lookupTarget(h.triple, err);
-    KILN_ASSERT(t != nullptr, "no LLVM target for the host: " + err);
-    llvm::TargetOptions opts;
-    h.machine.reset(t->createTargetMachine(h.triple, h.cpu, h.features, opts, llvm::Reloc::PIC_, std::nullopt,
-                                           llvm::CodeGenOptLevel::Aggressive));
-    KILN_ASSERT(h.machine != nullptr, "cannot create an LLVM target machine for the host");
+    h.machine = makeMachine(h);
     return h;
   }();
   return host;
+}
+
+std::unique_ptr<llvm::TargetMachine> hostMachine() {
+  HostTarget& h = hostTarget();
+  static std::mutex lock;  // the target registry is read by one thread at a time
+  std::lock_guard<std::mutex> guard(lock);
+  return makeMachine(h);
 }
 
 void prepareModule(llvm::Module& m) {
@@ -90,7 +103,7 @@ void prepareModule(llvm::Module& m) {
   }
 }
 
-void optimizeModule(llvm::Module& m) {
+void optimizeModule(llvm::Module& m, llvm::TargetMachine& tm) {
   llvm::LoopAnalysisManager lam;
   llvm::FunctionAnalysisManager fam;
   llvm::CGSCCAnalysisManager cgam;
@@ -106,7 +119,7 @@ void optimizeModule(llvm::Module& m) {
   // #117170 and #113425 describe the same class of bug, fixed after 19.1). The loop vectorizer still
   // vectorises every kernel's loops; see tests/DifferentialTest.cpp for the reproduction.
   pto.SLPVectorization = false;
-  llvm::PassBuilder pb(hostTarget().machine.get(), pto);
+  llvm::PassBuilder pb(&tm, pto);
   pb.registerModuleAnalyses(mam);
   pb.registerCGSCCAnalyses(cgam);
   pb.registerFunctionAnalyses(fam);
@@ -116,20 +129,22 @@ void optimizeModule(llvm::Module& m) {
   mpm.run(m, mam);
 }
 
-static std::vector<char> emit(llvm::Module& m, llvm::CodeGenFileType type) {
+static std::vector<char> emit(llvm::Module& m, llvm::CodeGenFileType type, llvm::TargetMachine& tm) {
   llvm::SmallVector<char, 0> buf;
   llvm::raw_svector_ostream os(buf);
   llvm::legacy::PassManager pm;
-  if (hostTarget().machine->addPassesToEmitFile(pm, os, nullptr, type))
+  if (tm.addPassesToEmitFile(pm, os, nullptr, type))
     throw Error("LLVM cannot emit code for this host");
   pm.run(m);
   return std::vector<char>(buf.begin(), buf.end());
 }
 
-std::vector<char> emitObject(llvm::Module& m) { return emit(m, llvm::CodeGenFileType::ObjectFile); }
+std::vector<char> emitObject(llvm::Module& m, llvm::TargetMachine& tm) {
+  return emit(m, llvm::CodeGenFileType::ObjectFile, tm);
+}
 
 std::string emitAssembly(llvm::Module& m) {
-  std::vector<char> text = emit(m, llvm::CodeGenFileType::AssemblyFile);
+  std::vector<char> text = emit(m, llvm::CodeGenFileType::AssemblyFile, *hostTarget().machine);
   return std::string(text.begin(), text.end());
 }
 
@@ -140,41 +155,96 @@ std::string moduleText(const llvm::Module& m) {
   return s;
 }
 
-LinkedCode compileAndLink(std::unique_ptr<llvm::LLVMContext> ctx, std::unique_ptr<llvm::Module> m,
-                          const std::vector<std::string>& symbols, const CompileOptions& opts, CompileStats& stats) {
-  std::string verifyErr;
-  llvm::raw_string_ostream verr(verifyErr);
-  if (llvm::verifyModule(*m, &verr)) throw Error("internal: kiln emitted invalid LLVM IR: " + verifyErr);
+std::string codeKey(const llvm::Module& m) {
   HostTarget& host = hostTarget();
-  std::string key = contentHash(moduleText(*m) + "\n" + host.cpu + "\n" + host.features + "\nkiln-codegen-8");
-  std::string dir = opts.cacheDir.empty() ? defaultCacheDir() : opts.cacheDir;
-  std::string path = dir + "/" + key + ".o";
-  std::vector<char> object;
-  stats.cacheHit = false;
-  if (opts.useCache) {
-    std::ifstream in(path, std::ios::binary);
-    if (in) {
-      object.assign(std::istreambuf_iterator<char>(in), {});
-      stats.cacheHit = !object.empty();
+  std::string bytes;
+  llvm::raw_string_ostream os(bytes);
+  llvm::WriteBitcodeToFile(m, os);
+  os << "\n" << host.triple << "\n" << host.cpu << "\n" << host.features << "\nkiln-codegen-9";
+  llvm::XXH128_hash_t h = llvm::xxh3_128bits(llvm::ArrayRef<uint8_t>(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()));
+  return fmt::format("{:016x}{:016x}", h.high64, h.low64);
+}
+
+namespace {
+
+/// The object of each unit: read from the cache, or optimised and emitted by `threads` workers (each with
+/// a target machine of its own; a unit's context is its own, so they share nothing), then stored.
+std::vector<std::vector<char>> compileUnits(std::vector<CodeUnit>& units, const CompileOptions& opts,
+                                            const std::string& dir, CompileStats& stats) {
+  std::vector<std::vector<char>> objects(units.size());
+  std::vector<size_t> todo;
+  for (size_t i = 0; i < units.size(); ++i) {
+    if (opts.useCache) {
+      std::ifstream in(dir + "/" + units[i].key + ".o", std::ios::binary);
+      if (in) objects[i].assign(std::istreambuf_iterator<char>(in), {});
     }
+    if (objects[i].empty()) todo.push_back(i);
   }
-  if (!stats.cacheHit) {
-    auto t0 = std::chrono::steady_clock::now();
-    optimizeModule(*m);
-    stats.optimizeMs = msSince(t0);
-    t0 = std::chrono::steady_clock::now();
-    object = emitObject(*m);
-    stats.codegenMs = msSince(t0);
-    if (opts.useCache) {  // best effort: a cache that cannot be written only costs time
-      std::error_code ec;
-      std::filesystem::create_directories(dir, ec);
+  std::vector<double> optimizeMs(units.size()), codegenMs(units.size());
+  std::atomic<size_t> next{0};
+  std::mutex failLock;
+  std::exception_ptr failure;
+  auto work = [&] {
+    try {
+      std::unique_ptr<llvm::TargetMachine> tm = hostMachine();
+      for (size_t t; (t = next++) < todo.size();) {
+        CodeUnit& u = units[todo[t]];
+        auto t0 = std::chrono::steady_clock::now();
+        optimizeModule(*u.module, *tm);
+        optimizeMs[todo[t]] = msSince(t0);
+        t0 = std::chrono::steady_clock::now();
+        objects[todo[t]] = emitObject(*u.module, *tm);
+        codegenMs[todo[t]] = msSince(t0);
+      }
+    } catch (...) {
+      std::lock_guard<std::mutex> guard(failLock);
+      if (!failure) failure = std::current_exception();
+      next = todo.size();
+    }
+  };
+  size_t threads = opts.threads > 0 ? size_t(opts.threads) : std::max(1u, std::thread::hardware_concurrency());
+  threads = std::min(threads, todo.size());
+  auto t0 = std::chrono::steady_clock::now();
+  std::vector<std::thread> workers;
+  for (size_t i = 1; i < threads; ++i) workers.emplace_back(work);
+  if (threads > 0) work();
+  for (std::thread& w : workers) w.join();
+  if (failure) std::rethrow_exception(failure);
+  stats.compileMs = msSince(t0);
+  stats.compileThreads = threads;
+  for (size_t i : todo) {
+    stats.optimizeMs += optimizeMs[i];
+    stats.codegenMs += codegenMs[i];
+  }
+  stats.units = units.size();
+  stats.unitsCompiled = todo.size();
+  stats.cacheHit = todo.empty();
+  if (opts.useCache && !todo.empty()) {  // best effort: a cache that cannot be written only costs time
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    for (size_t i : todo) {
       try {
-        writeFileAtomic(path, std::vector<uint8_t>(object.begin(), object.end()));
+        writeFileAtomic(dir + "/" + units[i].key + ".o", std::vector<uint8_t>(objects[i].begin(), objects[i].end()));
       } catch (const Error&) {
       }
     }
   }
-  stats.cachePath = opts.useCache ? path : "";
+  return objects;
+}
+
+}  // namespace
+
+LinkedCode compileAndLink(std::vector<CodeUnit> units, const std::vector<std::string>& symbols,
+                          const CompileOptions& opts, CompileStats& stats) {
+  for (CodeUnit& u : units) {
+    std::string verifyErr;
+    llvm::raw_string_ostream verr(verifyErr);
+    if (llvm::verifyModule(*u.module, &verr)) throw Error("internal: kiln emitted invalid LLVM IR: " + verifyErr);
+  }
+  std::string dir = opts.cacheDir.empty() ? defaultCacheDir() : opts.cacheDir;
+  std::vector<std::vector<char>> objects = compileUnits(units, opts, dir, stats);
+  stats.cacheDir = opts.useCache ? dir : "";
+  units.clear();  // each module before its context
   auto t0 = std::chrono::steady_clock::now();
   auto jit = llvm::orc::LLJITBuilder().create();
   if (!jit) throw Error("LLVM JIT: " + errorText(jit.takeError()));
@@ -186,8 +256,11 @@ LinkedCode compileAndLink(std::unique_ptr<llvm::LLVMContext> ctx, std::unique_pt
   auto gen = llvm::orc::DynamicLibrarySearchGenerator::GetForCurrentProcess(owner->getDataLayout().getGlobalPrefix());
   if (!gen) throw Error("LLVM JIT: " + errorText(gen.takeError()));
   owner->getMainJITDylib().addGenerator(std::move(*gen));
-  auto buffer = llvm::MemoryBuffer::getMemBufferCopy(llvm::StringRef(object.data(), object.size()), key);
-  if (auto e = owner->addObjectFile(std::move(buffer))) throw Error("LLVM JIT: " + errorText(std::move(e)));
+  for (size_t i = 0; i < objects.size(); ++i) {
+    auto buffer = llvm::MemoryBuffer::getMemBufferCopy(llvm::StringRef(objects[i].data(), objects[i].size()),
+                                                       fmt::format("kiln-unit-{}", i));
+    if (auto e = owner->addObjectFile(std::move(buffer))) throw Error("LLVM JIT: " + errorText(std::move(e)));
+  }
   LinkedCode code;
   for (const std::string& s : symbols) {
     auto addr = owner->lookup(s);
@@ -196,8 +269,6 @@ LinkedCode compileAndLink(std::unique_ptr<llvm::LLVMContext> ctx, std::unique_pt
   }
   stats.linkMs = msSince(t0);
   code.owner = owner;
-  m.reset();  // the module before its context
-  ctx.reset();
   return code;
 }
 

@@ -1,5 +1,5 @@
 // The LLVM side of kiln: the host target, the optimisation pipeline, object emission, the on-disk object
-// cache, and ORC LLJIT linking. Every LLVM failure becomes a kiln::Error. Included only inside compiler/.
+// cache (one object per module), compiling modules in parallel, and ORC LLJIT linking. Every LLVM failure becomes a kiln::Error. Included only inside compiler/.
 #pragma once
 
 #include <map>
@@ -23,14 +23,16 @@ struct HostTarget {
 };
 /// Initialises LLVM's native target (once) and describes the host.
 HostTarget& hostTarget();
+/// A new target machine for the host, for a thread of its own (LLVM's are not shared between threads).
+std::unique_ptr<llvm::TargetMachine> hostMachine();
 
 /// Sets the module's triple and data layout, and each function's target-cpu, target-features and (on
 /// AVX-512 hosts) prefer-vector-width=512.
 void prepareModule(llvm::Module& m);
 /// The O3 pipeline with the loop vectoriser on, the SLP vectoriser and loop unrolling off.
-void optimizeModule(llvm::Module& m);
+void optimizeModule(llvm::Module& m, llvm::TargetMachine& tm = *hostTarget().machine);
 /// The module as an object file for the host.
-std::vector<char> emitObject(llvm::Module& m);
+std::vector<char> emitObject(llvm::Module& m, llvm::TargetMachine& tm = *hostTarget().machine);
 /// The module as host assembly text.
 std::string emitAssembly(llvm::Module& m);
 /// The module as LLVM IR text.
@@ -41,10 +43,19 @@ struct LinkedCode {
   std::shared_ptr<void> owner;           ///< the LLJIT holding the code; the pointers live as long as it
   std::map<std::string, void*> symbols;  ///< entry point of each requested symbol
 };
-/// Optimises and compiles `m` (or loads its object from the cache, keyed by a hash of its unoptimised IR and
-/// the host), links it with LLJIT and looks up `symbols`. Fills the optimise / codegen / link times and the
-/// cache fields of `stats`.
-LinkedCode compileAndLink(std::unique_ptr<llvm::LLVMContext> ctx, std::unique_ptr<llvm::Module> m,
-                          const std::vector<std::string>& symbols, const CompileOptions& opts, CompileStats& stats);
+/// One module of a compiled graph, in an LLVM context of its own so that modules compile in parallel.
+struct CodeUnit {
+  std::unique_ptr<llvm::LLVMContext> ctx;  ///< the unit's own context (destroyed after its module)
+  std::unique_ptr<llvm::Module> module;     ///< a kernel body, or the entry points
+  std::string key;  ///< codeKey of its unoptimised IR: its object's name in the cache
+};
+/// A 128-bit hash (32 hex digits) of the module's bitcode (exact, and four times faster to write than its
+/// text), the host and the code generator's version: equal keys, equal objects.
+std::string codeKey(const llvm::Module& m);
+/// Optimises and compiles every unit (or loads its object from the cache), on opts.threads threads, links
+/// them with LLJIT and looks up `symbols`. Fills the optimise / codegen / link times and the cache fields
+/// of `stats`.
+LinkedCode compileAndLink(std::vector<CodeUnit> units, const std::vector<std::string>& symbols,
+                          const CompileOptions& opts, CompileStats& stats);
 
 }  // namespace kiln

@@ -18,8 +18,6 @@ void KernelEmitter::beginKernel(const std::string& name) {
   auto* ty = llvm::FunctionType::get(b_.getInt32Ty(), {b_.getPtrTy(), b_.getPtrTy(), i64, i64}, false);
   fn_ = llvm::Function::Create(ty, llvm::Function::ExternalLinkage, name, m_);
   fn_->addFnAttr(llvm::Attribute::NoUnwind);
-  fn_->addParamAttr(0, llvm::Attribute::NoAlias);
-  fn_->addParamAttr(1, llvm::Attribute::NoAlias);
   arena_ = fn_->getArg(0);
   scratch_ = fn_->getArg(1);
   begin_ = fn_->getArg(2);
@@ -33,26 +31,51 @@ void KernelEmitter::beginKernel(const std::string& name) {
 void KernelEmitter::endKernel() {
   b_.CreateRet(b_.CreateLoad(b_.getInt32Ty(), status_));
   annotateAliasing();
+  // The draft took (arena, scratch, begin, end) and reached each buffer through a placeholder GEP off the
+  // arena; the body takes one pointer per buffer instead, in order of first use, then (scratch, begin, end).
+  bufferOffsets_.clear();
+  std::vector<llvm::Type*> params;
+  for (auto& [offset, placeholder] : buffers_) {
+    bufferOffsets_.push_back(offset);
+    params.push_back(b_.getPtrTy());
+  }
+  params.insert(params.end(), {b_.getPtrTy(), b_.getInt64Ty(), b_.getInt64Ty()});
+  auto* ty = llvm::FunctionType::get(b_.getInt32Ty(), params, false);
+  llvm::Function* body = llvm::Function::Create(ty, llvm::Function::ExternalLinkage, "", m_);
+  body->copyAttributesFrom(fn_);
+  body->splice(body->end(), fn_);
+  size_t i = 0;
+  for (auto& [offset, placeholder] : buffers_) {
+    llvm::Argument* a = body->getArg(unsigned(i++));
+    a->addAttr(llvm::Attribute::NoAlias);  // sound as the alias scopes are: buffers of a kernel never overlap
+    a->addAttr(llvm::Attribute::getWithAlignment(ctx(), llvm::Align(offset == 0 ? 64 : std::min<int64_t>(64, offset & -offset))));
+    placeholder->replaceAllUsesWith(a);
+    placeholder->eraseFromParent();
+  }
+  for (unsigned j = 1; j < 4; ++j) fn_->getArg(j)->replaceAllUsesWith(body->getArg(unsigned(i) + j - 1));
+  body->addParamAttr(unsigned(i), llvm::Attribute::NoAlias);
+  body->takeName(fn_);
+  fn_->eraseFromParent();
+  buffers_.clear();
+  bufferOf_.clear();
   fn_ = nullptr;
 }
 
 void KernelEmitter::annotateAliasing() {
-  std::map<int64_t, llvm::MDNode*> scopes;
-  for (auto& [inst, offset] : accesses_) scopes[offset] = nullptr;
-  if (scopes.size() >= 2) {
+  if (buffers_.size() >= 2) {
     llvm::MDBuilder md(ctx());
-    llvm::MDNode* domain = md.createAnonymousAliasScopeDomain(fn_->getName());
-    for (auto& [offset, scope] : scopes) scope = md.createAnonymousAliasScope(domain);
-    std::map<int64_t, llvm::MDNode*> others;  // per buffer: the scopes of every other buffer
-    for (auto& [offset, scope] : scopes) {
+    llvm::MDNode* domain = md.createAnonymousAliasScopeDomain("kernel");  // no kernel name: bodies are compared
+    std::vector<llvm::MDNode*> scopes, others;  // per buffer: its scope, and the scopes of every other buffer
+    for (size_t i = 0; i < buffers_.size(); ++i) scopes.push_back(md.createAnonymousAliasScope(domain));
+    for (size_t i = 0; i < buffers_.size(); ++i) {
       std::vector<llvm::Metadata*> list;
-      for (auto& [o, s] : scopes)
-        if (o != offset) list.push_back(s);
-      others[offset] = llvm::MDNode::get(ctx(), list);
+      for (size_t j = 0; j < buffers_.size(); ++j)
+        if (j != i) list.push_back(scopes[j]);
+      others.push_back(llvm::MDNode::get(ctx(), list));
     }
-    for (auto& [inst, offset] : accesses_) {
-      inst->setMetadata(llvm::LLVMContext::MD_alias_scope, llvm::MDNode::get(ctx(), {scopes[offset]}));
-      inst->setMetadata(llvm::LLVMContext::MD_noalias, others[offset]);
+    for (auto& [inst, buffer] : accesses_) {
+      inst->setMetadata(llvm::LLVMContext::MD_alias_scope, llvm::MDNode::get(ctx(), {scopes[buffer]}));
+      inst->setMetadata(llvm::LLVMContext::MD_noalias, others[buffer]);
     }
   }
   accesses_.clear();
@@ -88,22 +111,33 @@ llvm::Value* KernelEmitter::constant(DType t, double v) {
   return nullptr;
 }
 
+size_t KernelEmitter::buffer(NodeId id) {
+  int64_t offset = offsets_[size_t(id.v)];
+  auto [it, fresh] = bufferOf_.emplace(offset, buffers_.size());
+  if (fresh) {  // at the top of the entry block, so it dominates every use
+    llvm::IRBuilder<> entry(&fn_->getEntryBlock(), fn_->getEntryBlock().begin());
+    llvm::Value* p = entry.CreateInBoundsGEP(entry.getInt8Ty(), arena_, entry.getInt64(uint64_t(offset)));
+    buffers_.push_back({offset, llvm::cast<llvm::Instruction>(p)});
+  }
+  return it->second;
+}
+
 llvm::Value* KernelEmitter::address(NodeId id, llvm::Value* index) {
-  llvm::Value* base = b_.CreateInBoundsGEP(b_.getInt8Ty(), arena_, c64(offsets_[size_t(id.v)]));
+  llvm::Instruction* base = buffers_[buffer(id)].second;
   return b_.CreateInBoundsGEP(storageType(g_[id].type.dtype), base, index);
 }
 
 llvm::Value* KernelEmitter::load(NodeId id, llvm::Value* index) {
   DType t = g_[id].type.dtype;
   llvm::LoadInst* v = b_.CreateLoad(storageType(t), address(id, index));
-  accesses_.push_back({v, offsets_[size_t(id.v)]});
+  accesses_.push_back({v, buffer(id)});
   return t == DType::Bool ? b_.CreateICmpNE(v, b_.getInt8(0)) : v;
 }
 
 void KernelEmitter::store(NodeId id, llvm::Value* index, llvm::Value* v) {
   DType t = g_[id].type.dtype;
   if (t == DType::Bool) v = b_.CreateZExt(v, b_.getInt8Ty());
-  accesses_.push_back({b_.CreateStore(v, address(id, index)), offsets_[size_t(id.v)]});
+  accesses_.push_back({b_.CreateStore(v, address(id, index)), buffer(id)});
 }
 
 void KernelEmitter::loop(llvm::Value* lo, llvm::Value* hi, const std::function<void(llvm::Value*)>& body, bool keepRolled) {

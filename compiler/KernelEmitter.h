@@ -1,10 +1,15 @@
 // KernelEmitter: the small vocabulary every kernel is written in — typed loads and stores at an element
 // index of a node's arena buffer, counted loops, constants, scratch memory, and a status for run-time
-// errors. Kernels have the ABI `i32 kernel(ptr arena, ptr scratch, i64 begin, i64 end)` (KernelFn in
-// runtime/Executable.h).
+// errors. What it emits is a kernel's body, `i32 body(ptr buf0, ..., ptr bufN, ptr scratch, i64 begin,
+// i64 end)`: one pointer per distinct buffer the kernel touches (noalias, aligned as its arena offset), no
+// arena offset in it, so kernels that differ only in where their buffers live (the layers of a model) have
+// the same body and compile once. compiler/Pipeline.cpp gives each kernel an entry point with the runtime's
+// ABI, `i32 kernel(ptr arena, ptr scratch, i64 begin, i64 end)` (KernelFn in runtime/Executable.h), that
+// passes the body its buffers.
 #pragma once
 
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -16,17 +21,20 @@
 
 namespace kiln {
 
-/// Emits kernels into one module.
+/// Emits kernel bodies into a module.
 class KernelEmitter {
  public:
   /// `offsets` gives each node's byte offset in the arena.
   KernelEmitter(llvm::Module& m, const Graph& g, const std::vector<int64_t>& offsets);
 
-  /// Starts function `name`; rangeBegin()/rangeEnd() are its outer-loop bounds.
+  /// Starts body function `name`; rangeBegin()/rangeEnd() are its outer-loop bounds.
   void beginKernel(const std::string& name);
   /// Returns the status, marks which buffer each load and store reads or writes (alias scopes), and
-  /// closes the function.
+  /// closes the function, giving it one pointer parameter per buffer (see bufferOffsets).
   void endKernel();
+  /// The arena offsets of the last kernel's buffer parameters, in parameter order (read after endKernel):
+  /// the entry point passes `arena + bufferOffsets()[i]` as parameter i.
+  const std::vector<int64_t>& bufferOffsets() const { return bufferOffsets_; }
 
   /// The IR builder, positioned in the kernel being emitted.
   llvm::IRBuilder<>& b() { return b_; }
@@ -86,16 +94,24 @@ class KernelEmitter {
   const std::vector<int64_t>& offsets_;
   llvm::IRBuilder<> b_;
   llvm::Function* fn_ = nullptr;
-  llvm::Value* arena_ = nullptr;
+  /// While a kernel is emitted: its buffers in order of first use, each as its arena offset and a
+  /// placeholder for its pointer (replaced by a parameter in endKernel). The order is the parameters', so
+  /// kernels that differ only in their offsets get the same body.
+  std::vector<std::pair<int64_t, llvm::Instruction*>> buffers_;
+  std::map<int64_t, size_t> bufferOf_;  ///< offset -> index in buffers_
+  std::vector<int64_t> bufferOffsets_;
+  /// The index in buffers_ of node `id`'s buffer (made on first use).
+  size_t buffer(NodeId id);
+  llvm::Value* arena_ = nullptr;  ///< the draft function's first parameter, which the placeholders use
   llvm::Value* begin_ = nullptr;
   llvm::Value* end_ = nullptr;
   llvm::Value* scratch_ = nullptr;
   int64_t scratchBytes_ = 0;
-  /// The loads and stores of the current kernel made by load() and store(), with their buffer's offset:
+  /// The loads and stores of the current kernel made by load() and store(), with their buffer:
   /// endKernel gives each buffer an alias scope (buffers at different offsets never overlap within a
   /// kernel: the memory plan's validator checks it), so LLVM may vectorise loops that read one buffer and
   /// write another.
-  std::vector<std::pair<llvm::Instruction*, int64_t>> accesses_;
+  std::vector<std::pair<llvm::Instruction*, size_t>> accesses_;
   /// Attaches the alias scopes of accesses_.
   void annotateAliasing();
   llvm::Value* status_ = nullptr;  // i32 alloca

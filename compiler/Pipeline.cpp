@@ -6,6 +6,8 @@
 #include <cstring>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <llvm/IR/IRBuilder.h>
 
 #include "compiler/HostTensor.h"
 #include "compiler/Jit.h"
@@ -18,7 +20,7 @@
 namespace kiln {
 
 double CompileStats::totalMs() const {
-  double ms = lowerMs + optimizeMs + codegenMs + linkMs;
+  double ms = lowerMs + compileMs + linkMs;
   for (const StageTime& t : stages) ms += t.ms;
   return ms;
 }
@@ -27,10 +29,11 @@ std::string CompileStats::report() const {
   std::string out = "compile: ";
   for (const StageTime& t : stages) out += fmt::format("{} {:.1f} ms, ", t.stage, t.ms);
   return out + fmt::format(
-                   "lower to LLVM IR {:.1f} ms, optimise {:.1f} ms, codegen {:.1f} ms, link {:.1f} ms; total {:.1f} ms; "
-                   "{} kernels, arena {} bytes; object cache {}{}\n",
-                   lowerMs, optimizeMs, codegenMs, linkMs, totalMs(), kernels, arenaBytes,
-                   cachePath.empty() ? "off" : cacheHit ? "hit: " : "miss, stored: ", cachePath);
+                   "lower to LLVM IR {:.1f} ms, optimise {:.1f} ms + codegen {:.1f} ms on {} threads: {:.1f} ms, link "
+                   "{:.1f} ms; total {:.1f} ms; {} kernels, {} modules ({} compiled, {} from the cache), arena {} "
+                   "bytes; object cache {}\n",
+                   lowerMs, optimizeMs, codegenMs, compileThreads, compileMs, linkMs, totalMs(), kernels, units,
+                   unitsCompiled, units - unitsCompiled, arenaBytes, cacheDir.empty() ? "off" : cacheDir);
 }
 
 namespace {
@@ -70,16 +73,59 @@ std::string kernelName(const Graph& g, const FusedKernel& k) {
   return k.nodes.size() == 1 ? fmt::format("k{}_{}", k.root.v, opName(g[k.root].op)) : fmt::format("k{}_{}_fused", k.root.v, kindName(g, k));
 }
 
-/// The graph as compiled (simplified when optimising), its schedule and arena offsets, and its module.
+/// The graph as compiled (simplified when optimising), its schedule and arena offsets, and its code: one
+/// module per distinct kernel body, then the module of entry points.
 struct Lowered {
   Graph graph;
-  std::unique_ptr<llvm::LLVMContext> ctx = std::make_unique<llvm::LLVMContext>();
-  std::unique_ptr<llvm::Module> module;
+  std::vector<CodeUnit> units;
+  std::vector<std::vector<std::string>> usersOf;  ///< per body unit: the kernels it runs
   std::vector<Kernel> kernels;
   std::vector<int64_t> offsets;
   std::vector<int32_t> kernelOf;  ///< per node: the kernel that writes it, -1 if none
   int64_t arenaBytes = 0;
 };
+
+CodeUnit newUnit(const std::string& name) {
+  CodeUnit u;
+  u.ctx = std::make_unique<llvm::LLVMContext>();
+  u.module = std::make_unique<llvm::Module>(name, *u.ctx);
+  return u;
+}
+
+/// One kernel's call into its body: its entry point's name, the body's symbol and the arena offset of each
+/// buffer the body takes.
+struct EntryPoint {
+  std::string name, body;
+  std::vector<int64_t> offsets;
+};
+
+/// The module of entry points: each `i32 name(ptr arena, ptr scratch, i64 begin, i64 end)` (the runtime's
+/// ABI) calls its body with arena + offset for each buffer.
+CodeUnit entryPoints(const std::string& graphName, const std::vector<EntryPoint>& entries) {
+  CodeUnit u = newUnit("kiln." + graphName);
+  llvm::IRBuilder<> b(*u.ctx);
+  llvm::Type *ptr = b.getPtrTy(), *i64 = b.getInt64Ty();
+  auto* abi = llvm::FunctionType::get(b.getInt32Ty(), {ptr, ptr, i64, i64}, false);
+  for (const EntryPoint& e : entries) {
+    std::vector<llvm::Type*> params(e.offsets.size(), ptr);
+    params.insert(params.end(), {ptr, i64, i64});
+    llvm::FunctionCallee body = u.module->getOrInsertFunction(e.body, llvm::FunctionType::get(b.getInt32Ty(), params, false));
+    llvm::Function* f = llvm::Function::Create(abi, llvm::Function::ExternalLinkage, e.name, *u.module);
+    f->addFnAttr(llvm::Attribute::NoUnwind);
+    f->addParamAttr(0, llvm::Attribute::NoAlias);
+    f->addParamAttr(1, llvm::Attribute::NoAlias);
+    b.SetInsertPoint(llvm::BasicBlock::Create(*u.ctx, "entry", f));
+    std::vector<llvm::Value*> args;
+    for (int64_t o : e.offsets) args.push_back(b.CreateInBoundsGEP(b.getInt8Ty(), f->getArg(0), b.getInt64(uint64_t(o))));
+    for (unsigned i = 1; i < 4; ++i) args.push_back(f->getArg(i));
+    llvm::CallInst* call = b.CreateCall(body, args);
+    call->setTailCall();
+    b.CreateRet(call);
+  }
+  u.key = codeKey(*u.module);
+  prepareModule(*u.module);
+  return u;
+}
 
 Lowered lower(const Graph& input, const CompileOptions& opts, CompileStats& stats) {
   verifyOrThrow(input);
@@ -94,14 +140,27 @@ Lowered lower(const Graph& input, const CompileOptions& opts, CompileStats& stat
   l.offsets = state.plan->offsetOf;
   l.arenaBytes = state.plan->peakBytes;
   auto t0 = std::chrono::steady_clock::now();
-  l.module = std::make_unique<llvm::Module>("kiln." + g.name(), *l.ctx);
-  KernelEmitter k(*l.module, g, l.offsets);
+  std::map<std::string, size_t> unitOf;  // body key -> its unit
+  std::vector<EntryPoint> entries;
   for (const FusedKernel& kernel : state.schedule->kernels) {
     std::string name = kernelName(g, kernel);
-    int64_t extent = lowerKernel(k, kernel, name);
+    CodeUnit u = newUnit("kiln.kernel");
+    KernelEmitter k(*u.module, g, l.offsets);
+    int64_t extent = lowerKernel(k, kernel, "kernel");  // one name for all, so equal bodies print alike
     l.kernels.push_back({name, nullptr, extent, k.scratchBytes()});
+    u.key = codeKey(*u.module);  // before prepareModule: what it adds comes from the host, which the key holds
+    prepareModule(*u.module);
+    auto [it, fresh] = unitOf.emplace(u.key, l.units.size());
+    std::string body = "kbody_" + u.key.substr(0, 16);
+    if (fresh) {
+      u.module->getFunction("kernel")->setName(body);
+      l.units.push_back(std::move(u));
+      l.usersOf.emplace_back();
+    }
+    l.usersOf[it->second].push_back(name);
+    entries.push_back({name, body, k.bufferOffsets()});
   }
-  prepareModule(*l.module);
+  l.units.push_back(entryPoints(g.name(), entries));
   stats.lowerMs = msSince(t0);
   stats.kernels = l.kernels.size();
   stats.arenaBytes = l.arenaBytes;
@@ -116,7 +175,7 @@ std::unique_ptr<Executable> compileGraph(const Graph& input, const CompileOption
   const Graph& g = l.graph;
   std::vector<std::string> names;
   for (const Kernel& kn : l.kernels) names.push_back(kn.name);
-  LinkedCode code = compileAndLink(std::move(l.ctx), std::move(l.module), names, opts, stats);
+  LinkedCode code = compileAndLink(std::move(l.units), names, opts, stats);
   ExecutableSpec spec;
   spec.arenaBytes = l.arenaBytes;
   for (Kernel& kn : l.kernels) {
@@ -169,15 +228,26 @@ std::unique_ptr<JitSession> compileSession(const Graph& program, uint64_t seed, 
 std::string graphLlvmIr(const Graph& g, bool optimized) {
   CompileStats stats;
   Lowered l = lower(g, {}, stats);
-  if (optimized) optimizeModule(*l.module);
-  return moduleText(*l.module);
+  std::string out = fmt::format("; {} kernels: entry points with the runtime's ABI, calling {} distinct bodies\n",
+                                l.kernels.size(), l.units.size() - 1);
+  for (size_t i = l.units.size(); i-- > 0;) {  // the entry points first
+    if (optimized) optimizeModule(*l.units[i].module);
+    if (i < l.usersOf.size()) out += fmt::format("\n; body kbody_{}, run by {}\n", l.units[i].key, fmt::join(l.usersOf[i], ", "));
+    out += moduleText(*l.units[i].module);
+  }
+  return out;
 }
 
 std::string graphAssembly(const Graph& g) {
   CompileStats stats;
   Lowered l = lower(g, {}, stats);
-  optimizeModule(*l.module);
-  return emitAssembly(*l.module);
+  std::string out;
+  for (size_t i = l.units.size(); i-- > 0;) {
+    optimizeModule(*l.units[i].module);
+    if (i < l.usersOf.size()) out += fmt::format("\n# body kbody_{}, run by {}\n", l.units[i].key, fmt::join(l.usersOf[i], ", "));
+    out += emitAssembly(*l.units[i].module);
+  }
+  return out;
 }
 
 }  // namespace kiln

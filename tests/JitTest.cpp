@@ -160,6 +160,72 @@ TEST_CASE("JIT: every model's forward pass and training step agree with the inte
   }
 }
 
+namespace {
+
+/// `layers` dense layers of one width, relu(x W_i): each a matmul kernel with its epilogue, alike but for
+/// where its buffers live.
+Graph denseStack(int layers) {
+  Builder b("stack");
+  Value x = b.input("x", {DType::F32, {8, 16}});
+  for (int i = 0; i < layers; ++i) x = relu(matmul(x, b.input("w" + std::to_string(i), {DType::F32, {16, 16}})));
+  b.output("y", x);
+  return b.finish();
+}
+
+TensorMap stackFeeds(int layers) {
+  Rng rng(4);
+  TensorMap feeds;
+  auto fill = [&](const std::string& name, Shape s, double scale) {
+    HostTensor t(DType::F32, s);
+    for (double& v : t.data) v = double(float(scale * rng.normal()));
+    feeds[name] = t;
+  };
+  fill("x", {8, 16}, 1);
+  for (int i = 0; i < layers; ++i) fill("w" + std::to_string(i), {16, 16}, 0.3);
+  return feeds;
+}
+
+TensorMap runWith(const Graph& g, const TensorMap& feeds, const CompileOptions& opts, CompileStats& stats) {
+  std::unique_ptr<Executable> exe = compileGraph(g, opts, &stats);
+  for (const auto& [name, v] : feeds) exe->set(name, toStored(v));
+  exe->run();
+  return {{"y", fromStored(exe->output("y"), "y")}};
+}
+
+}  // namespace
+
+TEST_CASE("JIT: kernels that differ only in their arena offsets share one body, compiled once and cached per module") {
+  std::string dir = test::tempDir("bodies");
+  CompileOptions opts{true, dir};
+  opts.threads = 2;
+  Graph three = denseStack(3);
+  TensorMap feeds = stackFeeds(3);
+  CompileStats cold, warm, serial;
+  TensorMap got = runWith(three, feeds, opts, cold);
+  CHECK(test::scaledError(got.at("y"), evaluate(three, feeds).at("y")) < 1e-6);
+  CHECK(cold.kernels == 3);
+  CHECK(cold.units == 2);  // one body for the three layers, and the entry points
+  CHECK(cold.unitsCompiled == 2);
+  CHECK(cold.compileThreads == 2);
+  runWith(three, feeds, opts, warm);
+  CHECK(warm.cacheHit);
+  CHECK(warm.unitsCompiled == 0);
+  // Another program with the same layer: only its entry points are new.
+  Graph two = denseStack(2);
+  CompileStats other;
+  TensorMap twoGot = runWith(two, stackFeeds(2), opts, other);
+  CHECK(other.units == 2);
+  CHECK(other.unitsCompiled == 1);
+  CHECK(test::scaledError(twoGot.at("y"), evaluate(two, stackFeeds(2)).at("y")) < 1e-6);
+  // One thread, no cache: the same code, bit for bit the same result.
+  CompileOptions one{false, ""};
+  one.threads = 1;
+  CHECK(runWith(three, feeds, one, serial).at("y").data == got.at("y").data);
+  CHECK(serial.compileThreads == 1);
+  CHECK(serial.unitsCompiled == 2);
+  std::filesystem::remove_all(dir);
+}
+
 TEST_CASE("JIT: run-time errors name the kernel, and inputs are checked") {
   Graph g = test::kir("kiln 1\n%0 = input {name=\"t\"} : f32[2,2]\n%1 = input {name=\"i\"} : i32[1]\n"
                       "%2 = gather %0, %1 : f32[1,2]\n%3 = div %1, %1 : i32[1]\n%4 = cast %0 : i32[2,2]\n"

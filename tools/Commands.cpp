@@ -171,8 +171,10 @@ int cmdRun(const std::vector<std::string>& argv) {
 
 const char* kLlvmHelp =
     "usage: kiln llvm FILE|- [--unoptimized]\n"
-    "Prints the LLVM IR of every kernel of a graph (one function per kernel of the schedule), after the O3\n"
-    "pipeline unless --unoptimized. Kernels have the ABI i32 kernel(ptr arena, ptr scratch, i64 begin, i64 end).\n";
+    "Prints the LLVM IR of every kernel of a graph, after the O3 pipeline unless --unoptimized: the module of\n"
+    "entry points (one per kernel of the schedule, with the ABI i32 kernel(ptr arena, ptr scratch, i64 begin,\n"
+    "i64 end)), then each distinct body (one pointer per buffer, then scratch, begin, end) and the kernels\n"
+    "that run it.\n";
 
 int cmdLlvm(const std::vector<std::string>& argv) {
   if (wantsHelp(argv, kLlvmHelp)) return 0;
