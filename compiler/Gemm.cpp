@@ -85,7 +85,7 @@ std::optional<GemmShape> gemmShapeOf(const Graph& g, NodeId id) {
     }
     case Op::Conv2dGradWeight: {
       auto [N, C, O, KK, P, a, b, c] = dims(g[n.inputs[0]].type.shape, n.type.shape, g[n.inputs[1]].type.shape);
-      return GemmShape{1, O, C * KK, N * P, t};
+      return GemmShape{N, O, C * KK, P, t, true};
     }
     default: return std::nullopt;
   }
@@ -95,7 +95,8 @@ std::string describeGemm(const Graph& g, NodeId id) {
   std::optional<GemmShape> s = gemmShapeOf(g, id);
   if (!s) return "";
   GemmPlan p = planGemm(s->M, s->N, s->K, s->dtype, hostTarget().avx512);
-  return fmt::format("gemm {} x [{} x {} x {}] {}: {}", s->batch, s->M, s->N, s->K, dtypeName(s->dtype), p.str());
+  return fmt::format("gemm {}{} x [{} x {} x {}] {}: {}", s->sumBatches ? "sum of " : "", s->batch, s->M, s->N, s->K,
+                     dtypeName(s->dtype), p.str());
 }
 
 std::string GemmPlan::str() const {
@@ -124,6 +125,8 @@ struct GemmLowering {
   std::vector<llvm::Value*> acc = {};  // mr * nv accumulator slots, row-major
   bool prepackA = spec.aShared && spec.batch > 1;  // pack A's blocks once, before the batch loop
 
+  /// The batch whose result the products of batch bi go to: bi, or 0 when the batches are summed.
+  llvm::Value* resultBatch(llvm::Value* bi) { return spec.sumBatches ? k.c64(0) : bi; }
   llvm::Value* min64(llvm::Value* a, int64_t c) { return b.CreateSelect(b.CreateICmpSLT(a, k.c64(c)), a, k.c64(c)); }
   llvm::Value* elementPtr(llvm::Value* base, llvm::Value* index) { return b.CreateInBoundsGEP(t, base, index); }
   llvm::Value* aAt(llvm::Value* bi, llvm::Value* m, llvm::Value* kk) { return spec.a(k, bi, m, kk); }
@@ -304,15 +307,15 @@ struct GemmLowering {
     b.SetInsertPoint(done);
   }
 
-  /// Stores the tile at (row0, col0) of batch bi: C = acc on the first block of K, C += acc after it;
-  /// masked past N, rows past M skipped.
+  /// Stores the tile at (row0, col0) of batch bi: C = acc on the first block of K (of the first batch,
+  /// when the batches are summed), C += acc after it; masked past N, rows past M skipped.
   void storeTile(llvm::Value* bi, llvm::Value* row0, llvm::Value* col0, llvm::Value* first) {
     llvm::Value* laneIndex = lanes([&](int64_t l) { return b.getInt64(uint64_t(l)); });
     llvm::Value* limit = b.CreateVectorSplat(unsigned(p.vl), k.c64(N));
     for (int64_t i = 0; i < p.mr; ++i) {
       llvm::Value* row = b.CreateAdd(row0, k.c64(i));
       when(b.CreateICmpSLT(row, k.c64(M)), [&] {
-        llvm::Value* rowBase = b.CreateAdd(b.CreateMul(bi, k.c64(M * N)), b.CreateMul(row, k.c64(N)));
+        llvm::Value* rowBase = b.CreateAdd(b.CreateMul(resultBatch(bi), k.c64(M * N)), b.CreateMul(row, k.c64(N)));
         for (int64_t v = 0; v < nv; ++v) {
           llvm::Value* col = b.CreateAdd(col0, k.c64(v * p.vl));
           llvm::Value* mask = b.CreateICmpSLT(b.CreateAdd(b.CreateVectorSplat(unsigned(p.vl), col), laneIndex), limit);
@@ -332,7 +335,7 @@ struct GemmLowering {
     k.loop(p.mr, [&](llvm::Value* i) {
       llvm::Value* row = b.CreateAdd(row0, i);
       when(b.CreateICmpSLT(row, k.c64(M)), [&] {
-        llvm::Value* rowBase = b.CreateAdd(b.CreateMul(bi, k.c64(M * N)), b.CreateMul(row, k.c64(N)));
+        llvm::Value* rowBase = b.CreateAdd(b.CreateMul(resultBatch(bi), k.c64(M * N)), b.CreateMul(row, k.c64(N)));
         k.loop(col0, b.CreateSelect(b.CreateICmpSLT(b.CreateAdd(col0, k.c64(p.nr)), k.c64(N)),
                                     b.CreateAdd(col0, k.c64(p.nr)), k.c64(N)),
                [&](llvm::Value* col) {
@@ -349,6 +352,10 @@ struct GemmLowering {
              llvm::Value* aPanels, llvm::Value* bPanels) {
     llvm::Value* first = b.CreateICmpEQ(pc, k.c64(0));
     llvm::Value* last = b.CreateICmpEQ(b.CreateAdd(pc, kcCur), k.c64(K));
+    if (spec.sumBatches) {
+      first = b.CreateAnd(first, b.CreateICmpEQ(bi, k.c64(0)));
+      last = b.CreateAnd(last, b.CreateICmpEQ(bi, k.c64(spec.batch - 1)));
+    }
     k.loop(k.c64(0), bPanels, [&](llvm::Value* jr) {  // kept rolled: each tile is hundreds of instructions
       llvm::Value* bp = elementPtr(packB, b.CreateMul(jr, k.c64(p.kc * p.nr)));
       llvm::Value* col0 = b.CreateAdd(jc, b.CreateMul(jr, k.c64(p.nr)));
@@ -397,7 +404,7 @@ struct GemmLowering {
           packBlockA(aBlock(ib, pb), k.c64(0), ic, pc, kcCur, aPanels);
         });
       });
-    k.loop(k.rangeBegin(), k.rangeEnd(), [&](llvm::Value* bi) {
+    auto batch = [&](llvm::Value* bi) {
       if (spec.startBatch) spec.startBatch(k, bi);
       k.loop(ceilDiv(N, p.nc), [&](llvm::Value* jb) {
         llvm::Value* jc = b.CreateMul(jb, k.c64(p.nc));
@@ -413,7 +420,12 @@ struct GemmLowering {
         });
       });
       if (spec.finishBatch) spec.finishBatch(k, bi, result);
-    });
+    };
+    if (spec.sumBatches) {  // one result: the batches run in order inside one iteration
+      k.loop(k.rangeBegin(), k.rangeEnd(), [&](llvm::Value*) { k.loop(k.c64(0), k.c64(spec.batch), batch, true); });
+      return 1;
+    }
+    k.loop(k.rangeBegin(), k.rangeEnd(), batch);
     return spec.batch;
   }
 };
@@ -425,6 +437,7 @@ GemmSpec gemmSpecFor(const Graph& g, NodeId id) {
   KILN_ASSERT(shape.has_value(), "gemmSpecFor: not a contraction");
   GemmSpec s;
   s.batch = shape->batch, s.M = shape->M, s.N = shape->N, s.K = shape->K, s.dtype = shape->dtype;
+  s.sumBatches = shape->sumBatches;
   return s;
 }
 
@@ -472,10 +485,11 @@ GemmSpec matmulSpec(const Graph& g, NodeId id, const Epilogue* epi) {
 }  // namespace
 
 int64_t lowerGemm(KernelEmitter& k, const GemmSpec& spec, const Epilogue* epi) {
-  if (spec.batch * spec.M * spec.N == 0) return 0;  // nothing to compute
-  if (spec.K == 0) {  // every sum is empty
+  int64_t results = spec.sumBatches ? 1 : spec.batch;
+  if (results * spec.M * spec.N == 0) return 0;  // nothing to compute
+  if (spec.K == 0 || spec.batch == 0) {  // every sum is empty
     llvm::Value* zero = llvm::ConstantFP::get(k.valueType(spec.dtype), 0.0);
-    k.loopNest({spec.batch, spec.M, spec.N}, [&](const std::vector<llvm::Value*>& i) {
+    k.loopNest({results, spec.M, spec.N}, [&](const std::vector<llvm::Value*>& i) {
       llvm::Value* flat = k.linear(i, {spec.M * spec.N, spec.N, 1});
       if (epi) epi->apply(zero, flat, spec.indexOf(k, i[0], i[1], i[2]));
       else k.store(spec.c, flat, zero);

@@ -29,17 +29,20 @@ struct GemmPlan {
 /// tile with the least padded work per load, KC from L1, MC from L2, NC from a share of L3.
 GemmPlan planGemm(int64_t M, int64_t N, int64_t K, DType dtype, bool avx512);
 
-/// The GEMM a contraction runs as: `batch` products of M x K by K x N.
+/// The GEMM a contraction runs as: `batch` products of M x K by K x N, each its own result or, with
+/// `sumBatches`, all added into one.
 struct GemmShape {
   int64_t batch = 1, M = 1, N = 1, K = 1;  ///< batches, and the dims of each product
   DType dtype = DType::F32;                ///< of the operands and the result
+  bool sumBatches = false;                 ///< one M x N result, the sum of the batches' products
 };
 /// The GEMM node `id` runs as on the engine: matmul (batch dims flattened), conv2d (per sample: O x OH*OW
 /// x C*KH*KW), conv2d_grad_input (per sample: C*KH*KW x OH*OW x O, then col2im) and conv2d_grad_weight
-/// (O x C*KH*KW x N*OH*OW); nothing for other ops.
+/// (per sample, summed: O x C*KH*KW x OH*OW); nothing for other ops.
 std::optional<GemmShape> gemmShapeOf(const Graph& g, NodeId id);
-/// "gemm 64 x [32 x 576 x 25] f32: tile 12x64 (16 lanes), blocks kc 25 mc 36 nc 576", as the engine plans
-/// it on this host; empty for a node that is not a contraction.
+/// "gemm 64 x [32 x 576 x 25] f32: tile 12x64 (16 lanes), blocks kc 25 mc 36 nc 576" ("gemm sum of 64 x
+/// [...]" when the batches are summed), as the engine plans it on this host; empty for a node that is not
+/// a contraction.
 std::string describeGemm(const Graph& g, NodeId id);
 
 }  // namespace kiln

@@ -3,6 +3,7 @@
 
 #include <llvm/IR/Intrinsics.h>
 
+#include "compiler/Jit.h"
 #include "compiler/Lowering.h"
 #include "ir/Error.h"
 
@@ -152,32 +153,27 @@ void im2colRows(KernelEmitter& k, NodeId X, const ConvDims d, llvm::Value* cols,
   }, true);  // rolled: fully unrolled, a 5x5 window over 24 rows is thousands of copies
 }
 
-/// conv2d_grad_weight as one GEMM of plain matrices in scratch: dW[o, (c, kh, kw)] = gY'[o, (n, oh, ow)] x
-/// cols[(c, kh, kw), (n, oh, ow)]^T, where gY' is gY with its first two dims swapped and cols im2col(X).
+/// conv2d_grad_weight as a GEMM per sample, the samples' products summed into dW: dW[o, (c, kh, kw)] +=
+/// gY[n][o, (oh, ow)] x cols[(c, kh, kw), (oh, ow)]^T, where cols is sample n's im2col, filled into scratch
+/// (in L2) as its batch starts. Both operands are plain and contiguous along K.
 int64_t convGradWeight(KernelEmitter& k, NodeId id, const ConvDims d) {
   const Graph& g = k.graph();
   NodeId X = g[id].inputs[0], GY = g[id].inputs[1];
-  DType dtype = g[id].type.dtype;
-  int64_t P = d.OH * d.OW, K = d.N * P, bytes = dtypeSize(dtype);
-  llvm::Value* cols = k.scratch(d.C * d.KH * d.KW * K * bytes);
-  llvm::Value* gyT = k.scratch(d.O * K * bytes);
-  llvm::IRBuilder<>& b = k.b();
-  llvm::Type* t = k.valueType(dtype);
-  im2colRows(k, X, d, cols, nullptr);
-  k.loopNest({d.N, d.O, P}, [&](const std::vector<llvm::Value*>& i) {  // gY'[o, n, pos] = gY[n, o, pos]
-    llvm::Value* v = k.load(GY, k.linear(i, {d.O * P, P, 1}));
-    b.CreateStore(v, b.CreateInBoundsGEP(t, gyT, k.linear({i[1], i[0], i[2]}, {K, P, 1})));
-  });
-  GemmSpec s = gemmSpecFor(g, id);  // O x C*KH*KW x N*OH*OW
+  GemmSpec s = gemmSpecFor(g, id);  // sum over samples of O x C*KH*KW x OH*OW
+  int64_t P = s.K, CKK = s.N;
+  llvm::Type* t = k.valueType(s.dtype);
+  llvm::Value* cols = k.scratch(CKK * P * dtypeSize(s.dtype));
   s.c = id;
   s.aLayout = GemmSpec::AlongK, s.bLayout = GemmSpec::AlongK;
-  s.aAddress = [=](KernelEmitter& k, llvm::Value* i) { return k.b().CreateInBoundsGEP(t, gyT, i); };
+  s.aBatchStride = d.O * P;
+  s.aAddress = [=](KernelEmitter& k, llvm::Value* i) { return k.address(GY, i); };
   s.bAddress = [=](KernelEmitter& k, llvm::Value* i) { return k.b().CreateInBoundsGEP(t, cols, i); };
-  s.a = [=](KernelEmitter& k, llvm::Value*, llvm::Value* o, llvm::Value* kk) {
-    return k.b().CreateLoad(t, k.b().CreateInBoundsGEP(t, gyT, k.linear({o, kk}, {K, 1})));
+  s.startBatch = [=](KernelEmitter& k, llvm::Value* n) { im2colRows(k, X, d, cols, n); };
+  s.a = [=](KernelEmitter& k, llvm::Value* n, llvm::Value* o, llvm::Value* kk) {
+    return k.load(GY, k.linear({n, o, kk}, {d.O * P, P, 1}));
   };
   s.b = [=](KernelEmitter& k, llvm::Value*, llvm::Value* kk, llvm::Value* col) {
-    return k.b().CreateLoad(t, k.b().CreateInBoundsGEP(t, cols, k.linear({col, kk}, {K, 1})));
+    return k.b().CreateLoad(t, k.b().CreateInBoundsGEP(t, cols, k.linear({col, kk}, {P, 1})));
   };
   s.indexOf = [=](KernelEmitter& k, llvm::Value*, llvm::Value* o, llvm::Value* col) {
     llvm::Value* r = urem(k, col, d.KH * d.KW);
@@ -237,11 +233,117 @@ int64_t lowerMaxPoolGradTiled(KernelEmitter& k, NodeId id) {
   return 1;
 }
 
+namespace {
+
+/// The lanes of `parts` (vectors of one type) side by side, as one vector of their total width.
+llvm::Value* concatLanes(llvm::IRBuilder<>& b, std::vector<llvm::Value*> parts) {
+  while (parts.size() > 1) {
+    std::vector<llvm::Value*> next;
+    for (size_t i = 0; i < parts.size(); i += 2) {
+      llvm::Value* a = parts[i];
+      unsigned n = unsigned(llvm::cast<llvm::FixedVectorType>(a->getType())->getNumElements());
+      llvm::Value* c = i + 1 < parts.size() ? parts[i + 1] : llvm::Constant::getNullValue(a->getType());
+      std::vector<int> all(2 * n);
+      for (unsigned l = 0; l < 2 * n; ++l) all[l] = int(l);
+      next.push_back(b.CreateShuffleVector(a, c, all));
+    }
+    parts = next;
+  }
+  return parts[0];
+}
+
+}  // namespace
+
+/// max_pool2d and max_pool2d_grad when the windows tile the input (stride = kernel, no padding), VL windows
+/// of a row at a time: each window row's KW * VL inputs are read as KW vectors and split by shuffles into
+/// KW vectors of one window column each; the maximum (the first one, NaN beating any number) is found lane
+/// by lane, and the gradient written back through the inverse shuffle, zero off each window's maximum.
+int64_t lowerMaxPoolTiledVector(KernelEmitter& k, NodeId id, int64_t vl) {
+  const Graph& g = k.graph();
+  const Node& n = g[id];
+  auto& a = std::get<PoolAttrs>(n.attrs);
+  bool grad = n.op == Op::MaxPool2dGrad;
+  NodeId X = n.inputs[0];
+  NodeId Y = grad ? n.inputs[1] : id;  // the pooled side: the output, or the gradient flowing in
+  const Shape& xs = g[X].type.shape;
+  const Shape& ys = g[Y].type.shape;
+  int64_t H = xs[2], W = xs[3], OH = ys[2], OW = ys[3], KH = a.kernel[0], KW = a.kernel[1];
+  llvm::IRBuilder<>& b = k.b();
+  llvm::Type* t = k.valueType(n.type.dtype);
+  auto* vt = llvm::FixedVectorType::get(t, unsigned(vl));
+  llvm::Align align(dtypeSize(n.type.dtype));
+  llvm::Value* zero = llvm::ConstantFP::get(vt, 0.0);
+  std::vector<llvm::Constant*> laneNumbers;
+  for (int64_t l = 0; l < vl; ++l) laneNumbers.push_back(b.getInt64(uint64_t(l)));
+  llvm::Value* lane = llvm::ConstantVector::get(laneNumbers);
+  auto below = [&](llvm::Value* limit, int64_t first) {  // lanes first + l < limit
+    return b.CreateICmpSLT(b.CreateAdd(lane, b.CreateVectorSplat(unsigned(vl), k.c64(first))),
+                           b.CreateVectorSplat(unsigned(vl), limit));
+  };
+  if (grad && (H != OH * KH || W != OW * KW))  // rows or columns no window covers
+    k.loop(n.type.numel(), [&](llvm::Value* i) { k.store(id, i, llvm::ConstantFP::get(t, 0.0)); });
+  k.loopNest({ys[0] * ys[1], OH}, [&](const std::vector<llvm::Value*>& po) {
+    k.loop(k.c64(0), k.c64((OW + vl - 1) / vl), [&](llvm::Value* chunk) {
+      llvm::Value* ow0 = b.CreateMul(chunk, k.c64(vl));
+      llvm::Value* left = b.CreateSub(k.c64(OW), ow0);             // windows left in the row
+      llvm::Value* inputsLeft = b.CreateMul(left, k.c64(KW));      // their inputs along the row
+      std::vector<llvm::Value*> cand;                                // per window element (kh, kw): VL lanes
+      std::vector<llvm::Value*> rowBase;
+      for (int64_t kh = 0; kh < KH; ++kh) {
+        llvm::Value* h = b.CreateAdd(b.CreateMul(po[1], k.c64(KH)), k.c64(kh));
+        llvm::Value* base = b.CreateAdd(k.linear({po[0], h}, {H * W, W}), b.CreateMul(ow0, k.c64(KW)));
+        rowBase.push_back(base);
+        std::vector<llvm::Value*> raw;
+        for (int64_t q = 0; q < KW; ++q)
+          raw.push_back(b.CreateMaskedLoad(vt, k.address(X, b.CreateAdd(base, k.c64(q * vl))), align, below(inputsLeft, q * vl), zero));
+        llvm::Value* wide = concatLanes(b, raw);
+        for (int64_t kw = 0; kw < KW; ++kw) {
+          std::vector<int> pick;
+          for (int64_t l = 0; l < vl; ++l) pick.push_back(int(l * KW + kw));
+          cand.push_back(b.CreateShuffleVector(wide, pick));
+        }
+      }
+      llvm::Value* cur = cand[0];
+      llvm::Value* best = llvm::ConstantInt::get(llvm::FixedVectorType::get(b.getInt32Ty(), unsigned(vl)), 0);
+      for (size_t j = 1; j < cand.size(); ++j) {  // the first maximum wins; NaN beats any number
+        llvm::Value* v = cand[j];
+        llvm::Value* take = b.CreateOr(b.CreateFCmpOGT(v, cur), b.CreateAnd(b.CreateFCmpUNO(v, v), b.CreateFCmpORD(cur, cur)));
+        cur = b.CreateSelect(take, v, cur);
+        best = b.CreateSelect(take, llvm::ConstantInt::get(best->getType(), uint64_t(j)), best);
+      }
+      llvm::Value* out = b.CreateAdd(k.linear(po, {OH * OW, OW}), ow0);
+      llvm::Value* windows = below(left, 0);
+      if (!grad) {
+        b.CreateMaskedStore(cur, k.address(id, out), align, windows);
+        return;
+      }
+      llvm::Value* gy = b.CreateMaskedLoad(vt, k.address(Y, out), align, windows, zero);
+      for (int64_t kh = 0; kh < KH; ++kh) {
+        std::vector<llvm::Value*> cols;  // window column kw of each lane: gy where it is the maximum
+        for (int64_t kw = 0; kw < KW; ++kw) {
+          llvm::Value* here = b.CreateICmpEQ(best, llvm::ConstantInt::get(best->getType(), uint64_t(kh * KW + kw)));
+          cols.push_back(b.CreateSelect(here, gy, zero));
+        }
+        llvm::Value* wide = concatLanes(b, cols);  // lanes kw * VL + l; back in row order: l * KW + kw
+        for (int64_t q = 0; q < KW; ++q) {
+          std::vector<int> pick;
+          for (int64_t i = q * vl; i < (q + 1) * vl; ++i) pick.push_back(int((i % KW) * vl + i / KW));
+          b.CreateMaskedStore(b.CreateShuffleVector(wide, pick), k.address(id, b.CreateAdd(rowBase[size_t(kh)], k.c64(q * vl))),
+                              align, below(inputsLeft, q * vl));
+        }
+      }
+    }, true);
+  }, true);
+  return 1;
+}
+
 int64_t lowerPool(KernelEmitter& k, NodeId id) {
   const Node& n = k.graph()[id];
   auto& a = std::get<PoolAttrs>(n.attrs);
-  if (n.op == Op::MaxPool2dGrad && a.stride == a.kernel && a.padding == std::vector<int64_t>{0, 0})
-    return lowerMaxPoolGradTiled(k, id);
+  bool tiled = a.stride == a.kernel && a.padding == std::vector<int64_t>{0, 0};
+  if ((n.op == Op::MaxPool2d || n.op == Op::MaxPool2dGrad) && tiled && a.kernel[0] * a.kernel[1] <= 16)
+    return lowerMaxPoolTiledVector(k, id, (hostTarget().avx512 ? 64 : 32) / dtypeSize(n.type.dtype));
+  if (n.op == Op::MaxPool2dGrad && tiled) return lowerMaxPoolGradTiled(k, id);
   bool isGrad = n.op == Op::MaxPool2dGrad || n.op == Op::AvgPool2dGrad;
   bool isMax = n.op == Op::MaxPool2d || n.op == Op::MaxPool2dGrad;
   const Shape& xs = isGrad ? n.type.shape : k.graph()[n.inputs[0]].type.shape;

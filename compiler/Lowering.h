@@ -50,6 +50,9 @@ struct GemmSpec {
   Layout aLayout = Other, bLayout = Other;
   int64_t aBatchStride = 0, bBatchStride = 0;  ///< elements between batches of a plain operand
   bool aShared = false;                ///< op(A) is the same for every batch (a conv's weights): packed once
+  /// Every batch's product is added into one M x N result (a conv's weight gradient, summed over the
+  /// samples); the kernel then has one outer iteration.
+  bool sumBatches = false;
   NodeId c;                            ///< where the result is stored
   /// When set, runs at the start of each batch, before its operands are packed (a conv fills its im2col).
   std::function<void(KernelEmitter&, llvm::Value* bi)> startBatch;
