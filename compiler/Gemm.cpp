@@ -54,6 +54,7 @@ GemmPlan planGemm(int64_t M, int64_t N, int64_t K, DType dtype, bool avx512) {
   // KC: an MR x KC panel of A and a KC x NR panel of B fill most of L1; MC x KC of A half of L2.
   p.kc = std::clamp<int64_t>(int64_t(0.75 * double(l1)) / ((p.mr + p.nr) * bytes) / 8 * 8, 32, 512);
   if (K <= p.kc + p.kc / 4) p.kc = K;
+  else p.kc = roundUp(ceilDiv(K, ceilDiv(K, p.kc)), p.vl);  // blocks of one depth, not a shallow last one
   p.mc = std::clamp<int64_t>(l2 / 2 / (p.kc * bytes) / p.mr * p.mr, p.mr, 1024 / p.mr * p.mr);
   p.mc = std::min(p.mc, roundUp(M, p.mr));
   p.nc = std::clamp<int64_t>((4 << 20) / (p.kc * bytes) / p.nr * p.nr, p.nr, 8192 / p.nr * p.nr);
