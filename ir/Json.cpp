@@ -186,12 +186,32 @@ std::string graphToJson(const Graph& g) {
   return out + (g.outputs().empty() ? "]\n}\n" : "\n  ]\n}\n");
 }
 
+namespace {
+
+/// nlohmann's message without its "[json.exception.parse_error.101] " prefix.
+std::string withoutId(const nlohmann::json::exception& e) {
+  std::string m = e.what();
+  size_t end = m.rfind("] ", m.find(' '));
+  return m.rfind("[json.exception", 0) == 0 && end != std::string::npos ? m.substr(end + 2) : m;
+}
+
+}  // namespace
+
 Graph graphFromJson(std::string_view text, const std::string& file) {
   Json j;
+  // A graph nests 5 levels deep ($.nodes[i].attrs.values[j]); bounding the depth keeps a hostile file from
+  // exhausting the stack in the recursive copies and walks of a JSON value.
+  constexpr int kMaxDepth = 32;
+  auto bounded = [&](int depth, Json::parse_event_t, Json&) {
+    if (depth > kMaxDepth) throw Error(Location{file, 0, 0}, fmt::format("malformed JSON: nested deeper than {} levels", kMaxDepth));
+    return true;
+  };
   try {
-    j = Json::parse(text);
+    j = Json::parse(text, bounded);
   } catch (const nlohmann::json::parse_error& e) {
-    throw Error(Location{file, 0, 0}, fmt::format("malformed JSON at byte {}: {}", e.byte, e.what()));
+    throw Error(Location{file, 0, 0}, fmt::format("malformed JSON at byte {}: {}", e.byte, withoutId(e)));
+  } catch (const nlohmann::json::exception& e) {  // e.g. out_of_range.406: a number too large for a double
+    throw Error(Location{file, 0, 0}, fmt::format("malformed JSON: {}", withoutId(e)));
   }
   try {
     if (!j.is_object()) throw JsonProblem{"$: expected an object"};

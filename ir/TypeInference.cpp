@@ -99,13 +99,24 @@ bool dtypeOk(Checker& c, size_t i) {
   return true;
 }
 
+/// Why an initialiser's scale is unusable ("" when it is fine): NaN, infinite, negative, or so large that
+/// the first step's arithmetic overflows.
+std::string badScale(double scale) {
+  constexpr double kMaxScale = 1e6;
+  if (!std::isfinite(scale) || scale < 0 || scale > kMaxScale)
+    return fmt::format("scale {} must be a finite number between 0 and {:g}", scale, kMaxScale);
+  return "";
+}
+
 Inferred leafType(Checker& c, const Attrs& attrs, const Type& decl) {
   switch (leafOp(c.op)) {
     case LeafOp::Input: return ok(decl);
     case LeafOp::Parameter:
       if (!isFloat(decl.dtype)) return bad(c, "parameters must be f32 or f64");
+      if (std::string why = badScale(std::get<ParamAttrs>(attrs).scale); !why.empty()) return bad(c, why);
       return ok(decl);
     case LeafOp::State: {
+      if (std::string why = badScale(std::get<ParamAttrs>(attrs).scale); !why.empty()) return bad(c, why);
       Init init = std::get<ParamAttrs>(attrs).init;
       if (decl.dtype == DType::Bool) return bad(c, "state cannot be bool");
       if (!isFloat(decl.dtype) && init != Init::Zeros && init != Init::Ones)

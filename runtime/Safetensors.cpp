@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <set>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -77,11 +78,22 @@ TensorFile parseSafetensors(const std::vector<uint8_t>& image, const std::string
     throw fail(fmt::format("header length {} runs past the end of the {}-byte file", hlen, image.size()));
   std::string header(image.begin() + 8, image.begin() + 8 + ptrdiff_t(hlen));
   nlohmann::json h;
+  std::set<std::string> names;  // nlohmann keeps the last of duplicate keys; a checkpoint must not have any
+  std::string duplicate;
+  auto check = [&](int depth, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
+    if (depth > 16) throw fail("header nests deeper than 16 levels");  // a real header nests 3
+    if (event == nlohmann::json::parse_event_t::key && depth == 1 && !names.insert(parsed.get<std::string>()).second)
+      duplicate = parsed.get<std::string>();
+    return true;
+  };
   try {
-    h = nlohmann::json::parse(header);
+    h = nlohmann::json::parse(header, check);
   } catch (const nlohmann::json::parse_error& e) {
     throw fail(fmt::format("header is not valid JSON (byte {})", e.byte));
+  } catch (const nlohmann::json::exception& e) {  // e.g. a number too large for a double
+    throw fail(fmt::format("header is not valid JSON: {}", e.what()));
   }
+  if (!duplicate.empty()) throw fail(fmt::format("tensor \"{}\" appears twice in the header", duplicate));
   if (!h.is_object()) throw fail("header must be a JSON object");
   TensorFile out;
   std::vector<std::pair<int64_t, int64_t>> spans;

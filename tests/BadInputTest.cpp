@@ -64,12 +64,27 @@ TEST_CASE("malformed .kir bytes") {
       {"pad overflow", "kiln 1\n%0 = input {name=\"x\"} : f32[2]\n%1 = pad %0 {lo=[9223372036854775807], hi=[1], value=0} : f32[2]\n",
        "in:3:1: error: pad: padding must be between 0 and 2^48 (operands: f32[2])"},
       {"empty name", "kiln 1\n%0 = input {name=\"\"} : f32[2]\n", "in:2:1: error: input: the name must not be empty"},
+      {"NaN scale", "kiln 1\n%0 = parameter {name=\"w\", init=normal, scale=nan} : f32[2]\n",
+       "in:2:1: error: parameter: scale nan must be a finite number between 0 and 1e+06"},
+      {"negative scale", "kiln 1\n%0 = state {name=\"v\", init=zeros, scale=-1} : f32[2]\n",
+       "in:2:1: error: state: scale -1 must be a finite number between 0 and 1e+06"},
+      {"huge scale", "kiln 1\n%0 = parameter {name=\"w\", init=uniform, scale=1e30} : f32[2]\n",
+       "in:2:1: error: parameter: scale 1e+30 must be a finite number between 0 and 1e+06"},
   };
   for (const BadCase& c : cases) {
     INFO("case: ", c.name);
     CHECK(errorOf(c.text) == c.expected);
   }
 }
+
+namespace {
+std::string repeated(const std::string& s, size_t n) {
+  std::string out;
+  out.reserve(s.size() * n);
+  for (size_t i = 0; i < n; ++i) out += s;
+  return out;
+}
+}  // namespace
 
 TEST_CASE("malformed JSON graphs") {
   REQUIRE(errorOf(kGoodJson) == "(no error)");
@@ -102,6 +117,13 @@ TEST_CASE("malformed JSON graphs") {
       {"bad output", replaced(kGoodJson, "\"node\": 1", "\"node\": 7"),
        "in: error: $.outputs[0]: output \"y\": node %7 is not defined"},
       {"bad UTF-8", replaced(kGoodJson, "\"g\"", "\"\xff\""), "in: error: malformed JSON at byte"},
+      {"number too large", replaced(kGoodJson, "\"id\": 0", "\"id\": 1e400"),
+       "in: error: malformed JSON: number overflow parsing '1e400'"},
+      // 200,000 nested objects and a million nested arrays under an attribute once overflowed the stack.
+      {"deep objects", replaced(kGoodJson, "{\"name\": \"x\"}", "{\"name\": " + repeated("{\"a\": ", 200000) + "1" + repeated("}", 200000) + "}"),
+       "in: error: malformed JSON: nested deeper than 32 levels"},
+      {"deep arrays", replaced(kGoodJson, "\"inputs\": []", "\"inputs\": " + repeated("[", 1000000) + repeated("]", 1000000)),
+       "in: error: malformed JSON: nested deeper than 32 levels"},
   };
   for (const BadCase& c : cases) {
     INFO("case: ", c.name);
@@ -150,6 +172,12 @@ TEST_CASE("malformed safetensors") {
        "f: error: safetensors: two tensors' data_offsets overlap"},
       {"missing keys", withHeader(R"({"w":{"dtype":"F32"}})", 0),
        "f: error: safetensors: tensor \"w\": expected an object with dtype, shape and data_offsets"},
+      {"duplicate name", withHeader(R"({"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"w":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})", 8),
+       "f: error: safetensors: tensor \"w\" appears twice in the header"},
+      {"number too large", withHeader(R"({"w":{"dtype":"F32","shape":[1e400],"data_offsets":[0,4]}})", 4),
+       "f: error: safetensors: header is not valid JSON: "},
+      {"deep header", withHeader(R"({"__metadata__":)" + std::string(100000, '[') + std::string(100000, ']') + "}", 0),
+       "f: error: safetensors: header nests deeper than 16 levels"},
   };
   for (const Case& c : cases) {
     INFO("case: ", c.name);

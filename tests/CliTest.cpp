@@ -253,6 +253,21 @@ TEST_CASE("kiln run refuses an input the file does not hold, with either engine 
     CHECK(r.status == 1);
     CHECK(r.err.find("input \"b\" (%1) has no value: expected f32[2]") != std::string::npos);
   }
+  // A tensor of the wrong dtype or shape: the file, the input and the dtype as stored (a U8 tensor is not
+  // "i32"), the same from either engine.
+  TensorFile wrong = toStored(TensorMap{{"a", test::tensor(DType::F32, {2}, {1, 2})}, {"b", test::tensor(DType::F32, {3}, {1, 2, 3})}});
+  writeSafetensors(dir + "/shape.safetensors", wrong);
+  wrong["b"] = StoredTensor{"U8", {2}, {1, 2}};
+  writeSafetensors(dir + "/u8.safetensors", wrong);
+  for (const char* engine : {"interp", "jit"}) {
+    INFO(engine);
+    test::CliResult shape = runKiln(fmt::format("run - --inputs {}/shape.safetensors --engine {}", dir, engine), prog);
+    CHECK(shape.status == 1);
+    CHECK(shape.err == dir + "/shape.safetensors: error: input \"b\": expected f32[2], got F32[3]\n");
+    test::CliResult u8 = runKiln(fmt::format("run - --inputs {}/u8.safetensors --engine {}", dir, engine), prog);
+    CHECK(u8.status == 1);
+    CHECK(u8.err == dir + "/u8.safetensors: error: input \"b\": expected f32[2], got U8[2]\n");
+  }
   std::filesystem::remove_all(dir);
 }
 

@@ -4,8 +4,10 @@
 #include <iostream>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "compiler/Gemm.h"
+#include "compiler/HostTensor.h"
 #include "compiler/Interpreter.h"
 #include "compiler/ParamInit.h"
 #include "compiler/Pipeline.h"
@@ -138,9 +140,20 @@ int cmdRun(const std::vector<std::string>& argv) {
   uint64_t seed = uint64_t(args.integer("seed", 0, 0, INT64_MAX));
   TensorMap feeds = initParameters(g, seed);
   if (auto in = args.value("inputs")) {
-    for (auto& [k, v] : fromStored(readSafetensors(*in))) {
-      if (!g.findLeaf(k)) throw Error(Location{*in, 0, 0}, fmt::format("tensor \"{}\" matches no input or parameter", k));
-      feeds[k] = v;
+    for (auto& [k, stored] : readSafetensors(*in)) {
+      std::optional<NodeId> leaf = g.findLeaf(k);
+      if (!leaf) throw Error(Location{*in, 0, 0}, fmt::format("tensor \"{}\" matches no input or parameter", k));
+      const Node& n = g[*leaf];
+      // As stored: I64 and U8 may feed an i32 leaf (converted, each value checked); nothing else converts.
+      bool widens = n.type.dtype == DType::I32 && (stored.dtype == "I64" || stored.dtype == "U8");
+      if ((stored.dtype != storedDtype(n.type.dtype) && !widens) || stored.shape != n.type.shape)
+        throw Error(Location{*in, 0, 0}, fmt::format("{} \"{}\": expected {}, got {}[{}]", opName(n.op), k, n.type.str(),
+                                                     stored.dtype, fmt::join(stored.shape, ",")));
+      try {
+        feeds[k] = fromStored(stored, k);
+      } catch (const Error& e) {
+        throw e.withLocation(Location{*in, 0, 0});
+      }
     }
   } else if (auto data = args.value("data")) {
     std::string dir = fashionMnistDir(*data, "kiln run");
