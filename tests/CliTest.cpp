@@ -74,7 +74,7 @@ TEST_CASE("kiln run evaluates, reads and writes safetensors") {
   writeSafetensors(dir + "/bad.safetensors", toStored(TensorMap{{"a", test::tensor(DType::F32, {2}, {1, 2})}}));
   test::CliResult bad = runKiln("run " + graph + " --inputs " + dir + "/bad.safetensors");
   CHECK(bad.status == 1);
-  CHECK(bad.err == "error: input \"a\": expected f32[3], got f32[2]\n");
+  CHECK(bad.err == dir + "/bad.safetensors: error: input \"a\": expected f32[3], got F32[2]\n");
   writeSafetensors(dir + "/extra.safetensors", toStored(TensorMap{{"zz", test::tensor(DType::F32, {2}, {1, 2})}}));
   CHECK(runKiln("run " + graph + " --inputs " + dir + "/extra.safetensors").err ==
         dir + "/extra.safetensors: error: tensor \"zz\" matches no input or parameter\n");
