@@ -10,10 +10,12 @@
 
 namespace kiln {
 
-Type Value::type() const {
-  KILN_ASSERT(b_ != nullptr, "use of an empty Value");
-  return b_->graph().node(id_).type;
+Builder& Value::builder() const {
+  if (!b_) throw Error(kEmptyValue);
+  return *b_;
 }
+
+Type Value::type() const { return builder().graph().node(id_).type; }
 
 int64_t Value::dim(int64_t axis) const {
   int64_t r = rank();
@@ -27,6 +29,7 @@ Value Builder::add(Op op, const std::vector<Value>& operands, Attrs attrs, const
   Node n;
   n.op = op;
   for (const Value& v : operands) {
+    if (!v.id().valid()) throw Error(Location::of(site), fmt::format("{}: {}", opName(op), kEmptyValue));
     if (&v.builder() != this) throw Error(Location::of(site), fmt::format("{}: operand from another graph", opName(op)));
     types.push_back(v.type());
     n.inputs.push_back(v.id());
@@ -69,6 +72,8 @@ void Builder::output(const std::string& name, Value v, Site site) { output(name,
 
 void Builder::output(const std::string& name, Value v, NodeId aliases, Site site) {
   if (g_.findOutput(name)) throw Error(Location::of(site), fmt::format("output: the name \"{}\" is taken", name));
+  if (!v.id().valid()) throw Error(Location::of(site), fmt::format("output \"{}\": {}", name, kEmptyValue));
+  if (&v.builder() != this) throw Error(Location::of(site), fmt::format("output \"{}\": the value is from another graph", name));
   g_.addOutput(name, v.id(), aliases);
 }
 

@@ -32,8 +32,9 @@ class Value {
 
   /// The node's id in the builder's graph.
   NodeId id() const { return id_; }
-  /// The builder that owns the node; new nodes built from this value go into its graph.
-  Builder& builder() const { return *b_; }
+  /// The builder that owns the node; new nodes built from this value go into its graph. Error for an
+  /// empty Value (as is every use of one but assignment and id()).
+  Builder& builder() const;
   /// The type, by value: adding nodes may move the graph's storage, so no reference is handed out.
   Type type() const;
   /// The shape, by value as type() is.
@@ -101,10 +102,16 @@ class Builder {
   NodeId origin_;
 };
 
+/// What an empty Value's use throws: it names no node (a Value declared and never assigned).
+inline constexpr const char* kEmptyValue = "an empty Value (declared but never given a node) used in an expression";
+
 /// An operand of an overloaded operator: a Value or a number, with the call site of the expression.
 struct Operand {
-  /// Implicit, so that `x + y` and `x * 0.5` take Values and numbers alike.
-  Operand(Value v, Site site = Site::current()) : value(v), site(site) {}
+  /// Implicit, so that `x + y` and `x * 0.5` take Values and numbers alike. An empty Value is an Error
+  /// here, at the expression that uses it (it used to become the number 0).
+  Operand(Value v, Site site = Site::current()) : value(v), site(site) {
+    if (!v.id().valid()) throw Error(Location::of(site), kEmptyValue);
+  }
   Operand(double s, Site site = Site::current()) : number(s), site(site) {}
   Value value;       ///< the value, or an empty Value for a number
   double number = 0; ///< the number, when value is empty; it becomes a scalar constant

@@ -25,10 +25,12 @@ std::string PassOptions::text(const std::string& key, const std::string& fallbac
 double PassOptions::number(const std::string& key, double fallback) const {
   auto it = values_.find(key);
   if (it == values_.end()) return fallback;
-  char* end = nullptr;
-  double v = std::strtod(it->second.c_str(), &end);
-  if (it->second.empty() || *end != '\0' || !std::isfinite(v))
-    throw Error(fmt::format("--{} expects a number, got '{}'", key, it->second));
+  // Decimal only, the whole text: strtod also took hex ("0x10" was 16) and leading blanks.
+  const std::string& s = it->second;
+  double v = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v, std::chars_format::general);
+  if (s.empty() || ec != std::errc() || p != s.data() + s.size() || !std::isfinite(v))
+    throw Error(fmt::format("--{} expects a decimal number, got '{}'", key, s));
   return v;
 }
 

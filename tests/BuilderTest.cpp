@@ -67,6 +67,22 @@ TEST_CASE("DSL errors name the op, the shapes and the user's line") {
   CHECK_THROWS_WITH_AS(reshape(x, {4, -1}), doctest::Contains("reshape: cannot infer -1 in [4,-1] from f32[2,3]"), Error);
   CHECK_THROWS_WITH_AS(sum(x, {2}), doctest::Contains("reduce_sum: axis 2 is out of range for rank 2"), Error);
   CHECK_THROWS_WITH_AS(exp(b.input("i", {DType::I32, {2}})), doctest::Contains("exp: operand 0 must be f32 or f64"), Error);
+  // An empty Value (declared, never assigned) is an error wherever it is used; it once became the number 0.
+  Value unset;
+  line = __LINE__ + 2;
+  try {
+    Value z = x + unset;
+    (void)z;
+    FAIL("no error");
+  } catch (const Error& e) {
+    CHECK(e.location().line == line);
+    CHECK(e.message() == kEmptyValue);
+  }
+  CHECK_THROWS_WITH_AS(exp(unset), doctest::Contains(kEmptyValue), Error);
+  CHECK_THROWS_WITH_AS(matmul(unset, x), doctest::Contains(kEmptyValue), Error);
+  CHECK_THROWS_WITH_AS(b.output("u", unset), doctest::Contains((std::string("output \"u\": ") + kEmptyValue).c_str()), Error);
+  Builder other("other");
+  CHECK_THROWS_WITH_AS(b.output("o", other.input("x", {DType::F32, {1}})), doctest::Contains("output \"o\": the value is from another graph"), Error);
 }
 
 TEST_CASE("DSL helpers: negative axes, reshape -1, transpose") {

@@ -139,7 +139,10 @@ TEST_CASE("kiln export --train and dump --passes=autodiff,optimizer print one tr
   test::CliResult json = runKiln("dump - --json", prog.out);
   CHECK(runKiln("dump -", json.out).out == prog.out);
   CHECK(runKiln("export mlp --train rmsprop").err == "error: unknown optimizer 'rmsprop'; expected sgd, sgd-momentum, sgd-nesterov, adam or adamw\n");
-  CHECK(runKiln("export mlp --train sgd --lr fast").err == "error: --lr expects a number, got 'fast'\n");
+  CHECK(runKiln("export mlp --train sgd --lr fast").err == "error: --lr expects a decimal number, got 'fast'\n");
+  CHECK(runKiln("export mlp --train sgd --lr 0x10").err == "error: --lr expects a decimal number, got '0x10'\n");
+  CHECK(runKiln("export mlp --train sgd --lr ' 0.1'").err == "error: --lr expects a decimal number, got ' 0.1'\n");
+  CHECK(runKiln("export mlp --train sgd --lr 1e-3").status == 0);
 }
 
 TEST_CASE("kiln gradcheck: the op sweep and a file") {
