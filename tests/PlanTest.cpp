@@ -4,12 +4,16 @@
 // aliasing output lands on the leaf it replaces.
 #include <doctest/doctest.h>
 
+#include "compiler/DiffTest.h"
+#include "compiler/Interpreter.h"
+#include "ir/Builder.h"
 #include "models/Models.h"
 #include "passes/Autodiff.h"
 #include "passes/Fuse.h"
 #include "passes/Optimizer.h"
 #include "passes/PlanMemory.h"
 #include "passes/Simplify.h"
+#include "tests/TestUtil.h"
 
 namespace kiln {
 
@@ -45,6 +49,31 @@ TEST_CASE("memory plans: live values never share bytes, and aliasing outputs lan
     CHECK(p.peakBytes >= p.lowerBoundBytes);
     CHECK(p.efficiency() >= 0.95);
   }
+}
+
+}  // namespace kiln
+
+namespace kiln {
+
+TEST_CASE("fusion splits a long element-wise chain into kernels of at most 64 nodes, so compile time stays linear") {
+  Builder b("chain");
+  Value x = b.input("x", {DType::F32, {64}});
+  for (int i = 0; i < 1000; ++i) x = i % 2 ? tanh(x) : sin(x);
+  b.output("y", x);
+  Graph g = b.finish();
+  Schedule s = fuse(g);
+  CHECK(s.kernels.size() == 16);  // ceil(1000 / 64)
+  size_t nodes = 0, refusedForSize = 0;
+  for (const FusedKernel& k : s.kernels) {
+    CHECK(k.nodes.size() <= 64);
+    nodes += k.nodes.size();
+  }
+  CHECK(nodes == 1000);
+  for (const FusionRefusal& r : s.refusals) refusedForSize += r.reason.find("already holds 64 nodes") != std::string::npos;
+  CHECK(refusedForSize == 15);
+  // The split chain computes what the interpreter does.
+  TensorMap feeds = {{"x", test::tensor(DType::F32, {64}, std::vector<double>(64, 0.5))}};
+  CHECK(test::maxRelError(runCompiled(g, feeds, {true, std::string(KILN_BUILD_DIR) + "/kiln-cache"}).at("y").data, evaluate(g, feeds).at("y").data) < 1e-5);
 }
 
 }  // namespace kiln
