@@ -278,6 +278,29 @@ TEST_CASE("kiln run refuses an input the file does not hold, with either engine 
 
 namespace kiln {
 
+TEST_CASE("kiln train: a non-finite loss keeps the last good parameters with --save, and every step is counted globally") {
+  std::string dir = test::tempDir("nan");
+  std::string common = " --data fashion-mnist --batch 16 --eval-limit 100 --log-every 1 --lr 1e30";  // step 2's loss is NaN
+  test::CliResult stop = runKiln("train mlp --steps 5 --save " + dir + "/last.ckpt" + common);
+  CHECK(stop.status == 1);
+  CHECK(stop.err.find("error: step 2/5: the loss is nan (training stopped; the parameters are those before this step, saved to " +
+                      dir + "/last.ckpt)") != std::string::npos);
+  TensorFile last = readSafetensors(dir + "/last.ckpt");  // written at the stop: the state after step 1
+  REQUIRE(last.count("optimizer.step"));
+  CHECK(fromStored(last.at("optimizer.step"), "optimizer.step").data == std::vector<double>{1});
+  // Resumed, the error counts the steps of the whole run, not of this process.
+  test::CliResult resumed = runKiln("train mlp --steps 8 --resume " + dir + "/last.ckpt" + common);
+  CHECK(resumed.status == 1);
+  CHECK(resumed.err.find("error: step 2/8: the loss is nan") != std::string::npos);
+  // --allow-nan: skipped steps are counted, not averaged in as a loss of 0; no accuracy from NaN logits.
+  test::CliResult skip = runKiln("train mlp --steps 4 --allow-nan" + common);
+  CHECK(skip.status == 0);
+  CHECK(skip.err.find("step 2/4 loss - (1 skipped: not finite)") != std::string::npos);
+  CHECK(skip.err.find("loss 0.0000") == std::string::npos);
+  CHECK(skip.out.find("epoch 1: no test accuracy: the test loss is not finite") != std::string::npos);
+  std::filesystem::remove_all(dir);
+}
+
 TEST_CASE("kiln train --resume refuses a checkpoint past the run's end or with a negative step counter") {
   std::string dir = test::tempDir("resume-bounds");
   std::string common = " --data fashion-mnist --batch 16 --eval-limit 100";

@@ -30,6 +30,7 @@ const char* kTrainHelp =
     "  --batch N            batch size (default: the model's own)\n"
     "  --seed N             parameter initialisation and shuffling (default 0)\n"
     "  --save CKPT          write parameters and optimizer state after each epoch and at the end, atomically\n"
+    "                       (and when a non-finite loss stops training: the state before that step)\n"
     "  --resume CKPT        start from a checkpoint; training continues at the step it was saved after, with\n"
     "                       the same data order, so the next step is the one that was not run\n"
     "  --eval-limit N       evaluate on the first N test images (a multiple of 100; default all of them, up to\n"
@@ -37,8 +38,8 @@ const char* kTrainHelp =
     "  --log-every N        without a terminal, a progress line every N steps (default 100)\n"
     "  --time-passes        report compile time per stage\n"
     "  --no-cache           compile without the on-disk object cache\n"
-    "  --allow-nan          skip a step whose loss is NaN or infinite (its update is dropped) instead of\n"
-    "                       stopping with an error naming the step\n"
+    "  --allow-nan          skip a step whose loss is NaN or infinite (its update is dropped; the progress line\n"
+    "                       counts the skipped steps) instead of stopping with an error naming the step\n"
     "Defaults: --optimizer sgd-momentum --lr 0.01.\n";
 
 namespace {
@@ -67,7 +68,8 @@ constexpr int64_t kEvalBatch = 100;
 
 /// Accuracy with the training session's current parameters, copied into the forward session, on the first
 /// `limit` test images.
-double testAccuracy(const Session& train, Session& forward, const Graph& forwardGraph, const Dataset& test, int64_t limit) {
+std::optional<double> testAccuracy(const Session& train, Session& forward, const Graph& forwardGraph, const Dataset& test,
+                                   int64_t limit) {
   TensorFile params = train.state();
   for (const TensorSpec& p : forward.stateSpec()) forward.setState(p.name, params.at(p.name));
   std::vector<int64_t> order(size_t(test.count));
@@ -75,7 +77,13 @@ double testAccuracy(const Session& train, Session& forward, const Graph& forward
   int64_t correct = 0;
   for (int64_t first = 0; first < limit; first += kEvalBatch) {
     TensorMap in = makeBatch(test, order, first, kEvalBatch, forwardGraph);
-    HostTensor logits = fromStored(forward.run(toStored(in)).at("logits"), "logits");
+    TensorFile out;
+    try {
+      out = forward.run(toStored(in));
+    } catch (const NonFiniteLoss&) {
+      return std::nullopt;
+    }
+    HostTensor logits = fromStored(out.at("logits"), "logits");
     for (int64_t i = 0; i < kEvalBatch; ++i) {
       auto row = logits.data.begin() + i * 10;
       correct += std::max_element(row, row + 10) - row == in.at("labels").data[size_t(i)];
@@ -113,8 +121,11 @@ class Progress {
   Progress(int64_t total, int64_t perEpoch, int64_t batch, int64_t every)
       : total_(total), perEpoch_(perEpoch), batch_(batch), every_(every), tty_(isatty(2)) {}
 
-  void update(int64_t step, int64_t done, double loss) {  // `done` steps run by this process so far
-    lossSum_ += loss, lossCount_++;
+  /// After step `step` (`done` steps run by this process so far), with its loss, or none for a step skipped
+  /// by --allow-nan (not averaged in; the line counts them).
+  void update(int64_t step, int64_t done, std::optional<double> loss) {
+    if (loss) lossSum_ += *loss, lossCount_++;
+    else skipped_++;
     auto now = std::chrono::steady_clock::now();
     bool last = step + 1 == total_ || (step + 1) % perEpoch_ == 0;
     double sinceDraw = std::chrono::duration<double>(now - drawn_).count();
@@ -123,18 +134,20 @@ class Progress {
     double rate = double(done * batch_) / std::max(secs, 1e-9);
     int64_t eta = int64_t(double((total_ - step - 1) * batch_) / std::max(rate, 1e-9));
     int64_t inEpoch = step % perEpoch_ + 1, filled = inEpoch * 20 / perEpoch_;
-    std::string line = fmt::format("epoch {} [{}{}] step {}/{} loss {:.4f} {:.0f} img/s ETA {}:{:02}", step / perEpoch_ + 1,
+    std::string lossText = lossCount_ ? fmt::format("{:.4f}", lossSum_ / double(lossCount_)) : "-";
+    if (skipped_) lossText += fmt::format(" ({} skipped: not finite)", skipped_);
+    std::string line = fmt::format("epoch {} [{}{}] step {}/{} loss {} {:.0f} img/s ETA {}:{:02}", step / perEpoch_ + 1,
                                    std::string(size_t(filled), '#'), std::string(size_t(20 - filled), '.'), step + 1,
-                                   total_, lossSum_ / double(lossCount_), rate, eta / 60, eta % 60);
+                                   total_, lossText, rate, eta / 60, eta % 60);
     std::cerr << (tty_ ? "\r" + line + (last ? "\n" : "") : line + "\n") << std::flush;
-    lossSum_ = 0, lossCount_ = 0, drawn_ = now;
+    lossSum_ = 0, lossCount_ = 0, skipped_ = 0, drawn_ = now;
   }
 
  private:
   int64_t total_, perEpoch_, batch_, every_;
   bool tty_;
   double lossSum_ = 0;
-  int64_t lossCount_ = 0;
+  int64_t lossCount_ = 0, skipped_ = 0;
   std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now(), drawn_ = start_;
 };
 
@@ -191,19 +204,28 @@ int cmdTrain(const std::vector<std::string>& argv) {
       Rng rng(s.seed * 1000003 + uint64_t(epoch));
       for (size_t i = order.size() - 1; i > 0; --i) std::swap(order[i], order[rng.next() % (i + 1)]);
     }
-    double loss = 0;
+    std::optional<double> loss;
     try {
       loss = engine->step(toStored(makeBatch(train, order, inEpoch * s.batch, s.batch, model)));
-    } catch (const NonFiniteLoss&) {
-      if (!args.has("allow-nan")) throw;
+    } catch (const NonFiniteLoss& e) {
+      if (!args.has("allow-nan")) {  // the parameters are those before this step: keep them if asked to
+        std::string saved;
+        if (auto path = args.value("save")) engine->save(*path), saved = ", saved to " + *path;
+        throw Error(fmt::format("step {}/{}: the loss is {} (training stopped; the parameters are those before this step{})",
+                                step + 1, total, std::isnan(e.loss()) ? "nan" : e.loss() > 0 ? "inf" : "-inf", saved));
+      }
     }
     progress.update(step, step - first + 1, loss);
     bool epochEnd = inEpoch == perEpoch - 1 || step == total - 1;
     if (!epochEnd) continue;
     if (auto path = args.value("save")) engine->save(*path);
-    std::cout << fmt::format("epoch {}: test accuracy {:.2f}% ({} images)\n", epoch + 1,
-                             100 * testAccuracy(*engine, *eval, forward, test, s.evalLimit), s.evalLimit)
-              << std::flush;
+    std::optional<double> accuracy = testAccuracy(*engine, *eval, forward, test, s.evalLimit);
+    if (accuracy)
+      std::cout << fmt::format("epoch {}: test accuracy {:.2f}% ({} images)\n", epoch + 1, 100 * *accuracy, s.evalLimit);
+    else
+      std::cout << fmt::format("epoch {}: no test accuracy: the test loss is not finite (the parameters hold NaN or "
+                               "infinity)\n", epoch + 1);
+    std::cout << std::flush;
   }
   return 0;
 }
