@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <csignal>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -133,6 +134,29 @@ std::vector<uint8_t> serializeSafetensors(const TensorFile& tensors) {
   return out;
 }
 
+namespace {
+
+/// Removes what earlier writes of file `name` in `dir` left when their process was killed mid-write: the
+/// temporaries .NAME.tmp-PID-XXXXXX whose process no longer runs (a live writer's is left alone).
+void removeStaleTemporaries(const std::filesystem::path& dir, const std::string& name) {
+  namespace fs = std::filesystem;
+  std::string prefix = "." + name + ".tmp-";
+  std::error_code ec;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    std::string file = it->path().filename().string();
+    if (file.rfind(prefix, 0) != 0) continue;
+    std::string rest = file.substr(prefix.size());
+    size_t dash = rest.find('-');
+    if (dash == 0 || dash == std::string::npos || rest.find_first_not_of("0123456789") != dash) continue;
+    long pid = std::strtol(rest.substr(0, dash).c_str(), nullptr, 10);
+    if (pid <= 0 || ::kill(pid_t(pid), 0) == 0 || errno != ESRCH) continue;  // alive, or not ours to judge
+    std::error_code rm;
+    if (it->is_regular_file(rm)) fs::remove(it->path(), rm);
+  }
+}
+
+}  // namespace
+
 void writeFileAtomic(const std::string& path, const std::vector<uint8_t>& bytes) {
   namespace fs = std::filesystem;
   fs::path target(path);
@@ -143,7 +167,9 @@ void writeFileAtomic(const std::string& path, const std::vector<uint8_t>& bytes)
   if (!ec && fs::exists(st) && !fs::is_regular_file(st))
     throw Error(Location{path, 0, 0}, "refusing to write: it exists and is not a regular file");
   fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
-  std::string tmp = (dir / ("." + target.filename().string() + ".tmp-XXXXXX")).string();
+  removeStaleTemporaries(dir, target.filename().string());
+  // The writer's PID is in the name, so that a later write can tell a temporary of a killed run.
+  std::string tmp = (dir / fmt::format(".{}.tmp-{}-XXXXXX", target.filename().string(), ::getpid())).string();
   int fd = mkstemp(tmp.data());
   if (fd < 0) throw Error(Location{path, 0, 0}, fmt::format("cannot create a temporary file: {}", std::strerror(errno)));
   size_t done = 0;

@@ -36,7 +36,9 @@ std::vector<uint8_t> serializeSafetensors(const TensorFile& tensors);
 /// A crash leaves either the old file or the new one, never half of one.
 void writeSafetensors(const std::string& path, const TensorFile& tensors);
 /// Writes `bytes` to `path` atomically, as writeSafetensors does; Error, with nothing written, when `path`
-/// exists and is not a regular file (a device, a FIFO, a directory or a symlink).
+/// exists and is not a regular file (a device, a FIFO, a directory or a symlink). The temporary is
+/// .NAME.tmp-PID-XXXXXX; one left by a writer killed mid-write (its PID no longer runs) is removed by the
+/// next write of the same file.
 void writeFileAtomic(const std::string& path, const std::vector<uint8_t>& bytes);
 
 }  // namespace kiln
