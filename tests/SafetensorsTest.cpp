@@ -1,6 +1,7 @@
 // safetensors: round trips of every dtype, atomic writes, and conversions to interpreter tensors.
 #include <doctest/doctest.h>
 
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -11,6 +12,7 @@
 
 #include "compiler/HostTensor.h"
 #include "ir/Error.h"
+#include "runtime/Checkpoint.h"
 #include "runtime/Safetensors.h"
 #include "tests/TestUtil.h"
 
@@ -108,6 +110,94 @@ TEST_CASE("a writer killed with SIGKILL mid-save leaves the old file whole, and 
   { std::ofstream(live) << "x"; }
   writeSafetensors(path, small);
   CHECK(std::filesystem::exists(live));
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace kiln
+
+namespace kiln {
+
+TEST_CASE("a save onto a full disk fails with a clear error, keeping the old file and leaving no temporary") {
+  std::string dir = test::tempDir("full");
+  std::string path = dir + "/ck.safetensors";
+  TensorFile small = {{"w", {"F32", {2}, std::vector<uint8_t>(8, 1)}}};
+  writeSafetensors(path, small);
+  // A child whose files may not grow past 64 kB (RLIMIT_FSIZE: writes past it fail as on a full disk).
+  pid_t child = fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    rlimit limit{64 << 10, 64 << 10};
+    ::setrlimit(RLIMIT_FSIZE, &limit);
+    std::signal(SIGXFSZ, SIG_IGN);  // the write then returns EFBIG instead of killing the process
+    int code = 3;
+    try {
+      writeSafetensors(path, {{"w", {"F32", {1 << 20}, std::vector<uint8_t>(size_t(4) << 20, 2)}}});
+      code = 1;  // it should not have succeeded
+    } catch (const Error& e) {
+      code = std::string(e.what()).find(path + ": error: cannot write: File too large") == 0 ? 0 : 2;
+    }
+    std::_Exit(code);
+  }
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);  // the error named the file and the cause
+  CHECK(readSafetensors(path).at("w").bytes == small.at("w").bytes);
+  CHECK(temporaries(dir, "ck.safetensors").empty());
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("a save into a read-only file system fails with a clear error") {
+  // /proc is read-only even for root, who may write into any folder whatever its mode.
+  CHECK_THROWS_WITH_AS(writeSafetensors("/proc/kiln-test.safetensors", {}),
+                       doctest::Contains("/proc/kiln-test.safetensors: error: cannot create a temporary file: "), Error);
+}
+
+TEST_CASE("a corrupted checkpoint of every kind is refused, naming the file and what is wrong") {
+  std::string dir = test::tempDir("corrupt");
+  std::vector<TensorSpec> spec = {{"w", "F32", {3}}, {"optimizer.step", "I32", {}}};
+  TensorFile good = {{"w", {"F32", {3}, std::vector<uint8_t>(12, 0)}}, {"optimizer.step", {"I32", {}, std::vector<uint8_t>(4, 0)}}};
+  std::vector<uint8_t> image = serializeSafetensors(good);
+  auto write = [&](const std::string& name, const std::vector<uint8_t>& bytes) {
+    std::ofstream(dir + "/" + name, std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()), std::streamsize(bytes.size()));
+    return dir + "/" + name;
+  };
+  REQUIRE(loadCheckpoint(write("good", image), spec).size() == 2);
+  std::vector<uint8_t> flipped = image;
+  flipped[8] = 'x';  // the header's opening brace
+  TensorFile wrongDtype = good, wrongShape = good, missing = good, extra = good;
+  wrongDtype["w"] = {"F64", {3}, std::vector<uint8_t>(24, 0)};
+  wrongShape["w"] = {"F32", {4}, std::vector<uint8_t>(16, 0)};
+  missing.erase("optimizer.step");
+  extra["v"] = {"F32", {1}, std::vector<uint8_t>(4, 0)};
+  struct Case {
+    std::string name;
+    std::vector<uint8_t> bytes;
+    std::string expected;
+  };
+  std::vector<Case> cases = {
+      {"empty", {}, "safetensors: file is truncated"},
+      {"truncated", std::vector<uint8_t>(image.begin(), image.end() - 5), "lie outside the"},
+      {"header only", std::vector<uint8_t>(image.begin(), image.begin() + 20), "runs past the end"},
+      {"broken header", flipped, "safetensors: header is not valid JSON"},
+      {"wrong dtype", serializeSafetensors(wrongDtype), "checkpoint tensor \"w\" is F64 [3], expected F32 [3]"},
+      {"wrong shape", serializeSafetensors(wrongShape), "checkpoint tensor \"w\" is F32 [4], expected F32 [3]"},
+      {"missing tensor", serializeSafetensors(missing), "checkpoint has no tensor \"optimizer.step\""},
+      {"extra tensor", serializeSafetensors(extra), "checkpoint tensor \"v\" is not a parameter or state of this program"},
+  };
+  for (const Case& c : cases) {
+    INFO(c.name);
+    std::string path = write(c.name, c.bytes);
+    std::string err = "(no error)";
+    try {
+      loadCheckpoint(path, spec);
+    } catch (const Error& e) {
+      err = e.what();
+    }
+    INFO(err);
+    CHECK(err.rfind(path + ": error: ", 0) == 0);
+    CHECK(err.find(c.expected) != std::string::npos);
+  }
   std::filesystem::remove_all(dir);
 }
 
