@@ -5,18 +5,24 @@
 //   kiln_bench compile MODEL [--batch N]            cold (no cache) and cached compile of the training step
 //   kiln_bench plan MODEL [--batch N]               kernels per training step without and with fusion, and
 //                                                   the arena: peak, lower bound, no reuse
+//   kiln_bench soak MODEL [--steps N]               trains N steps (default 10,000) sampling resident memory;
+//                                                   fails unless it stays within 2% after the first tenth
 //   kiln_bench elementwise [--steps N]              y = relu(a*b + c)*0.5 + d over 16M floats: kiln's fused
 //                                                   kernel against a C loop built with -O3 -march=native
 //   kiln_bench gemm [MODEL ...] [--repeats N]       kiln's matmuls at the models' training shapes beside
 //                                                   OpenBLAS and oneDNN, and the FMA peak (bench/GemmBench.cpp)
 // The optimizer is SGD with momentum 0.9, lr 0.01, as the PyTorch baseline. Prints one JSON object.
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <cmath>
 #include <cstring>
@@ -69,6 +75,36 @@ int stepBench(const ModelSpec& m, int64_t batch, int64_t steps, bool unfused) {
   std::cout << fmt::format("{{\"engine\": \"kiln\", \"model\": \"{}\", \"batch\": {}, \"fused\": {}, \"ms_per_step\": {:.4f}}}\n",
                            m.name, batch, !unfused, median(ms));
   return 0;
+}
+
+/// Resident memory of this process, in MB (/proc/self/statm).
+double residentMb() {
+  std::ifstream in("/proc/self/statm");
+  long pages = 0, resident = 0;
+  in >> pages >> resident;
+  return double(resident) * double(sysconf(_SC_PAGESIZE)) / 1e6;
+}
+
+/// Trains `steps` steps and samples resident memory 20 times: after the first tenth (warm-up) it must stay
+/// flat, within 2% (a leak of a kilobyte a step shows over 10,000 steps).
+int soakBench(const ModelSpec& m, int64_t batch, int64_t steps) {
+  Graph prog = trainingProgram(m, batch);
+  auto session = compileSession(prog, 0, {});
+  TensorFile data = toStored(randomInputs(prog, 1));
+  std::vector<double> samples;
+  auto t0 = std::chrono::steady_clock::now();
+  for (int64_t i = 0; i < steps; ++i) {
+    session->step(data);
+    if ((i + 1) % std::max<int64_t>(1, steps / 20) == 0) samples.push_back(residentMb());
+  }
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::vector<double> after(samples.begin() + std::ptrdiff_t(samples.size() / 10), samples.end());
+  double lo = *std::min_element(after.begin(), after.end()), hi = *std::max_element(after.begin(), after.end());
+  bool flat = hi <= lo * 1.02;
+  std::cout << fmt::format("{{\"model\": \"{}\", \"steps\": {}, \"seconds\": {:.1f}, \"rss_mb\": [{:.1f}], "
+                           "\"after_warmup_min_mb\": {:.1f}, \"after_warmup_max_mb\": {:.1f}, \"flat\": {}}}\n",
+                           m.name, steps, secs, fmt::join(samples, ", "), lo, hi, flat);
+  return flat ? 0 : 1;
 }
 
 int planBench(const ModelSpec& m, int64_t batch) {
@@ -156,7 +192,8 @@ int main(int argc, char** argv) {
       if (models.empty()) models = {"mlp", "gpt"};
       return gemmBench(models, int(args.integer("repeats", 7, 1, 1000)));
     }
-    if (argc < 3) throw Error("usage: kiln_bench step|compile|plan MODEL [--batch N] [--steps N] | elementwise [--steps N]");
+    if (argc < 3)
+      throw Error("usage: kiln_bench step|compile|plan|soak MODEL [--batch N] [--steps N] | elementwise [--steps N] | gemm [MODEL...]");
     std::string what = argv[1];
     Args args("bench", std::vector<std::string>(argv + 3, argv + argc), {{"batch", "steps"}, {"unfused"}});
     const ModelSpec& m = findModel(argv[2]);
@@ -164,7 +201,8 @@ int main(int argc, char** argv) {
     if (what == "step") return stepBench(m, batch, args.integer("steps", 20, 1, 100000), args.has("unfused"));
     if (what == "compile") return compileBench(m, batch);
     if (what == "plan") return planBench(m, batch);
-    throw Error(fmt::format("unknown benchmark '{}'; expected step or compile", what));
+    if (what == "soak") return soakBench(m, batch, args.integer("steps", 10000, 20, 10000000));
+    throw Error(fmt::format("unknown benchmark '{}'; expected step, compile, plan, soak, elementwise or gemm", what));
   } catch (const std::exception& e) {
     std::cerr << e.what() << "\n";
     return 1;
