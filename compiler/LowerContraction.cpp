@@ -254,6 +254,56 @@ llvm::Value* concatLanes(llvm::IRBuilder<>& b, std::vector<llvm::Value*> parts) 
 
 }  // namespace
 
+/// Lane by lane, the maximum of the vectors `cand` and the index of the first one holding it (NaN beats any
+/// number, as in the interpreter), as an i32 vector.
+std::pair<llvm::Value*, llvm::Value*> firstMaximum(llvm::IRBuilder<>& b, const std::vector<llvm::Value*>& cand) {
+  unsigned vl = unsigned(llvm::cast<llvm::FixedVectorType>(cand[0]->getType())->getNumElements());
+  llvm::Value* cur = cand[0];
+  llvm::Value* best = llvm::ConstantInt::get(llvm::FixedVectorType::get(b.getInt32Ty(), vl), 0);
+  for (size_t j = 1; j < cand.size(); ++j) {
+    llvm::Value* v = cand[j];
+    llvm::Value* take = b.CreateOr(b.CreateFCmpOGT(v, cur), b.CreateAnd(b.CreateFCmpUNO(v, v), b.CreateFCmpORD(cur, cur)));
+    cur = b.CreateSelect(take, v, cur);
+    best = b.CreateSelect(take, llvm::ConstantInt::get(best->getType(), uint64_t(j)), best);
+  }
+  return {cur, best};
+}
+
+/// One window row of VL windows, read from `rowBase` as KW vectors under `masks` (zero where masked off)
+/// and split into KW vectors, one per window column: lane l of column kw is element l * KW + kw.
+std::vector<llvm::Value*> loadWindowRow(KernelEmitter& k, NodeId x, llvm::Value* rowBase, const std::vector<llvm::Value*>& masks,
+                                        llvm::FixedVectorType* vt, llvm::Align align) {
+  llvm::IRBuilder<>& b = k.b();
+  int64_t KW = int64_t(masks.size()), vl = int64_t(vt->getNumElements());
+  std::vector<llvm::Value*> raw, columns;
+  for (int64_t q = 0; q < KW; ++q)
+    raw.push_back(b.CreateMaskedLoad(vt, k.address(x, b.CreateAdd(rowBase, k.c64(q * vl))), align, masks[size_t(q)],
+                                     llvm::ConstantFP::get(vt, 0.0)));
+  llvm::Value* wide = concatLanes(b, raw);
+  for (int64_t kw = 0; kw < KW; ++kw) {
+    std::vector<int> pick;
+    for (int64_t l = 0; l < vl; ++l) pick.push_back(int(l * KW + kw));
+    columns.push_back(b.CreateShuffleVector(wide, pick));
+  }
+  return columns;
+}
+
+/// Stores one window row of VL windows: `cols[kw]` holds window column kw of each window; in memory the
+/// row is window after window (lane l, column kw at l * KW + kw), written as KW vectors under `masks`.
+void storeWindowRow(KernelEmitter& k, NodeId id, llvm::Value* rowBase, const std::vector<llvm::Value*>& cols,
+                    const std::vector<llvm::Value*>& masks, llvm::Align align) {
+  llvm::IRBuilder<>& b = k.b();
+  int64_t KW = int64_t(cols.size());
+  int64_t vl = int64_t(llvm::cast<llvm::FixedVectorType>(cols[0]->getType())->getNumElements());
+  llvm::Value* wide = concatLanes(b, cols);  // lanes kw * VL + l
+  for (int64_t q = 0; q < KW; ++q) {
+    std::vector<int> pick;
+    for (int64_t i = q * vl; i < (q + 1) * vl; ++i) pick.push_back(int((i % KW) * vl + i / KW));
+    b.CreateMaskedStore(b.CreateShuffleVector(wide, pick), k.address(id, b.CreateAdd(rowBase, k.c64(q * vl))), align,
+                        masks[size_t(q)]);
+  }
+}
+
 /// max_pool2d and max_pool2d_grad when the windows tile the input (stride = kernel, no padding), VL windows
 /// of a row at a time: each window row's KW * VL inputs are read as KW vectors and split by shuffles into
 /// KW vectors of one window column each; the maximum (the first one, NaN beating any number) is found lane
@@ -287,30 +337,17 @@ int64_t lowerMaxPoolTiledVector(KernelEmitter& k, NodeId id, int64_t vl) {
       llvm::Value* ow0 = b.CreateMul(chunk, k.c64(vl));
       llvm::Value* left = b.CreateSub(k.c64(OW), ow0);             // windows left in the row
       llvm::Value* inputsLeft = b.CreateMul(left, k.c64(KW));      // their inputs along the row
+      std::vector<llvm::Value*> rowMasks;                            // the row's KW vectors: inputs in range
+      for (int64_t q = 0; q < KW; ++q) rowMasks.push_back(below(inputsLeft, q * vl));
       std::vector<llvm::Value*> cand;                                // per window element (kh, kw): VL lanes
       std::vector<llvm::Value*> rowBase;
       for (int64_t kh = 0; kh < KH; ++kh) {
         llvm::Value* h = b.CreateAdd(b.CreateMul(po[1], k.c64(KH)), k.c64(kh));
         llvm::Value* base = b.CreateAdd(k.linear({po[0], h}, {H * W, W}), b.CreateMul(ow0, k.c64(KW)));
         rowBase.push_back(base);
-        std::vector<llvm::Value*> raw;
-        for (int64_t q = 0; q < KW; ++q)
-          raw.push_back(b.CreateMaskedLoad(vt, k.address(X, b.CreateAdd(base, k.c64(q * vl))), align, below(inputsLeft, q * vl), zero));
-        llvm::Value* wide = concatLanes(b, raw);
-        for (int64_t kw = 0; kw < KW; ++kw) {
-          std::vector<int> pick;
-          for (int64_t l = 0; l < vl; ++l) pick.push_back(int(l * KW + kw));
-          cand.push_back(b.CreateShuffleVector(wide, pick));
-        }
+        for (llvm::Value* column : loadWindowRow(k, X, base, rowMasks, vt, align)) cand.push_back(column);
       }
-      llvm::Value* cur = cand[0];
-      llvm::Value* best = llvm::ConstantInt::get(llvm::FixedVectorType::get(b.getInt32Ty(), unsigned(vl)), 0);
-      for (size_t j = 1; j < cand.size(); ++j) {  // the first maximum wins; NaN beats any number
-        llvm::Value* v = cand[j];
-        llvm::Value* take = b.CreateOr(b.CreateFCmpOGT(v, cur), b.CreateAnd(b.CreateFCmpUNO(v, v), b.CreateFCmpORD(cur, cur)));
-        cur = b.CreateSelect(take, v, cur);
-        best = b.CreateSelect(take, llvm::ConstantInt::get(best->getType(), uint64_t(j)), best);
-      }
+      auto [cur, best] = firstMaximum(b, cand);
       llvm::Value* out = b.CreateAdd(k.linear(po, {OH * OW, OW}), ow0);
       llvm::Value* windows = below(left, 0);
       if (!grad) {
@@ -324,13 +361,7 @@ int64_t lowerMaxPoolTiledVector(KernelEmitter& k, NodeId id, int64_t vl) {
           llvm::Value* here = b.CreateICmpEQ(best, llvm::ConstantInt::get(best->getType(), uint64_t(kh * KW + kw)));
           cols.push_back(b.CreateSelect(here, gy, zero));
         }
-        llvm::Value* wide = concatLanes(b, cols);  // lanes kw * VL + l; back in row order: l * KW + kw
-        for (int64_t q = 0; q < KW; ++q) {
-          std::vector<int> pick;
-          for (int64_t i = q * vl; i < (q + 1) * vl; ++i) pick.push_back(int((i % KW) * vl + i / KW));
-          b.CreateMaskedStore(b.CreateShuffleVector(wide, pick), k.address(id, b.CreateAdd(rowBase[size_t(kh)], k.c64(q * vl))),
-                              align, below(inputsLeft, q * vl));
-        }
+        storeWindowRow(k, id, rowBase[size_t(kh)], cols, rowMasks, align);
       }
     }, true);
   }, true);

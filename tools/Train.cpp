@@ -92,6 +92,21 @@ std::optional<double> testAccuracy(const Session& train, Session& forward, const
   return double(correct) / double(limit);
 }
 
+/// Step `step` (of `total`, counting the whole run) on `batch`: its loss, or none when the loss is not finite
+/// and --allow-nan skips it. Without --allow-nan that is an Error naming the step, after writing the
+/// parameters (those of before the step) to --save's checkpoint.
+std::optional<double> trainStep(Session& engine, const TensorFile& batch, const Args& args, int64_t step, int64_t total) {
+  try {
+    return engine.step(batch);
+  } catch (const NonFiniteLoss& e) {
+    if (args.has("allow-nan")) return std::nullopt;
+    std::string saved;
+    if (auto path = args.value("save")) engine.save(*path), saved = ", saved to " + *path;
+    throw Error(fmt::format("step {}/{}: the loss is {} (training stopped; the parameters are those before this step{})",
+                            step + 1, total, std::isnan(e.loss()) ? "nan" : e.loss() > 0 ? "inf" : "-inf", saved));
+  }
+}
+
 TrainSetup parseSetup(const Args& args) {
   TrainSetup s{};
   args.expectPositionals(1, "one MODEL");
@@ -204,18 +219,8 @@ int cmdTrain(const std::vector<std::string>& argv) {
       Rng rng(s.seed * 1000003 + uint64_t(epoch));
       for (size_t i = order.size() - 1; i > 0; --i) std::swap(order[i], order[rng.next() % (i + 1)]);
     }
-    std::optional<double> loss;
-    try {
-      loss = engine->step(toStored(makeBatch(train, order, inEpoch * s.batch, s.batch, model)));
-    } catch (const NonFiniteLoss& e) {
-      if (!args.has("allow-nan")) {  // the parameters are those before this step: keep them if asked to
-        std::string saved;
-        if (auto path = args.value("save")) engine->save(*path), saved = ", saved to " + *path;
-        throw Error(fmt::format("step {}/{}: the loss is {} (training stopped; the parameters are those before this step{})",
-                                step + 1, total, std::isnan(e.loss()) ? "nan" : e.loss() > 0 ? "inf" : "-inf", saved));
-      }
-    }
-    progress.update(step, step - first + 1, loss);
+    TensorFile batch = toStored(makeBatch(train, order, inEpoch * s.batch, s.batch, model));
+    progress.update(step, step - first + 1, trainStep(*engine, batch, args, step, total));
     bool epochEnd = inEpoch == perEpoch - 1 || step == total - 1;
     if (!epochEnd) continue;
     if (auto path = args.value("save")) engine->save(*path);
