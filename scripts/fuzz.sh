@@ -3,6 +3,7 @@
 # 60) from its seed corpus in fuzz/corpus/TARGET (new inputs go to build-fuzz/corpus/TARGET). Prints each
 # target's executions and exits non-zero on the first crash, leaving the reproducer in build-fuzz/.
 #   bash scripts/fuzz.sh [SECONDS] [TARGET ...]     e.g. bash scripts/fuzz.sh 3600 kir   (a long run)
+# KILN_FUZZ_RUNS=N stops each target after N executions instead (SECONDS then only bounds it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-60}
@@ -16,7 +17,7 @@ for t in "${targets[@]}"; do
   mkdir -p "build-fuzz/corpus/$t" "build-fuzz/crashes/$t"
   log="build-fuzz/fuzz_$t.log"
   status=0
-  ASAN_OPTIONS=detect_leaks=0 "build-fuzz/fuzz_$t" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
+  ASAN_OPTIONS=detect_leaks=0 "build-fuzz/fuzz_$t" -max_total_time="$seconds" -runs="${KILN_FUZZ_RUNS:--1}" -timeout=10 -rss_limit_mb=2048 \
     -artifact_prefix="build-fuzz/crashes/$t/" -print_final_stats=1 "build-fuzz/corpus/$t" "fuzz/corpus/$t" >"$log" 2>&1 || status=$?
   runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo "?")
   echo "fuzz $t: $runs executions in ${seconds} s, exit $status"

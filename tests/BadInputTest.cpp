@@ -77,6 +77,50 @@ TEST_CASE("malformed .kir bytes") {
   }
 }
 
+TEST_CASE("ill-typed ops: every refusal of the type rules is an error naming the op and the line") {
+  const std::string pre = "kiln 1\n%0 = input {name=\"f\"} : f32[2,3]\n%1 = input {name=\"i\"} : i32[2,3]\n%2 = input {name=\"b\"} : bool[2,3]\n%3 = input {name=\"x\"} : f32[1,2,4,4]\n%4 = input {name=\"w\"} : f32[3,2,3,3]\n%5 = input {name=\"v\"} : f32[3]\n%6 = input {name=\"idx\"} : i32[4]\n";
+  std::vector<BadCase> cases = {
+      {"add-dtype", "%7 = add %0, %1 : f32[2,3]\n", "add: operands 0 and 1 must have one type (operands: f32[2,3], i32[2,3])"},
+      {"select-cond", "%7 = select %0, %0, %0 : f32[2,3]\n", "select: condition must be bool (operands: f32[2,3], f32[2,3], f32[2,3])"},
+      {"select-shape", "%7 = select %2, %5, %5 : f32[3]\n", "select: condition and values must have one shape (operands: bool[2,3], f32[3], f32[3])"},
+      {"param-int", "%7 = parameter {name=\"p\", init=zeros, scale=0} : i32[2]\n", "parameter: parameters must be f32 or f64"},
+      {"state-bool", "%7 = state {name=\"s\", init=zeros, scale=0} : bool[2]\n", "state: state cannot be bool"},
+      {"state-int-init", "%7 = state {name=\"s\", init=normal, scale=1} : i32[2]\n", "state: integer state must be initialised with zeros or ones"},
+      {"iota-bool", "%7 = iota {axis=0} : bool[2]\n", "iota: iota cannot be bool"},
+      {"iota-axis", "%7 = iota {axis=3} : i32[2]\n", "iota: axis 3 is out of range for rank 1"},
+      {"slice-rank", "%7 = slice %0 {start=[0], stop=[1]} : f32[1]\n", "slice: start and stop need one value per axis (operands: f32[2,3])"},
+      {"slice-range", "%7 = slice %0 {start=[0,2], stop=[2,1]} : f32[2,0]\n", "slice: axis 1: need 0 <= start <= stop <= 3, got [2, 1) (operands: f32[2,3])"},
+      {"concat-dtype", "%7 = concat %0, %1 {axis=0} : f32[4,3]\n", "concat: operands must have one dtype and rank (operands: f32[2,3], i32[2,3])"},
+      {"concat-dim", "%7 = concat %0, %5 {axis=0} : f32[5,3]\n", "concat: operands must have one dtype and rank (operands: f32[2,3], f32[3])"},
+      {"concat-other-dim", "%7 = input {name=\"g\"} : f32[2,4]\n%8 = concat %0, %7 {axis=0} : f32[4,3]\n", "concat: operands differ in dim 1, which is not the concat axis (operands: f32[2,3], f32[2,4])"},
+      {"pad-negative", "%7 = pad %0 {lo=[-1,0], hi=[0,0], value=0} : f32[1,3]\n", "pad: padding must be between 0 and 2^48 (operands: f32[2,3])"},
+      {"reshape-count", "%7 = reshape %0 : f32[7]\n", "reshape: cannot reshape to f32[7]: element counts differ (operands: f32[2,3])"},
+      {"reduce-twice", "%7 = reduce_sum %0 {axes=[1,1]} : f32[2]\n", "reduce_sum: axis 1 is listed twice (operands: f32[2,3])"},
+      {"matmul-batch", "%7 = input {name=\"a\"} : f32[2,2,3]\n%8 = input {name=\"c\"} : f32[3,3,2]\n%9 = matmul %7, %8 : f32[2,2,2]\n", "matmul: batch dimensions differ (operands: f32[2,2,3], f32[3,3,2])"},
+      {"conv-rank", "%7 = conv2d %0, %4 {stride=[1,1], padding=[0,0]} : f32[1,3,2,2]\n", "conv2d: expects x as NCHW and w as OIHW (rank 4) (operands: f32[2,3], f32[3,2,3,3])"},
+      {"conv-stride", "%7 = conv2d %3, %4 {stride=[0,1], padding=[0,0]} : f32[1,3,2,2]\n", "conv2d: stride values must be >= 1 (operands: f32[1,2,4,4], f32[3,2,3,3])"},
+      {"conv-pair", "%7 = conv2d %3, %4 {stride=[1], padding=[0,0]} : f32[1,3,2,2]\n", "conv2d: stride must have 2 values (h, w) (operands: f32[1,2,4,4], f32[3,2,3,3])"},
+      {"pool-rank", "%7 = max_pool2d %0 {kernel=[2,2], stride=[2,2], padding=[0,0]} : f32[1,1]\n", "max_pool2d: operand 0 must have rank >= 4 (operands: f32[2,3])"},
+      {"pool-padding", "%7 = max_pool2d %3 {kernel=[2,2], stride=[2,2], padding=[2,0]} : f32[1,2,4,2]\n", "max_pool2d: padding must be smaller than the kernel (operands: f32[1,2,4,4])"},
+      {"pool-int", "%7 = input {name=\"xi\"} : i32[1,2,4,4]\n%8 = max_pool2d %7 {kernel=[2,2], stride=[2,2], padding=[0,0]} : i32[1,2,2,2]\n", "max_pool2d: operand 0 must be f32 or f64 (operands: i32[1,2,4,4])"},
+      {"convgrad-type", "%7 = conv2d_grad_input %0, %4 {stride=[1,1], padding=[0,0]} : f32[1,2,4,4]\n", "conv2d_grad_input: the gradient must have the conv2d output type f32[1,3,2,2] (operands: f32[2,3], f32[3,2,3,3])"},
+      {"poolgrad-type", "%7 = max_pool2d_grad %3, %0 {kernel=[2,2], stride=[2,2], padding=[0,0]} : f32[1,2,4,4]\n", "max_pool2d_grad: the gradient must have the pooling output type f32[1,2,2,2] (operands: f32[1,2,4,4], f32[2,3])"},
+      {"gather-index", "%7 = gather %0, %5 : f32[3,3]\n", "gather: indices must be i32 (operands: f32[2,3], f32[3])"},
+      {"scatter-dtype", "%7 = scatter_add %6, %0 : f32[5,3]\n", "scatter_add: source must have shape [4,3] (indices' shape, then the row shape of f32[5,3]) (operands: i32[4], f32[2,3])"},
+      {"scatter-rows", "%7 = scatter_add %6, %0 : i32[5,3]\n", "scatter_add: declared type must be [rows, ...] of the source dtype (operands: i32[4], f32[2,3])"},
+      {"arity", "%7 = neg %0, %0 : f32[2,3]\n", "neg expects 1 operand(s), got 2"},
+      {"cast-shape", "%7 = cast %0 : i32[3]\n", "cast: cannot change the shape (declared i32[3]) (operands: f32[2,3])"},
+      {"permute-bad", "%7 = permute %0 {perm=[0,0]} : f32[2,2]\n", "permute: perm [0,0] is not a permutation of the operand's axes (operands: f32[2,3])"},
+  };
+  for (const BadCase& c : cases) {
+    INFO("case: ", c.name);
+    std::string err = errorOf(pre + c.text);
+    INFO("error: ", err);
+    CHECK(err.rfind("in:", 0) == 0);
+    CHECK(err.find("error: " + c.expected) != std::string::npos);
+  }
+}
+
 namespace {
 std::string repeated(const std::string& s, size_t n) {
   std::string out;
