@@ -105,6 +105,15 @@ TEST_CASE("CLI errors: clear message, exit status 1") {
       {"dump -", "{\"format\": 1", "<stdin>: error: malformed JSON at byte 13: "},
       {"run - --data mnist", "kiln 1\n", "error: kiln run: unknown --data 'mnist'; expected fashion-mnist or fashion-mnist:DIR\n"},
       {"run - --data fashion-mnist", "kiln 1\n", "error: --data fashion-mnist needs inputs x [B, 784] or [B, 1, 28, 28] and labels i32[B]\n"},
+      {"run - --f64 --engine jit", "kiln 1\n", "error: kiln run: --f64 is an interpreter option\n"},
+      {"run - --engine gpu", "kiln 1\n", "error: kiln run: unknown --engine 'gpu'; expected interp or jit\n"},
+      {"run - --inputs a --data fashion-mnist", "kiln 1\n", "error: kiln run: give at most one of --inputs and --data\n"},
+      {"export mlp --train sgd --optimizer adam", "", "error: kiln export: give the optimizer once, as --train OPTIMIZER\n"},
+      {"models extra", "", "error: kiln models: expected no arguments, got 1 argument(s); see kiln models --help\n"},
+      {"passes extra", "", "error: kiln passes: expected no arguments, got 1 argument(s); see kiln passes --help\n"},
+      {"plan - --svg", "kiln 1\n", "error: kiln plan: --svg needs a value\n"},
+      {"kernels", "", "error: kiln kernels: expected one FILE (or - for standard input), got 0 argument(s); see kiln kernels --help\n"},
+      {"llvm", "", "error: kiln llvm: expected one FILE (or - for standard input), got 0 argument(s); see kiln llvm --help\n"},
   };
   for (const Case& c : cases) {
     INFO("kiln ", c.args);
@@ -119,6 +128,11 @@ TEST_CASE("CLI errors: clear message, exit status 1") {
   test::CliResult r = runKiln("run -", g);
   CHECK(r.status == 1);
   CHECK(r.err == "error: %2 (gather): index 5 at position 0 is out of range [0, 2)\n");
+  test::CliResult past = runKiln("run - --data fashion-mnist --batch-index 100000", runKiln("export mlp --batch 2").out);
+  CHECK(past.status == 1);
+  CHECK(past.err == "error: --batch-index 100000 is past the 60000 training images\n");
+  CHECK(runKiln("models").out.rfind("mlp ", 0) == 0);
+  CHECK(runKiln("passes").out.find("plan-memory") != std::string::npos);
 }
 
 }  // namespace kiln
@@ -199,6 +213,12 @@ TEST_CASE("kiln run --engine jit, kiln llvm and kiln asm") {
   test::CliResult as = runKiln("asm -", g);
   CHECK(as.status == 0);
   CHECK(as.out.find("k12_matmul_fused:") != std::string::npos);
+  ::setenv("KILN_PROFILE", "1", 1);  // the time of each kernel, most first, when the executable goes
+  test::CliResult profiled = runKiln("run - --seed 3 --engine jit", g);
+  ::unsetenv("KILN_PROFILE");
+  CHECK(profiled.status == 0);
+  CHECK(profiled.err.find("KILN_PROFILE: 5 kernels, ") != std::string::npos);
+  CHECK(profiled.err.find("k12_matmul_fused") != std::string::npos);
 }
 
 }  // namespace kiln
@@ -232,6 +252,26 @@ TEST_CASE("kiln fuse and kiln plan print, explain and export their decisions") {
   test::CliResult stats = runKiln("dump - --passes=simplify --stats --verify-each", prog);
   CHECK(stats.status == 0);
   CHECK(stats.err.find("common subexpression") != std::string::npos);
+}
+
+TEST_CASE("kiln fuzz-programs reports a failing program, shrinks it and writes it out (against an oracle wrong on purpose)") {
+  std::string dir = test::tempDir("fuzz-fail");
+  ::setenv("KILN_TORCH_ORACLE", (std::string(KILN_SOURCE_DIR) + "/tests/torch/wrong_oracle.py").c_str(), 1);
+  test::CliResult wrong = runKiln("fuzz-programs --n 1 --seed 3 --torch --no-jit --no-fd --out " + dir);
+  CHECK(wrong.status == 1);
+  CHECK(wrong.out.find("FAIL seed 3:\n  torch: output \"loss\": scaled error 1") != std::string::npos);
+  CHECK(wrong.out.find("shrunk from 172 to 1 nodes, still failing torch:") != std::string::npos);
+  CHECK(wrong.out.find("1 failed (torch 2)") != std::string::npos);
+  CHECK(std::filesystem::exists(dir + "/seed-3.kir"));
+  CHECK(std::filesystem::exists(dir + "/seed-3.inputs.safetensors"));
+  ::setenv("WRONG_ORACLE_REFUSE", "1", 1);  // the oracle refuses every program: shrunk to one it refuses too
+  test::CliResult refused = runKiln("fuzz-programs --n 1 --seed 3 --torch --no-jit --no-fd");
+  CHECK(refused.status == 1);
+  CHECK(refused.out.find("torch: PyTorch could not evaluate the program: refused by the wrong oracle") != std::string::npos);
+  CHECK(refused.out.find("still failing torch") != std::string::npos);
+  ::unsetenv("WRONG_ORACLE_REFUSE");
+  ::unsetenv("KILN_TORCH_ORACLE");
+  std::filesystem::remove_all(dir);
 }
 
 TEST_CASE("kiln fuzz-programs prints the programs it draws, and refuses bad flags") {
