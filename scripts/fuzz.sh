@@ -20,7 +20,8 @@ for t in "${targets[@]}"; do
   ASAN_OPTIONS=detect_leaks=0 "build-fuzz/fuzz_$t" -max_total_time="$seconds" -runs="${KILN_FUZZ_RUNS:--1}" -timeout=10 -rss_limit_mb=2048 \
     -artifact_prefix="build-fuzz/crashes/$t/" -print_final_stats=1 "build-fuzz/corpus/$t" "fuzz/corpus/$t" >"$log" 2>&1 || status=$?
   runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo "?")
-  echo "fuzz $t: $runs executions in ${seconds} s, exit $status"
+  secs=$(grep -o 'Done [0-9]* runs in [0-9]* second' "$log" | grep -o '[0-9]* second' | grep -o '[0-9]*' || echo "$seconds")
+  echo "fuzz $t: $runs executions in $secs s, exit $status"
   if [ $status -ne 0 ]; then
     tail -40 "$log"
     echo "fuzz $t: a finding; reproduce with build-fuzz/fuzz_$t build-fuzz/crashes/$t/<file>"
