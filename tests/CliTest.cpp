@@ -2,6 +2,8 @@
 // the place and exit 1 (never a crash).
 #include <doctest/doctest.h>
 
+#include <sys/wait.h>
+
 #include <filesystem>
 #include <fstream>
 
@@ -338,6 +340,28 @@ TEST_CASE("kiln train: a non-finite loss keeps the last good parameters with --s
   CHECK(skip.err.find("step 2/4 loss - (1 skipped: not finite)") != std::string::npos);
   CHECK(skip.err.find("loss 0.0000") == std::string::npos);
   CHECK(skip.out.find("epoch 1: no test accuracy: the test loss is not finite") != std::string::npos);
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("kiln train --save onto a full disk: a clear error, the old checkpoint kept, no temporary left") {
+  std::string dir = test::tempDir("full-disk");
+  std::string common = " --data fashion-mnist --batch 16 --eval-limit 100 --steps 2 --save " + dir + "/ck.safetensors";
+  REQUIRE(runKiln("train mlp" + common).status == 0);
+  TensorFile before = readSafetensors(dir + "/ck.safetensors");
+  // Files may not grow past 64 kB (ulimit -f counts 512-byte blocks), as on a full file system; SIGXFSZ
+  // ignored, so that the write fails with EFBIG instead of killing kiln.
+  std::string cmd = "sh -c \"trap '' XFSZ; ulimit -f 128; exec " + std::string(KILN_CLI_PATH) + " train mlp --seed 1" + common +
+                    "\" >" + dir + "/out 2>" + dir + "/err";
+  int raw = std::system(cmd.c_str());
+  CHECK(WIFEXITED(raw));
+  CHECK(WEXITSTATUS(raw) == 1);
+  std::ifstream err(dir + "/err");
+  std::string text((std::istreambuf_iterator<char>(err)), std::istreambuf_iterator<char>());
+  CHECK(text.find(dir + "/ck.safetensors: error: cannot write: File too large") != std::string::npos);
+  CHECK(readSafetensors(dir + "/ck.safetensors").at("fc1.weight").bytes == before.at("fc1.weight").bytes);
+  size_t temporaries = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) temporaries += e.path().filename().string().find(".tmp-") != std::string::npos;
+  CHECK(temporaries == 0);
   std::filesystem::remove_all(dir);
 }
 
