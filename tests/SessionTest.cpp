@@ -135,3 +135,27 @@ TEST_CASE("sessions: the loss is whichever float scalar output the session train
 }
 
 }  // namespace kiln
+
+namespace kiln {
+
+TEST_CASE("sessions: a batch missing an input or naming an unknown one, and an infinite loss, are errors") {
+  for (auto& s : bothEngines(program(true))) {
+    TensorFile noTarget = batch(1);
+    noTarget.erase("t");
+    CHECK_THROWS_WITH_AS(s->step(noTarget), doctest::Contains("input \"t\""), Error);
+    TensorFile extra = batch(1);
+    extra["z"] = toStored(test::tensor(DType::F32, {1}, {0}));
+    CHECK_THROWS_WITH_AS(s->step(extra), doctest::Contains("\"z\""), Error);
+    try {
+      s->step(batch(INFINITY));
+      FAIL("expected NonFiniteLoss");
+    } catch (const NonFiniteLoss& e) {
+      CHECK(std::isinf(e.loss()));
+      CHECK(std::string(e.what()).find("the loss is inf") != std::string::npos);
+    }
+  }
+  auto exe = compileGraph(program(false), CompileOptions{true, std::string(KILN_BUILD_DIR) + "/kiln-cache"});
+  CHECK_THROWS_WITH_AS(exe->output("zz"), "error: no output is called \"zz\"", Error);
+}
+
+}  // namespace kiln
