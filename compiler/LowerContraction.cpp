@@ -38,8 +38,8 @@ llvm::Value* inRange(KernelEmitter& k, llvm::Value* v, int64_t n) {
   return k.b().CreateAnd(k.b().CreateICmpSGE(v, k.c64(0)), k.b().CreateICmpSLT(v, k.c64(n)));
 }
 
-/// Fills `cols` (in scratch) with im2col(X) -- defined below.
-void im2colRows(KernelEmitter& k, NodeId X, const ConvDims d, llvm::Value* cols, llvm::Value* only);
+/// Fills `cols` (in scratch) with the im2col of sample n of X -- defined below.
+void im2colRows(KernelEmitter& k, NodeId X, const ConvDims d, llvm::Value* cols, llvm::Value* n);
 
 /// conv2d as a GEMM per sample: Y[o, (oh, ow)] = W[o, (c, kh, kw)] x im2col(X)[(c, kh, kw), (oh, ow)], each
 /// sample's im2col filled into scratch as its batch starts, then packed as a plain matrix.
@@ -125,21 +125,19 @@ GemmSpec convGradInput(const Graph& g, NodeId id, const ConvDims d) {
   return s;
 }
 
-/// Fills `cols` (in scratch) with im2col(X) laid out [(c, kh, kw), (n, oh, ow)] -- of every sample, or of
-/// sample `only` alone ([(c, kh, kw), (oh, ow)]): each row a copy of X through one window offset, zero where
-/// the window leaves X; contiguous runs along ow.
-void im2colRows(KernelEmitter& k, NodeId X, const ConvDims d, llvm::Value* cols, llvm::Value* only) {
+/// Fills `cols` (in scratch) with the im2col of sample n of X, laid out [(c, kh, kw), (oh, ow)]: each row a
+/// copy of X through one window offset, zero where the window leaves X; contiguous runs along ow.
+void im2colRows(KernelEmitter& k, NodeId X, const ConvDims d, llvm::Value* cols, llvm::Value* n) {
   llvm::IRBuilder<>& b = k.b();
   llvm::Type* t = k.valueType(k.graph()[X].type.dtype);
   llvm::Value* zero = llvm::ConstantFP::get(t, 0.0);
-  int64_t P = d.OH * d.OW, samples = only ? 1 : d.N, width = samples * P;
+  int64_t P = d.OH * d.OW;
   k.loopNest({d.C, d.KH, d.KW}, [&](const std::vector<llvm::Value*>& ckk) {
-    llvm::Value* rowStart = b.CreateMul(k.linear(ckk, {d.KH * d.KW, d.KW, 1}), k.c64(width));
+    llvm::Value* rowStart = b.CreateMul(k.linear(ckk, {d.KH * d.KW, d.KW, 1}), k.c64(P));
     auto [owLo, owHi] = validRange(k, d.OW, d.sw, ckk[2], d.pw, d.W);
-    k.loopNest({samples, d.OH}, [&](const std::vector<llvm::Value*>& noh) {
-      llvm::Value* dst = b.CreateAdd(rowStart, k.linear(noh, {P, d.OW}));
-      llvm::Value* n = only ? only : noh[0];
-      llvm::Value* h = b.CreateSub(b.CreateAdd(b.CreateMul(noh[1], k.c64(d.sh)), ckk[1]), k.c64(d.ph));
+    k.loop(k.c64(0), k.c64(d.OH), [&](llvm::Value* oh) {
+      llvm::Value* dst = b.CreateAdd(rowStart, b.CreateMul(oh, k.c64(d.OW)));
+      llvm::Value* h = b.CreateSub(b.CreateAdd(b.CreateMul(oh, k.c64(d.sh)), ckk[1]), k.c64(d.ph));
       llvm::Value* rowInside = inRange(k, h, d.H);
       llvm::Value* lo = b.CreateSelect(rowInside, owLo, k.c64(d.OW)), *hi = b.CreateSelect(rowInside, owHi, k.c64(d.OW));
       auto put = [&](llvm::Value* ow, llvm::Value* v) { b.CreateStore(v, b.CreateInBoundsGEP(t, cols, b.CreateAdd(dst, ow))); };
