@@ -27,9 +27,11 @@ double scalarValue(const StoredTensor& t) {
 
 NonFiniteLoss::NonFiniteLoss(int64_t step, double loss)
     : Error(fmt::format("step {}: the loss is {} (training stopped; parameters are those before this step)", step,
-                        lossText(loss))),
+                        kiln::lossText(loss))),
       step_(step),
       loss_(loss) {}
+
+std::string NonFiniteLoss::lossText() const { return kiln::lossText(loss_); }
 
 double Session::step(const TensorFile& batch) {
   if (!hasLoss())

@@ -23,6 +23,8 @@ class NonFiniteLoss : public Error {
   NonFiniteLoss(int64_t step, double loss);
   int64_t step() const { return step_; }  ///< the step (counted by the session) whose loss it was
   double loss() const { return loss_; }  ///< the loss: NaN or ±infinity
+  /// The loss as the messages write it: "nan", "inf" or "-inf".
+  std::string lossText() const;
 
  private:
   int64_t step_;

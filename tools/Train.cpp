@@ -103,7 +103,7 @@ std::optional<double> trainStep(Session& engine, const TensorFile& batch, const 
     std::string saved;
     if (auto path = args.value("save")) engine.save(*path), saved = ", saved to " + *path;
     throw Error(fmt::format("step {}/{}: the loss is {} (training stopped; the parameters are those before this step{})",
-                            step + 1, total, std::isnan(e.loss()) ? "nan" : e.loss() > 0 ? "inf" : "-inf", saved));
+                            step + 1, total, e.lossText(), saved));
   }
 }
 
