@@ -144,16 +144,16 @@ int cmdRun(const std::vector<std::string>& argv) {
       std::optional<NodeId> leaf = g.findLeaf(k);
       if (!leaf) throw Error(Location{*in, 0, 0}, fmt::format("tensor \"{}\" matches no input or parameter", k));
       const Node& n = g[*leaf];
-      // As stored: I64 and U8 may feed an i32 leaf (converted, each value checked); nothing else converts.
-      bool widens = n.type.dtype == DType::I32 && (stored.dtype == "I64" || stored.dtype == "U8");
-      if ((stored.dtype != storedDtype(n.type.dtype) && !widens) || stored.shape != n.type.shape)
-        throw Error(Location{*in, 0, 0}, fmt::format("{} \"{}\": expected {}, got {}[{}]", opName(n.op), k, n.type.str(),
-                                                     stored.dtype, fmt::join(stored.shape, ",")));
+      HostTensor t;
       try {
-        feeds[k] = fromStored(stored, k);
+        t = fromStored(stored, k);  // I64 and U8 become i32 (each value checked), as the engines take them
       } catch (const Error& e) {
         throw e.withLocation(Location{*in, 0, 0});
       }
+      if (t.dtype != n.type.dtype || stored.shape != n.type.shape)  // named as stored: a U8 tensor is not "i32"
+        throw Error(Location{*in, 0, 0}, fmt::format("{} \"{}\": expected {}, got {}[{}]", opName(n.op), k, n.type.str(),
+                                                     stored.dtype, fmt::join(stored.shape, ",")));
+      feeds[k] = t;
     }
   } else if (auto data = args.value("data")) {
     std::string dir = fashionMnistDir(*data, "kiln run");
