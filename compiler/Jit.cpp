@@ -46,10 +46,6 @@ std::string defaultCacheDir() {
   return "/tmp/kiln-cache";
 }
 
-}  // namespace
-
-namespace {
-
 std::unique_ptr<llvm::TargetMachine> makeMachine(const HostTarget& h) {
   std::string err;
   const llvm::Target* t = llvm::TargetRegistry::lookupTarget(h.triple, err);

@@ -1,5 +1,6 @@
 // The LLVM side of kiln: the host target, the optimisation pipeline, object emission, the on-disk object
-// cache (one object per module), compiling modules in parallel, and ORC LLJIT linking. Every LLVM failure becomes a kiln::Error. Included only inside compiler/.
+// cache (one object per module), compiling modules in parallel, and ORC LLJIT linking. Every LLVM failure
+// becomes a kiln::Error. Included only inside compiler/.
 #pragma once
 
 #include <map>

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstring>
+#include <functional>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -85,6 +86,9 @@ struct Lowered {
   int64_t arenaBytes = 0;
 };
 
+/// A body's symbol: from its key, so that an object in the cache defines the name every program expects.
+std::string bodySymbol(const std::string& key) { return "kbody_" + key.substr(0, 16); }
+
 CodeUnit newUnit(const std::string& name) {
   CodeUnit u;
   u.ctx = std::make_unique<llvm::LLVMContext>();
@@ -151,7 +155,7 @@ Lowered lower(const Graph& input, const CompileOptions& opts, CompileStats& stat
     u.key = codeKey(*u.module);  // before prepareModule: what it adds comes from the host, which the key holds
     prepareModule(*u.module);
     auto [it, fresh] = unitOf.emplace(u.key, l.units.size());
-    std::string body = "kbody_" + u.key.substr(0, 16);
+    std::string body = bodySymbol(u.key);
     if (fresh) {
       u.module->getFunction("kernel")->setName(body);
       l.units.push_back(std::move(u));
@@ -225,29 +229,31 @@ std::unique_ptr<JitSession> compileSession(const Graph& program, uint64_t seed, 
   return session;
 }
 
-std::string graphLlvmIr(const Graph& g, bool optimized) {
+namespace {
+
+/// Each module of `g`'s code, the entry points first, as `print` writes it (optimised first when asked),
+/// after a `comment` line counting them, each body headed by one naming it and the kernels that run it.
+std::string printUnits(const Graph& g, bool optimized, const std::string& comment,
+                       const std::function<std::string(llvm::Module&)>& print) {
   CompileStats stats;
   Lowered l = lower(g, {}, stats);
-  std::string out = fmt::format("; {} kernels: entry points with the runtime's ABI, calling {} distinct bodies\n",
+  std::string out = fmt::format("{} {} kernels: entry points with the runtime's ABI, calling {} distinct bodies\n", comment,
                                 l.kernels.size(), l.units.size() - 1);
-  for (size_t i = l.units.size(); i-- > 0;) {  // the entry points first
+  for (size_t i = l.units.size(); i-- > 0;) {
     if (optimized) optimizeModule(*l.units[i].module);
-    if (i < l.usersOf.size()) out += fmt::format("\n; body kbody_{}, run by {}\n", l.units[i].key, fmt::join(l.usersOf[i], ", "));
-    out += moduleText(*l.units[i].module);
+    if (i < l.usersOf.size())
+      out += fmt::format("\n{} body {}, run by {}\n", comment, bodySymbol(l.units[i].key), fmt::join(l.usersOf[i], ", "));
+    out += print(*l.units[i].module);
   }
   return out;
 }
 
-std::string graphAssembly(const Graph& g) {
-  CompileStats stats;
-  Lowered l = lower(g, {}, stats);
-  std::string out;
-  for (size_t i = l.units.size(); i-- > 0;) {
-    optimizeModule(*l.units[i].module);
-    if (i < l.usersOf.size()) out += fmt::format("\n# body kbody_{}, run by {}\n", l.units[i].key, fmt::join(l.usersOf[i], ", "));
-    out += emitAssembly(*l.units[i].module);
-  }
-  return out;
+}  // namespace
+
+std::string graphLlvmIr(const Graph& g, bool optimized) {
+  return printUnits(g, optimized, ";", [](llvm::Module& m) { return moduleText(m); });
 }
+
+std::string graphAssembly(const Graph& g) { return printUnits(g, true, "#", emitAssembly); }
 
 }  // namespace kiln
