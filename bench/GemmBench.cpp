@@ -5,10 +5,16 @@
 #include <dlfcn.h>
 
 #include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <cctype>
+#include <charconv>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
+#include <optional>
+#include <optional>
 #include <set>
 #include <tuple>
 
@@ -64,6 +70,31 @@ std::vector<GemmShape> trainingShapes(const ModelSpec& model) {
     if (n.type.dtype == DType::F32 && seen.insert(sh.key()).second) out.push_back(sh);
   }
   return out;
+}
+
+/// A shape written [BATCHx]MxNxK[:ta][:tb] (e.g. 2048x1024x256:tb), or nothing for a model's name.
+std::optional<GemmShape> parseShape(const std::string& text) {
+  std::vector<int64_t> dims;
+  GemmShape s{1, 0, 0, 0, false, false};
+  size_t at = 0;
+  while (at < text.size() && std::isdigit(static_cast<unsigned char>(text[at]))) {
+    int64_t v = 0;
+    auto [end, ec] = std::from_chars(text.data() + at, text.data() + text.size(), v);
+    if (ec != std::errc() || v < 1 || v > (1 << 16)) throw Error(fmt::format("gemm shape '{}': dimensions are 1 to 65536", text));
+    dims.push_back(v);
+    at = size_t(end - text.data());
+    if (at < text.size() && text[at] == 'x') ++at;
+  }
+  if (dims.empty()) return std::nullopt;
+  for (std::string_view rest(text.data() + at); !rest.empty(); rest.remove_prefix(3)) {
+    if (rest.substr(0, 3) == ":ta") s.ta = true;
+    else if (rest.substr(0, 3) == ":tb") s.tb = true;
+    else throw Error(fmt::format("gemm shape '{}': expected [BATCHx]MxNxK[:ta][:tb]", text));
+  }
+  if (dims.size() != 3 && dims.size() != 4) throw Error(fmt::format("gemm shape '{}': expected [BATCHx]MxNxK[:ta][:tb]", text));
+  if (dims.size() == 4) s.batch = dims[0];
+  s.M = dims[dims.size() - 3], s.N = dims[dims.size() - 2], s.K = dims[dims.size() - 1];
+  return s;
 }
 
 /// The FMA peak of one core in GFLOP/s: the best of a few runs of the probe.
@@ -167,8 +198,10 @@ int gemmBench(const std::vector<std::string>& models, int repeats) {
   double peak = fmaPeak();
   std::cout << fmt::format("{{\"fma_peak_gflops\": {:.1f}, \"openblas_core\": \"{}\", \"dnnl\": {}}}\n", peak,
                            peers.openblasCore, peers.dnnl != nullptr);
-  for (const std::string& name : models)
-    for (const GemmShape& s : trainingShapes(findModel(name))) benchShape(peers, s, repeats, peak);
+  for (const std::string& name : models) {
+    if (std::optional<GemmShape> one = parseShape(name)) benchShape(peers, *one, repeats, peak);
+    else for (const GemmShape& s : trainingShapes(findModel(name))) benchShape(peers, s, repeats, peak);
+  }
   return 0;
 }
 

@@ -9,8 +9,9 @@
 //                                                   fails unless it stays within 2% after the first tenth
 //   kiln_bench elementwise [--steps N]              y = relu(a*b + c)*0.5 + d over 16M floats: kiln's fused
 //                                                   kernel against a C loop built with -O3 -march=native
-//   kiln_bench gemm [MODEL ...] [--repeats N]       kiln's matmuls at the models' training shapes beside
-//                                                   OpenBLAS and oneDNN, and the FMA peak (bench/GemmBench.cpp)
+//   kiln_bench gemm [MODEL|SHAPE ...] [--repeats N] kiln's matmuls at the models' training shapes (or at
+//                                                   shapes [BATCHx]MxNxK[:ta][:tb]) beside OpenBLAS and
+//                                                   oneDNN, and the FMA peak (bench/GemmBench.cpp)
 // The optimizer is SGD with momentum 0.9, lr 0.01, as the PyTorch baseline. Prints one JSON object.
 #include <unistd.h>
 
@@ -193,7 +194,7 @@ int main(int argc, char** argv) {
       return gemmBench(models, int(args.integer("repeats", 7, 1, 1000)));
     }
     if (argc < 3)
-      throw Error("usage: kiln_bench step|compile|plan|soak MODEL [--batch N] [--steps N] | elementwise [--steps N] | gemm [MODEL...]");
+      throw Error("usage: kiln_bench step|compile|plan|soak MODEL [--batch N] [--steps N] | elementwise [--steps N] | gemm [MODEL|SHAPE...]");
     std::string what = argv[1];
     Args args("bench", std::vector<std::string>(argv + 3, argv + argc), {{"batch", "steps"}, {"unfused"}});
     const ModelSpec& m = findModel(argv[2]);

@@ -144,7 +144,11 @@ struct GemmLowering {
         llvm::Value* v = bAt(bi, b.CreateAdd(pc, kk), b.CreateSelect(inside, col, k.c64(0)));
         b.CreateStore(b.CreateSelect(inside, v, llvm::ConstantFP::get(t, 0.0)), elementPtr(packB, dst));
       };
-      if (spec.bLayout != GemmSpec::AlongK) {
+      if (spec.bLayout == GemmSpec::AlongMN) {  // each depth: NR/VL masked vectors of one row of B
+        k.loop(k.c64(0), kcCur, [&](llvm::Value* kk) { rowB(bi, jc, pc, panel, kk); });
+        return;
+      }
+      if (spec.bLayout == GemmSpec::Other) {
         k.loop(k.c64(0), kcCur, [&](llvm::Value* kk) { k.loop(p.nr, [&](llvm::Value* j) { element(kk, j); }); });
         return;
       }
@@ -156,6 +160,22 @@ struct GemmLowering {
       });
       k.loop(p.nr, [&](llvm::Value* j) { k.loop(full, kcCur, [&](llvm::Value* kk) { element(kk, j); }); });
     }, true);  // rolled: a fully unrolled packing of constant size is huge code
+  }
+
+  /// Depth kk of a row-major B's panel: NR consecutive elements of row pc+kk of B, read as NR/VL vectors
+  /// masked past N (read as zero).
+  void rowB(llvm::Value* bi, llvm::Value* jc, llvm::Value* pc, llvm::Value* panel, llvm::Value* kk) {
+    llvm::Value* laneIndex = lanes([&](int64_t l) { return b.getInt64(uint64_t(l)); });
+    llvm::Value* col0 = b.CreateAdd(jc, b.CreateMul(panel, k.c64(p.nr)));
+    llvm::Value* src = b.CreateAdd(b.CreateMul(bi, k.c64(spec.bBatchStride)), b.CreateAdd(b.CreateMul(b.CreateAdd(pc, kk), k.c64(N)), col0));
+    llvm::Value* dst = b.CreateMul(b.CreateAdd(b.CreateMul(panel, k.c64(p.kc)), kk), k.c64(p.nr));
+    for (int64_t g = 0; g < nv; ++g) {
+      llvm::Value* cols = b.CreateAdd(b.CreateVectorSplat(unsigned(p.vl), b.CreateAdd(col0, k.c64(g * p.vl))), laneIndex);
+      llvm::Value* inside = b.CreateICmpSLT(cols, b.CreateVectorSplat(unsigned(p.vl), k.c64(N)));
+      llvm::Value* v = b.CreateMaskedLoad(vt, spec.bAddress(k, b.CreateAdd(src, k.c64(g * p.vl))), llvm::Align(bytes), inside,
+                                          llvm::ConstantFP::get(vt, 0.0));
+      b.CreateAlignedStore(v, elementPtr(packB, b.CreateAdd(dst, k.c64(g * p.vl))), llvm::Align(64));
+    }
   }
 
   /// The constant vector <f(0), ..., f(VL-1)> of i64 lane numbers or i1 lane flags.
@@ -274,6 +294,27 @@ struct GemmLowering {
     }
   }
 
+  /// Where element (row, col) of batch bi's result is stored: C, or the batch's scratch with finishBatch.
+  llvm::Value* resultPtr(llvm::Value* bi, llvm::Value* row, llvm::Value* col) {
+    if (result) return elementPtr(result, b.CreateAdd(b.CreateMul(row, k.c64(N)), col));
+    return k.address(C, b.CreateAdd(b.CreateAdd(b.CreateMul(resultBatch(bi), k.c64(M * N)), b.CreateMul(row, k.c64(N))), col));
+  }
+
+  /// Asks for the cache lines of the tile at (row0, col0) before its micro-kernel runs, so that the loads
+  /// and stores after it hit L1 instead of waiting on L3 or memory (rows and columns clamped into C).
+  void prefetchTile(llvm::Value* bi, llvm::Value* row0, llvm::Value* col0) {
+    int64_t step = 64 / bytes;
+    for (int64_t i = 0; i < p.mr; ++i) {
+      llvm::Value* row = b.CreateAdd(row0, k.c64(i));
+      row = b.CreateSelect(b.CreateICmpSLT(row, k.c64(M)), row, k.c64(M - 1));
+      for (int64_t c = 0; c < p.nr; c += step) {
+        llvm::Value* col = b.CreateAdd(col0, k.c64(c));
+        col = b.CreateSelect(b.CreateICmpSLT(col, k.c64(N)), col, k.c64(N - 1));
+        k.intrinsic(llvm::Intrinsic::prefetch, b.getPtrTy(), {resultPtr(bi, row, col), b.getInt32(1), b.getInt32(3), b.getInt32(1)});
+      }
+    }
+  }
+
   /// The accumulators of one tile: sum over kk < kcCur of packed A panel `ap` times packed B panel `bp`.
   void microKernel(llvm::Value* ap, llvm::Value* bp, llvm::Value* kcCur) {
     llvm::Value* zero = llvm::ConstantFP::get(vt, 0.0);
@@ -308,9 +349,25 @@ struct GemmLowering {
     b.SetInsertPoint(done);
   }
 
-  /// Stores the tile at (row0, col0) of batch bi: C = acc on the first block of K (of the first batch,
-  /// when the batches are summed), C += acc after it; masked past N, rows past M skipped.
-  void storeTile(llvm::Value* bi, llvm::Value* row0, llvm::Value* col0, llvm::Value* first) {
+  /// Runs `then` when `cond` holds and `otherwise` when not.
+  void ifElse(llvm::Value* cond, const std::function<void()>& then, const std::function<void()>& otherwise) {
+    llvm::Function* fn = b.GetInsertBlock()->getParent();
+    llvm::BasicBlock* yes = llvm::BasicBlock::Create(k.ctx(), "then", fn);
+    llvm::BasicBlock* no = llvm::BasicBlock::Create(k.ctx(), "else", fn);
+    llvm::BasicBlock* done = llvm::BasicBlock::Create(k.ctx(), "done", fn);
+    b.CreateCondBr(cond, yes, no);
+    b.SetInsertPoint(yes);
+    then();
+    b.CreateBr(done);
+    b.SetInsertPoint(no);
+    otherwise();
+    b.CreateBr(done);
+    b.SetInsertPoint(done);
+  }
+
+  /// Stores the tile at (row0, col0) of batch bi: C = acc (not `accumulate`: the first block of K, of the
+  /// first batch when the batches are summed), else C += acc; masked past N, rows past M skipped.
+  void storeTile(llvm::Value* bi, llvm::Value* row0, llvm::Value* col0, bool accumulate) {
     llvm::Value* laneIndex = lanes([&](int64_t l) { return b.getInt64(uint64_t(l)); });
     llvm::Value* limit = b.CreateVectorSplat(unsigned(p.vl), k.c64(N));
     for (int64_t i = 0; i < p.mr; ++i) {
@@ -322,10 +379,12 @@ struct GemmLowering {
           llvm::Value* mask = b.CreateICmpSLT(b.CreateAdd(b.CreateVectorSplat(unsigned(p.vl), col), laneIndex), limit);
           llvm::Value* ptr = result ? elementPtr(result, b.CreateAdd(b.CreateMul(row, k.c64(N)), col))
                                     : k.address(C, b.CreateAdd(rowBase, col));
-          llvm::Value* old = b.CreateMaskedLoad(vt, ptr, llvm::Align(bytes), mask, llvm::ConstantFP::get(vt, 0.0));
           llvm::Value* sum = b.CreateLoad(vt, acc[size_t(i * nv + v)]);
-          llvm::Value* val = b.CreateSelect(first, sum, b.CreateFAdd(old, sum));
-          b.CreateMaskedStore(val, ptr, llvm::Align(bytes), mask);
+          if (accumulate) {
+            llvm::Value* old = b.CreateMaskedLoad(vt, ptr, llvm::Align(bytes), mask, llvm::ConstantFP::get(vt, 0.0));
+            sum = b.CreateFAdd(old, sum);
+          }
+          b.CreateMaskedStore(sum, ptr, llvm::Align(bytes), mask);
         }
       });
     }
@@ -363,8 +422,9 @@ struct GemmLowering {
       k.loop(k.c64(0), aPanels, [&](llvm::Value* ir) {
         llvm::Value* ap = elementPtr(aBlock, b.CreateMul(ir, k.c64(p.kc * p.mr)));
         llvm::Value* row0 = b.CreateAdd(ic, b.CreateMul(ir, k.c64(p.mr)));
+        prefetchTile(bi, row0, col0);
         microKernel(ap, bp, kcCur);
-        storeTile(bi, row0, col0, first);
+        ifElse(first, [&] { storeTile(bi, row0, col0, false); }, [&] { storeTile(bi, row0, col0, true); });
         if (epi) when(last, [&] { epilogueTile(bi, row0, col0); });
       }, true);
     }, true);
