@@ -125,6 +125,16 @@ struct GemmLowering {
   llvm::Value* result = nullptr;  // with finishBatch: the batch's result in scratch
   std::vector<llvm::Value*> acc = {};  // mr * nv accumulator slots, row-major
   bool prepackA = spec.aShared && spec.batch > 1;  // pack A's blocks once, before the batch loop
+  /// The micro-kernel reads a plain A where it lies (no packing; its panel's rows are a constant stride
+  /// apart); only the panel of the last M % MR rows is packed, zero-padded.
+  bool directA = spec.aLayout != GemmSpec::Other && !prepackA;
+  int64_t mFull = M / p.mr * p.mr;  // rows in whole panels
+
+  /// Where a micro-kernel reads A: element (i, kk) of its panel at base + i * rowStride + kk * kStride.
+  struct PanelA {
+    llvm::Value* base;
+    int64_t rowStride, kStride;
+  };
 
   /// The batch whose result the products of batch bi go to: bi, or 0 when the batches are summed.
   llvm::Value* resultBatch(llvm::Value* bi) { return spec.sumBatches ? k.c64(0) : bi; }
@@ -315,8 +325,16 @@ struct GemmLowering {
     }
   }
 
-  /// The accumulators of one tile: sum over kk < kcCur of packed A panel `ap` times packed B panel `bp`.
-  void microKernel(llvm::Value* ap, llvm::Value* bp, llvm::Value* kcCur) {
+  /// The panel of A at rows row0.., depths pc.. read in place (directA).
+  PanelA directPanel(llvm::Value* bi, llvm::Value* row0, llvm::Value* pc) {
+    llvm::Value* batch = b.CreateMul(bi, k.c64(spec.aBatchStride));
+    if (spec.aLayout == GemmSpec::AlongK)
+      return {spec.aAddress(k, b.CreateAdd(batch, b.CreateAdd(b.CreateMul(row0, k.c64(K)), pc))), K, 1};
+    return {spec.aAddress(k, b.CreateAdd(batch, b.CreateAdd(b.CreateMul(pc, k.c64(M)), row0))), 1, M};
+  }
+
+  /// The accumulators of one tile: sum over kk < kcCur of A's panel `ap` times packed B panel `bp`.
+  void microKernel(PanelA ap, llvm::Value* bp, llvm::Value* kcCur) {
     llvm::Value* zero = llvm::ConstantFP::get(vt, 0.0);
     for (llvm::Value* a : acc) b.CreateStore(zero, a);
     k.loop(k.c64(0), kcCur, [&](llvm::Value* kk) {
@@ -324,9 +342,9 @@ struct GemmLowering {
       llvm::Value* brow = b.CreateMul(kk, k.c64(p.nr));
       for (int64_t v = 0; v < nv; ++v)
         bv.push_back(b.CreateAlignedLoad(vt, elementPtr(bp, b.CreateAdd(brow, k.c64(v * p.vl))), llvm::Align(64)));
-      llvm::Value* arow = b.CreateMul(kk, k.c64(p.mr));
+      llvm::Value* arow = b.CreateMul(kk, k.c64(ap.kStride));
       for (int64_t i = 0; i < p.mr; ++i) {
-        llvm::Value* a = b.CreateLoad(t, elementPtr(ap, b.CreateAdd(arow, k.c64(i))));
+        llvm::Value* a = b.CreateLoad(t, elementPtr(ap.base, b.CreateAdd(arow, k.c64(i * ap.rowStride))));
         llvm::Value* splat = b.CreateVectorSplat(unsigned(p.vl), a);
         for (int64_t v = 0; v < nv; ++v) {
           llvm::Value* slot = acc[size_t(i * nv + v)];
@@ -420,10 +438,13 @@ struct GemmLowering {
       llvm::Value* bp = elementPtr(packB, b.CreateMul(jr, k.c64(p.kc * p.nr)));
       llvm::Value* col0 = b.CreateAdd(jc, b.CreateMul(jr, k.c64(p.nr)));
       k.loop(k.c64(0), aPanels, [&](llvm::Value* ir) {
-        llvm::Value* ap = elementPtr(aBlock, b.CreateMul(ir, k.c64(p.kc * p.mr)));
         llvm::Value* row0 = b.CreateAdd(ic, b.CreateMul(ir, k.c64(p.mr)));
         prefetchTile(bi, row0, col0);
-        microKernel(ap, bp, kcCur);
+        PanelA packed{elementPtr(aBlock, directA ? k.c64(0) : b.CreateMul(ir, k.c64(p.kc * p.mr))), 1, p.mr};
+        if (!directA) microKernel(packed, bp, kcCur);
+        else if (mFull == M) microKernel(directPanel(bi, row0, pc), bp, kcCur);
+        else ifElse(b.CreateICmpSLT(row0, k.c64(mFull)), [&] { microKernel(directPanel(bi, row0, pc), bp, kcCur); },
+                    [&] { microKernel(packed, bp, kcCur); });
         ifElse(first, [&] { storeTile(bi, row0, col0, false); }, [&] { storeTile(bi, row0, col0, true); });
         if (epi) when(last, [&] { epilogueTile(bi, row0, col0); });
       }, true);
@@ -456,7 +477,7 @@ struct GemmLowering {
   int64_t lower() {
     packB = k.scratch(p.kc * roundUp(p.nc, p.nr) * bytes);
     int64_t aBlocks = prepackA ? ceilDiv(M, p.mc) * ceilDiv(K, p.kc) : 1;
-    packA = k.scratch(aBlocks * aBlockElements() * bytes);
+    packA = k.scratch(directA ? p.mr * p.kc * bytes : aBlocks * aBlockElements() * bytes);
     for (int64_t i = 0; i < p.mr * nv; ++i) acc.push_back(k.local(vt));
     if (spec.finishBatch) result = k.scratch(M * N * bytes);
     if (prepackA)  // the same A for every batch: pack each of its blocks once
@@ -473,9 +494,10 @@ struct GemmLowering {
         llvm::Value* bPanels = b.CreateSDiv(b.CreateAdd(ncCur, k.c64(p.nr - 1)), k.c64(p.nr));
         depthBlocks([&](llvm::Value* pb, llvm::Value* pc, llvm::Value* kcCur) {
           packBlockB(bi, jc, pc, kcCur, bPanels);
+          if (directA && mFull < M) packBlockA(packA, bi, k.c64(mFull), pc, kcCur, k.c64(1));  // the ragged last panel
           rowBlocks([&](llvm::Value* ib, llvm::Value* ic, llvm::Value* aPanels) {
             llvm::Value* block = aBlock(ib, pb);
-            if (!prepackA) packBlockA(block, bi, ic, pc, kcCur, aPanels);
+            if (!prepackA && !directA) packBlockA(block, bi, ic, pc, kcCur, aPanels);
             tiles(bi, block, ic, jc, pc, kcCur, aPanels, bPanels);
           });
         });
