@@ -41,15 +41,16 @@ GemmPlan planGemm(int64_t M, int64_t N, int64_t K, DType dtype, bool avx512) {
   // The register tile: nv vectors wide, mr rows, mr * nv accumulators plus nv vectors of B and one
   // broadcast of A in registers. Scored by the work including the padding of the edge tiles, weighted by
   // the loads each FMA needs (a taller, wider tile reuses each load more).
-  for (int64_t nv = 1; nv <= 4; ++nv) {
-    int64_t mr = std::min<int64_t>((registers - nv - 2) / nv, 14);
-    if (mr < 1) continue;
-    int64_t nr = nv * p.vl;
-    double work = double(roundUp(M, mr)) * double(roundUp(N, nr));
-    double loadsPerFma = double(mr + nv) / double(mr * nv);
-    double score = work * (1.0 + 2.0 * loadsPerFma);
-    if (best == 0 || score < best) best = score, p.mr = mr, p.nr = nr;
-  }
+  // Every height up to the registers' limit is a candidate, so that a short M (10 rows of a head's
+  // weight gradient) gets a tile without padded rows.
+  for (int64_t nv = 1; nv <= 4; ++nv)
+    for (int64_t mr = std::min<int64_t>((registers - nv - 2) / nv, 14); mr >= 1; --mr) {
+      int64_t nr = nv * p.vl;
+      double work = double(roundUp(M, mr)) * double(roundUp(N, nr));
+      double loadsPerFma = double(mr + nv) / double(mr * nv);
+      double score = work * (1.0 + 2.0 * loadsPerFma);
+      if (best == 0 || score < best) best = score, p.mr = mr, p.nr = nr;
+    }
   int64_t l1 = cacheBytes(_SC_LEVEL1_DCACHE_SIZE, 32 << 10), l2 = cacheBytes(_SC_LEVEL2_CACHE_SIZE, 512 << 10);
   // KC: an MR x KC panel of A and a KC x NR panel of B fill most of L1; MC x KC of A half of L2.
   p.kc = std::clamp<int64_t>(int64_t(0.75 * double(l1)) / ((p.mr + p.nr) * bytes) / 8 * 8, 32, 512);
