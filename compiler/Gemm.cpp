@@ -32,7 +32,7 @@ int64_t cacheBytes(int name, int64_t fallback) {
 
 }  // namespace
 
-GemmPlan planGemm(int64_t M, int64_t N, int64_t K, DType dtype, bool avx512) {
+GemmPlan planGemm(int64_t M, int64_t N, int64_t K, DType dtype, bool avx512, int64_t columnBlocks) {
   int64_t bytes = dtypeSize(dtype);
   GemmPlan p;
   p.vl = (avx512 ? 64 : 32) / bytes;
@@ -60,8 +60,17 @@ GemmPlan planGemm(int64_t M, int64_t N, int64_t K, DType dtype, bool avx512) {
   p.mc = std::min(p.mc, roundUp(M, p.mr));
   p.nc = std::clamp<int64_t>((4 << 20) / (p.kc * bytes) / p.nr * p.nr, p.nr, 8192 / p.nr * p.nr);
   p.nc = std::min(p.nc, roundUp(N, p.nr));
+  int64_t panels = ceilDiv(N, p.nr);
+  p.nc = std::min(p.nc, ceilDiv(panels, std::clamp<int64_t>(columnBlocks, 1, panels)) * p.nr);
   return p;
 }
+
+int64_t GemmShape::columnBlocks() const {
+  if (!splitColumns) return 1;
+  return std::clamp<int64_t>(int64_t(2.0 * double(batch) * double(M) * double(N) * double(K) / 4e6), 1, 8);
+}
+
+GemmPlan planGemm(const GemmShape& s) { return planGemm(s.M, s.N, s.K, s.dtype, hostTarget().avx512, s.columnBlocks()); }
 
 std::optional<GemmShape> gemmShapeOf(const Graph& g, NodeId id) {
   const Node& n = g[id];
@@ -74,12 +83,12 @@ std::optional<GemmShape> gemmShapeOf(const Graph& g, NodeId id) {
       const Shape& out = n.type.shape;
       size_t r = out.size();
       bool ta = std::get<MatmulAttrs>(n.attrs).transpose_a;
-      return GemmShape{numel(Shape(out.begin(), out.end() - 2)), out[r - 2], out[r - 1],
-                       g[n.inputs[0]].type.shape[r - (ta ? 2 : 1)], t};
+      int64_t batch = numel(Shape(out.begin(), out.end() - 2));
+      return GemmShape{batch, out[r - 2], out[r - 1], g[n.inputs[0]].type.shape[r - (ta ? 2 : 1)], t, false, batch < 4};
     }
     case Op::Conv2d: {
       auto [N, C, O, KK, P, a, b, c] = dims(g[n.inputs[0]].type.shape, g[n.inputs[1]].type.shape, n.type.shape);
-      return GemmShape{N, O, P, C * KK, t};
+      return GemmShape{N, O, P, C * KK, t, false, N < 4};
     }
     case Op::Conv2dGradInput: {
       auto [N, C, O, KK, P, a, b, c] = dims(n.type.shape, g[n.inputs[1]].type.shape, g[n.inputs[0]].type.shape);
@@ -87,7 +96,7 @@ std::optional<GemmShape> gemmShapeOf(const Graph& g, NodeId id) {
     }
     case Op::Conv2dGradWeight: {
       auto [N, C, O, KK, P, a, b, c] = dims(g[n.inputs[0]].type.shape, n.type.shape, g[n.inputs[1]].type.shape);
-      return GemmShape{N, O, C * KK, P, t, true};
+      return GemmShape{N, O, C * KK, P, t, true, true};
     }
     default: return std::nullopt;
   }
@@ -96,7 +105,7 @@ std::optional<GemmShape> gemmShapeOf(const Graph& g, NodeId id) {
 std::string describeGemm(const Graph& g, NodeId id) {
   std::optional<GemmShape> s = gemmShapeOf(g, id);
   if (!s) return "";
-  GemmPlan p = planGemm(s->M, s->N, s->K, s->dtype, hostTarget().avx512);
+  GemmPlan p = planGemm(*s);
   return fmt::format("gemm {}{} x [{} x {} x {}] {}: {}", s->sumBatches ? "sum of " : "", s->batch, s->M, s->N, s->K,
                      dtypeName(s->dtype), p.str());
 }
@@ -114,7 +123,7 @@ struct GemmLowering {
   const GemmSpec& spec;
   const Epilogue* epi;
   int64_t M = spec.M, N = spec.N, K = spec.K;
-  GemmPlan p = planGemm(M, N, K, spec.dtype, hostTarget().avx512);
+  GemmPlan p = planGemm(spec);
   llvm::IRBuilder<>& b = k.b();
   llvm::Type* t = k.valueType(spec.dtype);
   llvm::VectorType* vt = llvm::FixedVectorType::get(t, unsigned(p.vl));
@@ -487,9 +496,12 @@ struct GemmLowering {
           packBlockA(aBlock(ib, pb), k.c64(0), ic, pc, kcCur, aPanels);
         });
       });
-    auto batch = [&](llvm::Value* bi) {
+    // The outer loop runs over (batch, block of NC columns): iterations independent of each other, so any
+    // split of the range gives the same bits (the threads' chunks).
+    int64_t blocks = ceilDiv(N, p.nc);
+    auto columnBlock = [&](llvm::Value* bi, llvm::Value* jb) {
       if (spec.startBatch) spec.startBatch(k, bi);
-      k.loop(ceilDiv(N, p.nc), [&](llvm::Value* jb) {
+      {
         llvm::Value* jc = b.CreateMul(jb, k.c64(p.nc));
         llvm::Value* ncCur = min64(b.CreateSub(k.c64(N), jc), p.nc);
         llvm::Value* bPanels = b.CreateSDiv(b.CreateAdd(ncCur, k.c64(p.nr - 1)), k.c64(p.nr));
@@ -502,15 +514,19 @@ struct GemmLowering {
             tiles(bi, block, ic, jc, pc, kcCur, aPanels, bPanels);
           });
         });
-      });
-      if (spec.finishBatch) spec.finishBatch(k, bi, result);
+      }
+      if (spec.finishBatch) spec.finishBatch(k, bi, result);  // blocks == 1: the batch's whole result
     };
-    if (spec.sumBatches) {  // one result: the batches run in order inside one iteration
-      k.loop(k.rangeBegin(), k.rangeEnd(), [&](llvm::Value*) { k.loop(k.c64(0), k.c64(spec.batch), batch, true); });
-      return 1;
+    if (spec.sumBatches) {  // one result per column block: the batches run in order inside its iteration
+      k.loop(k.rangeBegin(), k.rangeEnd(), [&](llvm::Value* jb) {
+        k.loop(k.c64(0), k.c64(spec.batch), [&](llvm::Value* bi) { columnBlock(bi, jb); }, true);
+      });
+      return blocks;
     }
-    k.loop(k.rangeBegin(), k.rangeEnd(), batch);
-    return spec.batch;
+    k.loop(k.rangeBegin(), k.rangeEnd(), [&](llvm::Value* t) {
+      columnBlock(b.CreateSDiv(t, k.c64(blocks)), b.CreateSRem(t, k.c64(blocks)));
+    });
+    return spec.batch * blocks;
   }
 };
 
@@ -520,8 +536,7 @@ GemmSpec gemmSpecFor(const Graph& g, NodeId id) {
   std::optional<GemmShape> shape = gemmShapeOf(g, id);
   KILN_ASSERT(shape.has_value(), "gemmSpecFor: not a contraction");
   GemmSpec s;
-  s.batch = shape->batch, s.M = shape->M, s.N = shape->N, s.K = shape->K, s.dtype = shape->dtype;
-  s.sumBatches = shape->sumBatches;
+  static_cast<GemmShape&>(s) = *shape;
   return s;
 }
 

@@ -26,8 +26,9 @@ struct GemmPlan {
 };
 
 /// The plan for C[M,N] = A[M,K] B[K,N] in `dtype` (f32 or f64), with AVX-512 vectors or else AVX2's: the
-/// tile with the least padded work per load, KC from L1, MC from L2, NC from a share of L3.
-GemmPlan planGemm(int64_t M, int64_t N, int64_t K, DType dtype, bool avx512);
+/// tile with the least padded work per load, KC from L1, MC from L2, NC from a share of L3 and, with
+/// `columnBlocks` > 1, small enough that N splits into about that many blocks (the chunks threads share).
+GemmPlan planGemm(int64_t M, int64_t N, int64_t K, DType dtype, bool avx512, int64_t columnBlocks = 1);
 
 /// The GEMM a contraction runs as: `batch` products of M x K by K x N, each its own result or, with
 /// `sumBatches`, all added into one.
@@ -35,7 +36,15 @@ struct GemmShape {
   int64_t batch = 1, M = 1, N = 1, K = 1;  ///< batches, and the dims of each product
   DType dtype = DType::F32;                ///< of the operands and the result
   bool sumBatches = false;                 ///< one M x N result, the sum of the batches' products
+  /// The outer loop may split N into blocks (for threads): false when each batch's result must be whole
+  /// (a conv's input gradient scatters it back) or when the batches alone give enough chunks.
+  bool splitColumns = false;
+  /// The blocks of columns wanted: about one per 4 MFLOP, at most 8; 1 without splitColumns. From the
+  /// shape alone, never from the thread count, so results do not depend on it.
+  int64_t columnBlocks() const;
 };
+/// The plan of a GEMM shape on this host.
+GemmPlan planGemm(const GemmShape& s);
 /// The GEMM node `id` runs as on the engine: matmul (batch dims flattened), conv2d (per sample: O x OH*OW
 /// x C*KH*KW), conv2d_grad_input (per sample: C*KH*KW x OH*OW x O, then col2im) and conv2d_grad_weight
 /// (per sample, summed: O x C*KH*KW x OH*OW); nothing for other ops.

@@ -32,15 +32,13 @@ int64_t lowerIndex(KernelEmitter& k, NodeId id);
 /// A GEMM for the engine (compiler/Gemm.cpp): for each of `batch` batches, C[M,N] = op(A)[M,K] op(B)[K,N],
 /// the operands read through element functions (a conv reads its input through the window), and the
 /// result stored at element bi * M * N + m * N + col of node `c`.
-struct GemmSpec {
+struct GemmSpec : GemmShape {
   /// How an operand lies in memory, for the packing's fast paths.
   enum Layout {
     Other,    ///< only through its element function
     AlongK,   ///< a plain matrix contiguous along K (A row-major, or B transposed)
     AlongMN,  ///< a plain matrix contiguous along M (A transposed) or N (B row-major)
   };
-  int64_t batch = 1, M = 1, N = 1, K = 1;  ///< batches, and the dims of each GEMM
-  DType dtype = DType::F32;                ///< of the operands and the result: f32 or f64
   /// op(A)(bi, m, kk) and op(B)(bi, kk, col) for in-range indices: the value (zero where a window leaves
   /// its input).
   std::function<llvm::Value*(KernelEmitter&, llvm::Value*, llvm::Value*, llvm::Value*)> a, b;
@@ -50,9 +48,6 @@ struct GemmSpec {
   Layout aLayout = Other, bLayout = Other;
   int64_t aBatchStride = 0, bBatchStride = 0;  ///< elements between batches of a plain operand
   bool aShared = false;                ///< op(A) is the same for every batch (a conv's weights): packed once
-  /// Every batch's product is added into one M x N result (a conv's weight gradient, summed over the
-  /// samples); the kernel then has one outer iteration.
-  bool sumBatches = false;
   NodeId c;                            ///< where the result is stored
   /// When set, runs at the start of each batch, before its operands are packed (a conv fills its im2col).
   std::function<void(KernelEmitter&, llvm::Value* bi)> startBatch;
