@@ -4,10 +4,7 @@
 // packing), and every MR x NR tile of C computed by a micro-kernel of MR x NR/VL vector accumulators fed by
 // FMAs. Tiles at the edges are stored with masked stores and row guards; the epilogue of a fused kernel
 // runs on each tile after its last block of K, while the tile is in cache.
-#include <unistd.h>
-
 #include <algorithm>
-#include <array>
 
 #include <fmt/format.h>
 #include <llvm/IR/Intrinsics.h>
@@ -24,100 +21,8 @@ namespace {
 int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 int64_t roundUp(int64_t a, int64_t b) { return ceilDiv(a, b) * b; }
 
-/// A cache size from the C library, or `fallback` when it does not know.
-int64_t cacheBytes(int name, int64_t fallback) {
-  long v = sysconf(name);
-  return v > 0 ? int64_t(v) : fallback;
-}
-
-}  // namespace
-
-GemmPlan planGemm(int64_t M, int64_t N, int64_t K, DType dtype, bool avx512, int64_t columnBlocks) {
-  int64_t bytes = dtypeSize(dtype);
-  GemmPlan p;
-  p.vl = (avx512 ? 64 : 32) / bytes;
-  int64_t registers = avx512 ? 32 : 16;
-  double best = 0;
-  // The register tile: nv vectors wide, mr rows, mr * nv accumulators plus nv vectors of B and one
-  // broadcast of A in registers. Scored by the work including the padding of the edge tiles, weighted by
-  // the loads each FMA needs (a taller, wider tile reuses each load more).
-  // Every height up to the registers' limit is a candidate, so that a short M (10 rows of a head's
-  // weight gradient) gets a tile without padded rows.
-  for (int64_t nv = 1; nv <= 4; ++nv)
-    for (int64_t mr = std::min<int64_t>((registers - nv - 2) / nv, 14); mr >= 1; --mr) {
-      int64_t nr = nv * p.vl;
-      double work = double(roundUp(M, mr)) * double(roundUp(N, nr));
-      double loadsPerFma = double(mr + nv) / double(mr * nv);
-      double score = work * (1.0 + 2.0 * loadsPerFma);
-      if (best == 0 || score < best) best = score, p.mr = mr, p.nr = nr;
-    }
-  int64_t l1 = cacheBytes(_SC_LEVEL1_DCACHE_SIZE, 32 << 10), l2 = cacheBytes(_SC_LEVEL2_CACHE_SIZE, 512 << 10);
-  // KC: an MR x KC panel of A and a KC x NR panel of B fill most of L1; MC x KC of A half of L2.
-  p.kc = std::clamp<int64_t>(int64_t(0.75 * double(l1)) / ((p.mr + p.nr) * bytes) / 8 * 8, 32, 512);
-  if (K <= p.kc + p.kc / 4) p.kc = K;
-  else p.kc = roundUp(ceilDiv(K, ceilDiv(K, p.kc)), p.vl);  // blocks of one depth, not a shallow last one
-  p.mc = std::clamp<int64_t>(l2 / 2 / (p.kc * bytes) / p.mr * p.mr, p.mr, 1024 / p.mr * p.mr);
-  p.mc = std::min(p.mc, roundUp(M, p.mr));
-  p.nc = std::clamp<int64_t>((4 << 20) / (p.kc * bytes) / p.nr * p.nr, p.nr, 8192 / p.nr * p.nr);
-  p.nc = std::min(p.nc, roundUp(N, p.nr));
-  int64_t panels = ceilDiv(N, p.nr);
-  p.nc = std::min(p.nc, ceilDiv(panels, std::clamp<int64_t>(columnBlocks, 1, panels)) * p.nr);
-  return p;
-}
-
-int64_t GemmShape::columnBlocks() const {
-  if (!splitColumns) return 1;
-  return std::clamp<int64_t>(int64_t(2.0 * double(batch) * double(M) * double(N) * double(K) / 4e6), 1, 8);
-}
-
-GemmPlan planGemm(const GemmShape& s) { return planGemm(s.M, s.N, s.K, s.dtype, hostTarget().avx512, s.columnBlocks()); }
-
-std::optional<GemmShape> gemmShapeOf(const Graph& g, NodeId id) {
-  const Node& n = g[id];
-  DType t = n.type.dtype;
-  auto dims = [&](const Shape& x, const Shape& w, const Shape& y) {
-    return std::array<int64_t, 8>{x[0], x[1], w[0], w[2] * w[3], y[2] * y[3], 0, 0, 0};
-  };
-  switch (n.op) {
-    case Op::Matmul: {
-      const Shape& out = n.type.shape;
-      size_t r = out.size();
-      bool ta = std::get<MatmulAttrs>(n.attrs).transpose_a;
-      int64_t batch = numel(Shape(out.begin(), out.end() - 2));
-      return GemmShape{batch, out[r - 2], out[r - 1], g[n.inputs[0]].type.shape[r - (ta ? 2 : 1)], t, false, batch < 4};
-    }
-    case Op::Conv2d: {
-      auto [N, C, O, KK, P, a, b, c] = dims(g[n.inputs[0]].type.shape, g[n.inputs[1]].type.shape, n.type.shape);
-      return GemmShape{N, O, P, C * KK, t, false, N < 4};
-    }
-    case Op::Conv2dGradInput: {
-      auto [N, C, O, KK, P, a, b, c] = dims(n.type.shape, g[n.inputs[1]].type.shape, g[n.inputs[0]].type.shape);
-      return GemmShape{N, C * KK, P, O, t};
-    }
-    case Op::Conv2dGradWeight: {
-      auto [N, C, O, KK, P, a, b, c] = dims(g[n.inputs[0]].type.shape, n.type.shape, g[n.inputs[1]].type.shape);
-      return GemmShape{N, O, C * KK, P, t, true, true};
-    }
-    default: return std::nullopt;
-  }
-}
-
-std::string describeGemm(const Graph& g, NodeId id) {
-  std::optional<GemmShape> s = gemmShapeOf(g, id);
-  if (!s) return "";
-  GemmPlan p = planGemm(*s);
-  return fmt::format("gemm {}{} x [{} x {} x {}] {}: {}", s->sumBatches ? "sum of " : "", s->batch, s->M, s->N, s->K,
-                     dtypeName(s->dtype), p.str());
-}
-
-std::string GemmPlan::str() const {
-  return fmt::format("tile {}x{} ({} lanes), blocks kc {} mc {} nc {}", mr, nr, vl, kc, mc, nc);
-}
-
-namespace {
-
 /// One GEMM kernel on the engine, from its spec. The outer loop (the kernel's [begin, end)) runs over the
-/// batch.
+/// batches and the blocks of NC columns.
 struct GemmLowering {
   KernelEmitter& k;
   const GemmSpec& spec;

@@ -1,6 +1,6 @@
 // The GEMM engine's plan: the register tile and cache blocks chosen for one matmul from its shape and the
-// host (compiler/Gemm.cpp emits the packed, blocked kernel; lowerMatmul in compiler/Lowering.h is its
-// entry point).
+// host (compiler/GemmPlan.cpp plans; compiler/Gemm.cpp emits the packed, blocked kernel, and lowerMatmul
+// in compiler/Lowering.h is its entry point).
 #pragma once
 
 #include <cstdint>

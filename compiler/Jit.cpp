@@ -28,6 +28,7 @@
 
 #include "ir/Error.h"
 #include "runtime/Safetensors.h"
+#include "runtime/ThreadPool.h"
 
 namespace kiln {
 
@@ -198,7 +199,7 @@ std::vector<std::vector<char>> compileUnits(std::vector<CodeUnit>& units, const 
       next = todo.size();
     }
   };
-  size_t threads = opts.threads > 0 ? size_t(opts.threads) : std::max(1u, std::thread::hardware_concurrency());
+  size_t threads = opts.threads > 0 ? size_t(opts.threads) : size_t(defaultThreads());
   threads = std::min(threads, todo.size());
   auto t0 = std::chrono::steady_clock::now();
   std::vector<std::thread> workers;

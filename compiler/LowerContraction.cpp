@@ -321,16 +321,17 @@ int64_t lowerMaxPoolTiledVector(KernelEmitter& k, NodeId id, int64_t vl) {
   auto* vt = llvm::FixedVectorType::get(t, unsigned(vl));
   llvm::Align align(dtypeSize(n.type.dtype));
   llvm::Value* zero = llvm::ConstantFP::get(vt, 0.0);
-  std::vector<llvm::Constant*> laneNumbers;
-  for (int64_t l = 0; l < vl; ++l) laneNumbers.push_back(b.getInt64(uint64_t(l)));
-  llvm::Value* lane = llvm::ConstantVector::get(laneNumbers);
+  llvm::Value* lane = b.CreateStepVector(llvm::FixedVectorType::get(b.getInt64Ty(), unsigned(vl)));
   auto below = [&](llvm::Value* limit, int64_t first) {  // lanes first + l < limit
     return b.CreateICmpSLT(b.CreateAdd(lane, b.CreateVectorSplat(unsigned(vl), k.c64(first))),
                            b.CreateVectorSplat(unsigned(vl), limit));
   };
-  if (grad && (H != OH * KH || W != OW * KW))  // rows or columns no window covers
-    k.loop(n.type.numel(), [&](llvm::Value* i) { k.store(id, i, llvm::ConstantFP::get(t, 0.0)); });
-  k.loopNest({ys[0] * ys[1], OH}, [&](const std::vector<llvm::Value*>& po) {
+  // The outer loop (the kernel's range) runs over the N x C planes, each independent of the others.
+  k.loop(k.rangeBegin(), k.rangeEnd(), [&](llvm::Value* plane) {
+    if (grad && (H != OH * KH || W != OW * KW))  // rows or columns no window covers
+      k.loop(H * W, [&](llvm::Value* i) { k.store(id, b.CreateAdd(b.CreateMul(plane, k.c64(H * W)), i), llvm::ConstantFP::get(t, 0.0)); });
+    k.loop(k.c64(0), k.c64(OH), [&](llvm::Value* oh) {
+    std::vector<llvm::Value*> po{plane, oh};
     k.loop(k.c64(0), k.c64((OW + vl - 1) / vl), [&](llvm::Value* chunk) {
       llvm::Value* ow0 = b.CreateMul(chunk, k.c64(vl));
       llvm::Value* left = b.CreateSub(k.c64(OW), ow0);             // windows left in the row
@@ -362,8 +363,9 @@ int64_t lowerMaxPoolTiledVector(KernelEmitter& k, NodeId id, int64_t vl) {
         storeWindowRow(k, id, rowBase[size_t(kh)], cols, rowMasks, align);
       }
     }, true);
-  }, true);
-  return 1;
+    }, true);
+  });
+  return ys[0] * ys[1];
 }
 
 int64_t lowerPool(KernelEmitter& k, NodeId id) {

@@ -2,6 +2,7 @@
 // function, compiling and linking the module.
 #include "compiler/Pipeline.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <functional>
@@ -70,6 +71,18 @@ Buffer bufferOf(const Graph& g, NodeId id, const std::string& name, const std::v
 }
 
 /// A kernel's name: its root node and kind, e.g. k12_matmul (unfused kernels keep the node's op name).
+/// How many chunks threads may split a kernel's outer loop into: about one per 20 microseconds of work
+/// (16K elements written, or 4 MFLOP of a contraction), at most 64 and at most the extent. From the shape
+/// alone, so the chunks are the same at any thread count.
+int64_t chunksFor(const Graph& g, const FusedKernel& kernel, int64_t extent) {
+  if (extent <= 1) return 1;
+  double work = double(g[kernel.root].type.numel()) / 16384.0;
+  for (NodeId m : kernel.nodes)
+    if (std::optional<GemmShape> s = gemmShapeOf(g, m))
+      work = std::max(work, 2.0 * double(s->batch) * double(s->M) * double(s->N) * double(s->K) / 4e6);
+  return std::clamp<int64_t>(int64_t(work), 1, std::min<int64_t>(extent, 64));
+}
+
 std::string kernelName(const Graph& g, const FusedKernel& k) {
   return k.nodes.size() == 1 ? fmt::format("k{}_{}", k.root.v, opName(g[k.root].op)) : fmt::format("k{}_{}_fused", k.root.v, kindName(g, k));
 }
@@ -151,7 +164,7 @@ Lowered lower(const Graph& input, const CompileOptions& opts, CompileStats& stat
     CodeUnit u = newUnit("kiln.kernel");
     KernelEmitter k(*u.module, g, l.offsets);
     int64_t extent = lowerKernel(k, kernel, "kernel");  // one name for all, so equal bodies print alike
-    l.kernels.push_back({name, nullptr, extent, k.scratchBytes()});
+    l.kernels.push_back({name, nullptr, extent, k.scratchBytes(), chunksFor(g, kernel, extent)});
     u.key = codeKey(*u.module);  // before prepareModule: what it adds comes from the host, which the key holds
     prepareModule(*u.module);
     auto [it, fresh] = unitOf.emplace(u.key, l.units.size());
@@ -219,7 +232,9 @@ std::unique_ptr<Executable> compileGraph(const Graph& input, const CompileOption
   }
   spec.keepAlive = code.owner;
   if (statsOut) *statsOut = stats;
-  return std::make_unique<Executable>(std::move(spec));
+  auto exe = std::make_unique<Executable>(std::move(spec));
+  if (opts.threads > 0) exe->setThreads(opts.threads);
+  return exe;
 }
 
 std::unique_ptr<JitSession> compileSession(const Graph& program, uint64_t seed, const CompileOptions& opts,

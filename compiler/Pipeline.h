@@ -18,7 +18,7 @@ struct CompileOptions {
   bool useCache = true;   ///< reuse compiled objects from cacheDir (keyed by a hash of the IR and the host)
   std::string cacheDir;   ///< default: $KILN_CACHE_DIR, else $XDG_CACHE_HOME/kiln, else ~/.cache/kiln
   bool optimize = true;   ///< simplify, fuse and plan memory; off: one kernel per node, every value its own buffer
-  int threads = 0;        ///< threads that compile modules in parallel; 0: one per core
+  int threads = 0;        ///< threads that compile the modules and run the kernels' chunks; 0: defaultThreads()
 };
 
 /// The time one stage took.

@@ -11,6 +11,7 @@
 #include <fmt/ranges.h>
 
 #include "ir/Error.h"
+#include "runtime/ThreadPool.h"
 
 namespace kiln {
 
@@ -43,9 +44,30 @@ int64_t largestScratch(const ExecutableSpec& s) {
 Executable::Executable(ExecutableSpec spec)
     : spec_(std::move(spec)),
       arena_(allocateArena(spec_.arenaBytes), std::free),
-      scratch_(allocateArena(largestScratch(spec_)), std::free) {
+      scratchStride_(largestScratch(spec_)),
+      scratch_(allocateArena(scratchStride_), std::free) {
   for (const InitData& d : spec_.init)
     if (!d.bytes.empty()) std::memcpy(arena_.get() + d.offset, d.bytes.data(), d.bytes.size());
+  setThreads(defaultThreads());
+}
+
+void Executable::setThreads(int threads) {
+  if (threads < 1 || threads > 256) throw Error(fmt::format("threads: expected 1 to 256, got {}", threads));
+  if (threads == threads_) return;
+  scratch_.reset(allocateArena(scratchStride_ * threads));
+  threads_ = threads;
+}
+
+int32_t Executable::runChunks(const Kernel& k) {
+  chunkStatus_.assign(size_t(k.chunks), kKernelOk);
+  char* arena = arena_.get();
+  ThreadPool::shared().run(threads_, k.chunks, [&](int64_t c, int worker) {
+    int64_t begin = c * k.extent / k.chunks, end = (c + 1) * k.extent / k.chunks;
+    chunkStatus_[size_t(c)] = k.fn(arena, scratch_.get() + scratchStride_ * worker, begin, end);
+  });
+  for (int32_t s : chunkStatus_)
+    if (s != kKernelOk) return s;
+  return kKernelOk;
 }
 
 const Buffer* Executable::find(const std::vector<const std::vector<Buffer>*>& lists, const std::string& name) const {
@@ -88,7 +110,7 @@ void Executable::run(size_t begin, size_t end) {
   for (size_t i = begin; i < end && i < spec_.kernels.size(); ++i) {
     const Kernel& k = spec_.kernels[i];
     auto t0 = profiling ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();
-    int32_t status = k.fn(arena_.get(), scratch_.get(), 0, k.extent);
+    int32_t status = threads_ > 1 && k.chunks > 1 ? runChunks(k) : k.fn(arena_.get(), scratch_.get(), 0, k.extent);
     if (profiling) profile_[i] += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     if (status != kKernelOk) throw Error(fmt::format("kernel {}: {}", k.name, kernelStatusMessage(status)));
   }

@@ -34,6 +34,10 @@ struct Kernel {
   KernelFn fn = nullptr;  ///< entry point, valid while ExecutableSpec::keepAlive lives
   int64_t extent = 1;     ///< iterations of its outer loop: run passes [0, extent)
   int64_t scratchBytes = 0;  ///< scratch memory it needs (GEMM packing panels), 64-byte aligned
+  /// Pieces of [0, extent) that threads may run apart: chunk c is [c * extent / chunks, (c + 1) * extent /
+  /// chunks). The compiler fixes it from the shape; the iterations are independent, so any split gives
+  /// the same bits.
+  int64_t chunks = 1;
 };
 
 /// A named region of the arena with its element type (safetensors dtype name) and shape.
@@ -88,6 +92,11 @@ class Executable {
   void run() { run(0, spec_.kernels.size()); }
   /// Runs kernels [begin, end).
   void run(size_t begin, size_t end);
+  /// The threads that run the kernels' chunks (1 to 256; the default is defaultThreads()). Results are the
+  /// same bits at any count.
+  void setThreads(int threads);
+  /// The threads setThreads chose.
+  int threads() const { return threads_; }
   /// Copies every aliasing output into the leaf it replaces.
   void commitAliases();
 
@@ -102,7 +111,12 @@ class Executable {
 
   ExecutableSpec spec_;
   std::unique_ptr<char, void (*)(void*)> arena_;
-  std::unique_ptr<char, void (*)(void*)> scratch_;  // the largest scratch any kernel needs
+  int threads_ = 1;
+  int64_t scratchStride_ = 0;  // bytes of scratch per thread: the largest any kernel needs
+  std::unique_ptr<char, void (*)(void*)> scratch_;  // one stride per thread
+  std::vector<int32_t> chunkStatus_;
+  /// Runs kernel i on the threads, chunk by chunk; the status of its lowest failing chunk.
+  int32_t runChunks(const Kernel& k);
   std::vector<double> profile_;  // with KILN_PROFILE set: milliseconds spent in each kernel
 };
 

@@ -53,4 +53,11 @@ const char* kOptimizerFlagsHelp =
     "  --clip-norm X      clip gradients to this global L2 norm (default off)\n"
     "  --schedule NAME    constant or warmup-cosine (with --warmup-steps, --total-steps, --min-lr)\n";
 
+CompileOptions compileOptions(const Args& args) {
+  CompileOptions o;
+  o.useCache = !args.has("no-cache");
+  o.threads = int(args.integer("threads", 0, 1, 256));
+  return o;
+}
+
 }  // namespace kiln

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "compiler/Pipeline.h"
 #include "ir/Graph.h"
 #include "passes/PassRegistry.h"
 #include "tools/Args.h"
@@ -24,6 +25,8 @@ PipelineState compileThrough(const Args& args, const std::string& last);
 FlagSpec withPassFlags(FlagSpec spec);
 /// The pass options given as flags.
 PassOptions passOptions(const Args& args);
+/// The JIT's options from --no-cache and --threads N (1 to 256; default $KILN_THREADS, else the cores).
+CompileOptions compileOptions(const Args& args);
 /// Help text for the optimizer flags, shared by the verbs that build training programs.
 extern const char* kOptimizerFlagsHelp;
 

@@ -101,11 +101,13 @@ int cmdDump(const std::vector<std::string>& argv) {
 
 const char* kRunHelp =
     "usage: kiln run FILE [--inputs IN.safetensors | --data fashion-mnist | --seed N] [--out OUT.safetensors]\n"
-    "                [--engine interp|jit] [--time-passes] [--no-cache]\n"
+    "                [--engine interp|jit] [--time-passes] [--no-cache] [--threads N]\n"
     "Evaluates a graph and prints a summary of each output.\n"
     "  --engine E      interp: the reference interpreter (default); jit: compiled kernels\n"
     "  --time-passes   with jit: compile time per stage\n"
     "  --no-cache      with jit: compile without the on-disk object cache\n"
+    "  --threads N     with jit: threads that compile and run (default $KILN_THREADS, else every core;\n"
+    "                  results are the same bits at any count)\n"
     "  --inputs F      values for inputs (all of them) and for any parameters (by name)\n"
     "  --data fashion-mnist[:DIR]\n"
     "                  feed inputs x and labels from a real Fashion-MNIST training batch\n"
@@ -133,7 +135,7 @@ TensorMap fashionBatch(const Graph& g, int64_t index, const std::string& dir) {
 
 int cmdRun(const std::vector<std::string>& argv) {
   if (wantsHelp(argv, kRunHelp)) return 0;
-  Args args("run", argv, {{"inputs", "seed", "out", "data", "batch-index", "engine"}, {"f64", "time-passes", "no-cache"}});
+  Args args("run", argv, {{"inputs", "seed", "out", "data", "batch-index", "engine", "threads"}, {"f64", "time-passes", "no-cache"}});
   args.expectPositionals(1, "one FILE (or - for standard input)");
   if (args.has("inputs") + args.has("data") > 1) throw Error("kiln run: give at most one of --inputs and --data");
   Graph g = loadGraph(args.positionals()[0]);
@@ -169,7 +171,7 @@ int cmdRun(const std::vector<std::string>& argv) {
     if (args.has("f64")) throw Error("kiln run: --f64 is an interpreter option");
     checkFeeds(g, feeds);  // the interpreter's errors for a missing or mistyped input, before compiling
     CompileStats stats;
-    auto exe = compileGraph(g, {!args.has("no-cache"), ""}, &stats);
+    auto exe = compileGraph(g, compileOptions(args), &stats);
     if (args.has("time-passes")) std::cerr << stats.report();
     for (const auto& [k, v] : feeds) exe->set(k, toStored(v));
     exe->run();

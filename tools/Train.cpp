@@ -13,6 +13,7 @@
 #include "ir/Error.h"
 #include "models/FashionMnist.h"
 #include "models/Models.h"
+#include "runtime/ThreadPool.h"
 #include "tools/CliCommon.h"
 #include "tools/Engines.h"
 
@@ -21,7 +22,7 @@ namespace kiln {
 const char* kTrainHelp =
     "usage: kiln train MODEL --data fashion-mnist[:DIR] (--steps N | --epochs N) [--engine jit|interp] [--batch N]\n"
     "                  [--seed N] [--save CKPT] [--resume CKPT] [--eval-limit N] [--log-every N]\n"
-    "                  [--time-passes] [--no-cache] [--allow-nan] [optimizer flags]\n"
+    "                  [--time-passes] [--no-cache] [--threads N] [--allow-nan] [optimizer flags]\n"
     "Trains MODEL (mlp or cnn) on the Fashion-MNIST training set, shuffled each epoch with the seed, showing\n"
     "a progress bar (epoch, step, loss, images/s, ETA) and the test accuracy after each epoch (or at the end\n"
     "of --steps). Incomplete last batches are dropped (the graph's batch size is static). --data\n"
@@ -38,6 +39,8 @@ const char* kTrainHelp =
     "  --log-every N        without a terminal, a progress line every N steps (default 100)\n"
     "  --time-passes        report compile time per stage\n"
     "  --no-cache           compile without the on-disk object cache\n"
+    "  --threads N          with jit: threads that compile and run the steps (default $KILN_THREADS, else\n"
+    "                       every core); the losses and parameters are the same bits at any count\n"
     "  --allow-nan          skip a step whose loss is NaN or infinite (its update is dropped; the progress line\n"
     "                       counts the skipped steps) instead of stopping with an error naming the step\n"
     "Defaults: --optimizer sgd-momentum --lr 0.01.\n";
@@ -177,7 +180,7 @@ int64_t completedSteps(const TensorFile& values) {
 int cmdTrain(const std::vector<std::string>& argv) {
   if (wantsHelp(argv, kTrainHelp)) return 0;
   Args args("train", argv,
-            withPassFlags({{"engine", "data", "steps", "epochs", "batch", "seed", "eval-limit", "log-every", "save", "resume"},
+            withPassFlags({{"engine", "data", "steps", "epochs", "batch", "seed", "eval-limit", "log-every", "save", "resume", "threads"},
                            {"time-passes", "no-cache", "allow-nan"}}));
   TrainSetup s = parseSetup(args);
   PassOptions o = passOptions(args);
@@ -185,7 +188,7 @@ int cmdTrain(const std::vector<std::string>& argv) {
   Graph model = s.model->build(s.batch);
   Graph program = findPass("optimizer")(findPass("autodiff")(model, o), o);
   Graph forward = s.model->build(kEvalBatch);
-  CompileOptions copts{!args.has("no-cache"), ""};
+  CompileOptions copts = compileOptions(args);
   std::unique_ptr<Session> engine = makeSession(s.engine, program, s.seed, copts, args.has("time-passes"), "training step");
   std::unique_ptr<Session> eval = makeSession(s.engine, forward, s.seed, copts, args.has("time-passes"), "forward pass");
   Dataset train = loadFashionMnist("train", s.dataDir), test = loadFashionMnist("test", s.dataDir);
@@ -208,8 +211,10 @@ int cmdTrain(const std::vector<std::string>& argv) {
                                                      "(give more --steps or --epochs)", first, total));
     std::cout << fmt::format("resumed from {} after step {}\n", *ckpt, first);
   }
-  std::cout << fmt::format("training {} on Fashion-MNIST: batch {}, {} steps ({} per epoch), {} (lr {}), engine {}\n",
-                           s.model->name, s.batch, total, perEpoch, o.text("optimizer", ""), o.number("lr", 0.01), s.engine);
+  std::string threads = s.engine == "jit" ? fmt::format(", {} threads", copts.threads > 0 ? copts.threads : defaultThreads()) : "";
+  std::cout << fmt::format("training {} on Fashion-MNIST: batch {}, {} steps ({} per epoch), {} (lr {}), engine {}{}\n",
+                           s.model->name, s.batch, total, perEpoch, o.text("optimizer", ""), o.number("lr", 0.01), s.engine,
+                           threads);
   std::vector<int64_t> order(size_t(train.count));
   Progress progress(total, perEpoch, s.batch, s.logEvery);
   for (int64_t step = first; step < total; ++step) {
