@@ -1,7 +1,9 @@
 // kiln_bench: kiln's side of the benchmarks (bench/step_vs_torch.py runs it beside PyTorch).
-//   kiln_bench step MODEL [--batch N] [--steps N] [--unfused]
-//                                                   median milliseconds per training step (JIT, 1 thread);
-//                                                   --unfused: without simplify, fuse and plan-memory
+//   kiln_bench step MODEL [--batch N] [--steps N] [--unfused] [--threads N]
+//                                                   median milliseconds per training step (JIT) at N threads
+//                                                   (default $KILN_THREADS, else the cores) and at 1, steps
+//                                                   interleaved, the speedup, and whether the losses agree bit
+//                                                   for bit; --unfused: without simplify, fuse and plan-memory
 //   kiln_bench compile MODEL [--batch N]            cold (no cache) and cached compile of the training step
 //   kiln_bench plan MODEL [--batch N]               kernels per training step without and with fusion, and
 //                                                   the arena: peak, lower bound, no reuse
@@ -36,6 +38,7 @@
 #include "models/Models.h"
 #include "passes/Autodiff.h"
 #include "passes/Optimizer.h"
+#include "runtime/ThreadPool.h"
 #include "tools/Args.h"
 
 using namespace kiln;
@@ -60,22 +63,37 @@ Graph trainingProgram(const ModelSpec& m, int64_t batch) {
   return addOptimizer(autodiff(m.build(batch)), o);
 }
 
-int stepBench(const ModelSpec& m, int64_t batch, int64_t steps, bool unfused) {
+/// Steps at `threads` threads and at 1, interleaved step by step in one session: the median of each, the
+/// speedup, and whether both gave the same losses bit for bit (each step continues from the other's).
+int stepBench(const ModelSpec& m, int64_t batch, int64_t steps, bool unfused, int threads) {
   Graph prog = trainingProgram(m, batch);
   CompileOptions opts;
   opts.optimize = !unfused;
   auto session = compileSession(prog, 0, opts);
+  Executable& exe = session->executable();
   TensorFile data = toStored(randomInputs(prog, 1));
-  for (int i = 0; i < 3; ++i) session->step(data);  // warm-up: caches, page faults
-  std::vector<double> ms;
-  for (int64_t i = 0; i < steps; ++i) {
-    auto t0 = std::chrono::steady_clock::now();
-    session->step(data);
-    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+  for (int t : {1, threads}) {  // warm-up: caches, page faults, the pool's workers
+    exe.setThreads(t);
+    for (int i = 0; i < 3; ++i) session->step(data);
   }
-  std::cout << fmt::format("{{\"engine\": \"kiln\", \"model\": \"{}\", \"batch\": {}, \"fused\": {}, \"ms_per_step\": {:.4f}}}\n",
-                           m.name, batch, !unfused, median(ms));
-  return 0;
+  std::vector<double> ms[2];
+  bool same = true;
+  for (int64_t i = 0; i < steps; ++i) {
+    TensorFile before = session->values();
+    double loss[2];
+    for (int j : {0, 1}) {
+      if (j == 1) for (const auto& [name, v] : before) session->set(name, v);  // the same step again
+      exe.setThreads(j == 0 ? threads : 1);
+      auto t0 = std::chrono::steady_clock::now();
+      loss[j] = session->step(data);
+      ms[j].push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+    }
+    same = same && loss[0] == loss[1];
+  }
+  std::cout << fmt::format("{{\"engine\": \"kiln\", \"model\": \"{}\", \"batch\": {}, \"fused\": {}, \"threads\": {}, "
+                           "\"ms_per_step\": {:.4f}, \"ms_per_step_1_thread\": {:.4f}, \"speedup\": {:.3f}, \"same_bits\": {}}}\n",
+                           m.name, batch, !unfused, threads, median(ms[0]), median(ms[1]), median(ms[1]) / median(ms[0]), same);
+  return same ? 0 : 1;
 }
 
 /// Resident memory of this process, in MB (/proc/self/statm).
@@ -194,12 +212,13 @@ int main(int argc, char** argv) {
       return gemmBench(models, int(args.integer("repeats", 7, 1, 1000)));
     }
     if (argc < 3)
-      throw Error("usage: kiln_bench step|compile|plan|soak MODEL [--batch N] [--steps N] | elementwise [--steps N] | gemm [MODEL|SHAPE...]");
+      throw Error("usage: kiln_bench step|compile|plan|soak MODEL [--batch N] [--steps N] [--threads N] | elementwise [--steps N] | gemm [MODEL|SHAPE...]");
     std::string what = argv[1];
-    Args args("bench", std::vector<std::string>(argv + 3, argv + argc), {{"batch", "steps"}, {"unfused"}});
+    Args args("bench", std::vector<std::string>(argv + 3, argv + argc), {{"batch", "steps", "threads"}, {"unfused"}});
     const ModelSpec& m = findModel(argv[2]);
     int64_t batch = args.integer("batch", m.defaultBatch, 1, 1 << 16);
-    if (what == "step") return stepBench(m, batch, args.integer("steps", 20, 1, 100000), args.has("unfused"));
+    if (what == "step")
+      return stepBench(m, batch, args.integer("steps", 20, 1, 100000), args.has("unfused"), int(args.integer("threads", defaultThreads(), 1, 256)));
     if (what == "compile") return compileBench(m, batch);
     if (what == "plan") return planBench(m, batch);
     if (what == "soak") return soakBench(m, batch, args.integer("steps", 10000, 20, 10000000));

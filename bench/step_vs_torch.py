@@ -1,11 +1,13 @@
 """kiln's training step against PyTorch's, side by side in one run, 1 thread each.
 
-usage: /usr/bin/python3 bench/step_vs_torch.py [MODEL ...] [--repeats R] [--steps S]
+usage: /usr/bin/python3 bench/step_vs_torch.py [MODEL ...] [--repeats R] [--steps S] [--threads T]
 Models: mlp (batch 128), cnn (batch 64), gpt (batch 16). Each repeat runs kiln (build/kiln_bench, the JIT) and then PyTorch
 (Debian's python3-torch) on the same model, batch and optimizer (SGD, momentum 0.9, lr 0.01), each timing S
 steps and keeping its median; the figures are medians over the repeats, and the ratio kiln / PyTorch
-(below 1: kiln is faster). PyTorch runs with torch.set_num_threads(1) and OPENBLAS_NUM_THREADS=1, with
-OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset so that it uses its AVX-512 kernels. Also prints the cold and
+(below 1: kiln is faster). Both run on T threads (default 1): kiln with --threads T (it also times each
+step at 1 thread, interleaved, for its speedup), PyTorch with torch.set_num_threads(T) and
+OPENBLAS_NUM_THREADS=T, with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset so that it uses its AVX-512
+kernels. Also prints the cold and
 cached compile time of kiln's training step, the kernels per step without and with fusion, and memory:
 kiln's arena (peak, lower bound, no reuse) and, for PyTorch, how far a fresh process's peak resident
 memory rises over the steps, once the model and batch exist (activations, gradients, optimizer state and
@@ -19,10 +21,21 @@ import subprocess
 import sys
 import time
 
+def threads_arg():
+    """--threads T from the command line, before torch is imported (OpenBLAS reads its variables then)."""
+    for i, a in enumerate(sys.argv):
+        if a == "--threads" and i + 1 < len(sys.argv):
+            return int(sys.argv[i + 1])
+        if a.startswith("--threads="):
+            return int(a.split("=", 1)[1])
+    return 1
+
+
+THREADS = threads_arg()
 for var in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
     os.environ.pop(var, None)
-os.environ["OPENBLAS_NUM_THREADS"] = "1"
-os.environ["OMP_NUM_THREADS"] = "1"
+os.environ["OPENBLAS_NUM_THREADS"] = str(THREADS)
+os.environ["OMP_NUM_THREADS"] = str(THREADS)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests", "torch"))
@@ -60,7 +73,7 @@ def rss_bytes():
 def torch_peak_memory(model_name):
     """In a fresh process: peak RSS during 3 steps less the RSS once model and batch exist."""
     code = (f"import sys, resource; sys.argv = ['x']; sys.path.insert(0, {os.path.join(ROOT, 'bench')!r}); "
-            f"import step_vs_torch as b; b.torch.set_num_threads(1); step, _ = b.make_step({model_name!r}); "
+            f"import step_vs_torch as b; b.torch.set_num_threads({THREADS}); step, _ = b.make_step({model_name!r}); "
             "base = b.rss_bytes(); [step() for _ in range(3)]; "
             "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - base)")
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
@@ -90,20 +103,25 @@ def main():
     p.add_argument("models", nargs="*", default=["mlp"])
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--steps", type=int, default=20)
+    p.add_argument("--threads", type=int, default=1)
     a = p.parse_args()
-    torch.set_num_threads(1)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} thread; BLAS: {torch.__config__.show().count('BLAS')} BLAS lines in its config")
+    torch.set_num_threads(a.threads)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; BLAS: {torch.__config__.show().count('BLAS')} BLAS lines in its config")
     e = kiln("elementwise")
     print(f"fused y = relu(a*b + c)*0.5 + d over 16M floats: kiln {e['kiln_ms']:.2f} ms ({e['kernels']} kernel), "
           f"C loop -O3 -march=native {e['c_loop_ms']:.2f} ms, ratio {e['ratio']:.2f}")
     for m in a.models:
-        k, t = [], []
+        k, k1, t, same = [], [], [], True
         for _ in range(a.repeats):
-            k.append(kiln("step", m, "--steps", str(a.steps))["ms_per_step"])
+            r = kiln("step", m, "--steps", str(a.steps), "--threads", str(a.threads))
+            k.append(r["ms_per_step"])
+            k1.append(r["ms_per_step_1_thread"])
+            same = same and r["same_bits"]
             t.append(torch_step_ms(m, a.steps))
         km, tm = statistics.median(k), statistics.median(t)
-        print(f"{m} (batch {BATCH[m]}) training step, median of {a.repeats} x {a.steps} steps: "
-              f"kiln {km:.2f} ms, PyTorch {tm:.2f} ms, ratio kiln/PyTorch {km / tm:.2f}")
+        speedup = f", kiln's speedup from 1 thread {statistics.median(k1) / km:.2f} (same bits: {same})" if a.threads > 1 else ""
+        print(f"{m} (batch {BATCH[m]}) training step on {a.threads} threads, median of {a.repeats} x {a.steps} steps: "
+              f"kiln {km:.2f} ms, PyTorch {tm:.2f} ms, ratio kiln/PyTorch {km / tm:.2f}{speedup}")
         c = kiln("compile", m)
         print(f"{m} training step compile ({c['kernels']} kernels): cold {c['cold_ms']:.0f} ms "
               f"(optimise {c['optimize_ms']:.0f}, codegen {c['codegen_ms']:.0f}), cached {c['cached_ms']:.1f} ms")

@@ -196,6 +196,9 @@ struct RowsLowering {
   const Shape& R = kernel.rows;
   int64_t N = kernel.inner;
   std::map<DType, llvm::Value*> accs = {};  // one accumulator per dtype: stages may reduce i32 and f64 alike
+  /// No stage totals across rows: each row is computed alone, its reductions starting from the identity,
+  /// and the kernel's range runs over R's first dim.
+  bool ranged = false;
 
   /// A total reduces every axis (with or without kept dims): each row adds its part to element 0.
   bool isTotal(const FusedKernel& st) const {
@@ -233,7 +236,8 @@ struct RowsLowering {
         b.CreateStore(combineReduction(k, root, b.CreateLoad(t, acc), e.operand(root.inputs[0], flat), true), acc);
       });
       llvm::Value* o = isTotal(st) ? k.c64(0) : row;
-      k.store(st.root, o, combineReduction(k, root, k.load(st.root, o), b.CreateLoad(t, acc), false));
+      llvm::Value* start = ranged ? k.constant(root.type.dtype, reductionIdentity(root)) : k.load(st.root, o);
+      k.store(st.root, o, combineReduction(k, root, start, b.CreateLoad(t, acc), false));
     } else if (root.type.numel() == numel(R) * N && N != 1) {  // a map over the row
       k.loop(N, [&](llvm::Value* j) {
         auto [flat, idx] = at(j);
@@ -251,11 +255,23 @@ struct RowsLowering {
   }
 
   int64_t lower() {
-    initOutputs();
     size_t afterLoop = kernel.stages.size();
     for (size_t i = 0; i < kernel.stages.size(); ++i)
       if (isTotal(kernel.stages[i]) && !R.empty()) afterLoop = i + 1;
     std::vector<int64_t> rowStrides = stridesOf(R);
+    ranged = !R.empty() && std::none_of(kernel.stages.begin(), kernel.stages.end(), [&](const FusedKernel& st) { return isTotal(st); });
+    if (ranged) {  // every row its own: the outer loop over R's first dim is the kernel's range (threads split it)
+      k.loop(k.rangeBegin(), k.rangeEnd(), [&](llvm::Value* r0) {
+        k.loopNest(Shape(R.begin() + 1, R.end()), [&](const Index& rest) {
+          Index rowIdx{r0};
+          rowIdx.insert(rowIdx.end(), rest.begin(), rest.end());
+          llvm::Value* row = k.linear(rowIdx, rowStrides);
+          for (const FusedKernel& st : kernel.stages) stage(st, rowIdx, row);
+        });
+      });
+      return R[0];
+    }
+    initOutputs();
     k.loopNest(R, [&](const Index& rowIdx) {
       llvm::Value* row = k.linear(rowIdx, rowStrides);
       for (size_t i = 0; i < afterLoop; ++i) stage(kernel.stages[i], rowIdx, row);

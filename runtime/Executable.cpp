@@ -53,8 +53,10 @@ Executable::Executable(ExecutableSpec spec)
 
 void Executable::setThreads(int threads) {
   if (threads < 1 || threads > 256) throw Error(fmt::format("threads: expected 1 to 256, got {}", threads));
-  if (threads == threads_) return;
-  scratch_.reset(allocateArena(scratchStride_ * threads));
+  if (threads > scratchThreads_) {  // scratch only grows, so switching back and forth allocates once
+    scratch_.reset(allocateArena(scratchStride_ * threads));
+    scratchThreads_ = threads;
+  }
   threads_ = threads;
 }
 

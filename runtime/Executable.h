@@ -112,6 +112,7 @@ class Executable {
   ExecutableSpec spec_;
   std::unique_ptr<char, void (*)(void*)> arena_;
   int threads_ = 1;
+  int scratchThreads_ = 1;     // threads the scratch has room for
   int64_t scratchStride_ = 0;  // bytes of scratch per thread: the largest any kernel needs
   std::unique_ptr<char, void (*)(void*)> scratch_;  // one stride per thread
   std::vector<int32_t> chunkStatus_;
