@@ -16,6 +16,7 @@
 #include <optional>
 #include <optional>
 #include <set>
+#include <thread>
 #include <tuple>
 
 #include <fmt/format.h>
@@ -97,13 +98,16 @@ std::optional<GemmShape> parseShape(const std::string& text) {
   return s;
 }
 
-/// The FMA peak of one core in GFLOP/s: the best of a few runs of the probe.
-double fmaPeak() {
-  float sink = 0;
+/// The FMA peak of `threads` cores in GFLOP/s: the best of a few runs of the probe on every thread at once.
+double fmaPeak(int threads) {
+  std::vector<float> sink(static_cast<size_t>(threads));
   double best = 0;
   for (int r = 0; r < 5; ++r) {
     auto t0 = Clock::now();
-    double flops = kiln_bench_fma_flops(20'000'000, &sink);
+    std::vector<std::thread> others;
+    for (int t = 1; t < threads; ++t) others.emplace_back([&, t] { kiln_bench_fma_flops(20'000'000, &sink[size_t(t)]); });
+    double flops = kiln_bench_fma_flops(20'000'000, &sink[0]) * threads;
+    for (std::thread& th : others) th.join();
     best = std::max(best, flops / secondsSince(t0) / 1e9);
   }
   return best;
@@ -119,10 +123,10 @@ struct Peers {
   DnnlSgemmFn dnnl = nullptr;
   std::string openblasCore = "not found";
 
-  Peers() {
+  explicit Peers(int threads) {
     if (void* h = dlopen("libopenblas.so.0", RTLD_NOW)) {
       openblas = SgemmFn(dlsym(h, "cblas_sgemm"));
-      if (auto setThreads = (void (*)(int))dlsym(h, "openblas_set_num_threads")) setThreads(1);
+      if (auto setThreads = (void (*)(int))dlsym(h, "openblas_set_num_threads")) setThreads(threads);
       if (auto core = (char* (*)())dlsym(h, "openblas_get_corename")) openblasCore = core();
     }
     if (void* h = dlopen("libdnnl.so.2", RTLD_NOW)) dnnl = DnnlSgemmFn(dlsym(h, "dnnl_sgemm"));
@@ -144,13 +148,15 @@ void peerGemm(const Peers& p, bool dnnl, const GemmShape& s, const std::vector<f
 
 /// GFLOP/s of kiln, OpenBLAS and oneDNN on `s` (medians of `repeats` interleaved rounds), and the largest
 /// difference of kiln's result from OpenBLAS's relative to the result's largest magnitude.
-void benchShape(const Peers& peers, const GemmShape& s, int repeats, double peak) {
+void benchShape(const Peers& peers, const GemmShape& s, int repeats, double peak, int threads) {
   Builder bld("gemm");
   Shape as = s.ta ? Shape{s.K, s.M} : Shape{s.M, s.K}, bs = s.tb ? Shape{s.N, s.K} : Shape{s.K, s.N};
   if (s.batch > 1) as.insert(as.begin(), s.batch), bs.insert(bs.begin(), s.batch);
   bld.output("c", matmul(bld.input("a", {DType::F32, as}), bld.input("b", {DType::F32, bs}), s.ta, s.tb));
   Graph g = bld.finish();
-  std::unique_ptr<Executable> exe = compileGraph(g);
+  CompileOptions opts;
+  opts.threads = threads;
+  std::unique_ptr<Executable> exe = compileGraph(g, opts);
   TensorMap in = randomInputs(g, 7);
   exe->set("a", toStored(in.at("a")));
   exe->set("b", toStored(in.at("b")));
@@ -159,15 +165,24 @@ void benchShape(const Peers& peers, const GemmShape& s, int repeats, double peak
   // Enough runs per round for about 20 ms.
   int inner = std::max(1, int(0.02 / (s.flops() / (peak * 1e9 * 0.5))));
   std::vector<double> kiln, openblas, dnnl;
+  // On several threads, each library's workers spin for a while after its calls (OpenBLAS's for up to
+  // 2^28 cycles, OpenMP's for oneDNN, kiln's for 200 us) and would take cores from the next library timed:
+  // a pause before each lets them fall asleep.
+  auto settle = [&] {
+    if (threads > 1) std::this_thread::sleep_for(std::chrono::milliseconds(150));
+  };
   for (int r = 0; r < repeats; ++r) {
+    settle();
     auto t0 = Clock::now();
     for (int i = 0; i < inner; ++i) exe->run();
     kiln.push_back(s.flops() * inner / secondsSince(t0) / 1e9);
+    settle();
     if (peers.openblas) {
       t0 = Clock::now();
       for (int i = 0; i < inner; ++i) peerGemm(peers, false, s, A, B, C);
       openblas.push_back(s.flops() * inner / secondsSince(t0) / 1e9);
     }
+    settle();
     if (peers.dnnl) {
       t0 = Clock::now();
       for (int i = 0; i < inner; ++i) peerGemm(peers, true, s, A, B, C);
@@ -192,15 +207,16 @@ void benchShape(const Peers& peers, const GemmShape& s, int repeats, double peak
 
 }  // namespace
 
-/// kiln_bench gemm [MODEL ...] [--repeats N]: the entry point (bench/StepBench.cpp dispatches here).
-int gemmBench(const std::vector<std::string>& models, int repeats) {
-  Peers peers;
-  double peak = fmaPeak();
-  std::cout << fmt::format("{{\"fma_peak_gflops\": {:.1f}, \"openblas_core\": \"{}\", \"dnnl\": {}}}\n", peak,
-                           peers.openblasCore, peers.dnnl != nullptr);
+/// kiln_bench gemm [MODEL|SHAPE ...] [--repeats N] [--threads N]: the entry point (bench/StepBench.cpp
+/// dispatches here). oneDNN takes its threads from OMP_NUM_THREADS, which the caller sets.
+int gemmBench(const std::vector<std::string>& models, int repeats, int threads) {
+  Peers peers(threads);
+  double peak = fmaPeak(threads);
+  std::cout << fmt::format("{{\"threads\": {}, \"fma_peak_gflops\": {:.1f}, \"openblas_core\": \"{}\", \"dnnl\": {}}}\n", threads,
+                           peak, peers.openblasCore, peers.dnnl != nullptr);
   for (const std::string& name : models) {
-    if (std::optional<GemmShape> one = parseShape(name)) benchShape(peers, *one, repeats, peak);
-    else for (const GemmShape& s : trainingShapes(findModel(name))) benchShape(peers, s, repeats, peak);
+    if (std::optional<GemmShape> one = parseShape(name)) benchShape(peers, *one, repeats, peak, threads);
+    else for (const GemmShape& s : trainingShapes(findModel(name))) benchShape(peers, s, repeats, peak, threads);
   }
   return 0;
 }

@@ -11,9 +11,11 @@
 //                                                   fails unless it stays within 2% after the first tenth
 //   kiln_bench elementwise [--steps N]              y = relu(a*b + c)*0.5 + d over 16M floats: kiln's fused
 //                                                   kernel against a C loop built with -O3 -march=native
-//   kiln_bench gemm [MODEL|SHAPE ...] [--repeats N] kiln's matmuls at the models' training shapes (or at
+//   kiln_bench gemm [MODEL|SHAPE ...] [--repeats N] [--threads N]
+//                                                   kiln's matmuls at the models' training shapes (or at
 //                                                   shapes [BATCHx]MxNxK[:ta][:tb]) beside OpenBLAS and
-//                                                   oneDNN, and the FMA peak (bench/GemmBench.cpp)
+//                                                   oneDNN, and the FMA peak, on N threads (default 1;
+//                                                   set OMP_NUM_THREADS=N for oneDNN) (bench/GemmBench.cpp)
 // The optimizer is SGD with momentum 0.9, lr 0.01, as the PyTorch baseline. Prints one JSON object.
 #include <unistd.h>
 
@@ -44,7 +46,7 @@
 using namespace kiln;
 
 namespace kiln {
-int gemmBench(const std::vector<std::string>& models, int repeats);
+int gemmBench(const std::vector<std::string>& models, int repeats, int threads);
 }
 
 extern "C" void kiln_bench_c_loop(const float* a, const float* b, const float* c, const float* d, float* y, int64_t n);
@@ -206,10 +208,10 @@ int main(int argc, char** argv) {
       return elementwiseBench(args.integer("steps", 20, 1, 10000));
     }
     if (argc >= 2 && std::string(argv[1]) == "gemm") {
-      Args args("bench", std::vector<std::string>(argv + 2, argv + argc), {{"repeats"}, {}});
+      Args args("bench", std::vector<std::string>(argv + 2, argv + argc), {{"repeats", "threads"}, {}});
       std::vector<std::string> models = args.positionals();
       if (models.empty()) models = {"mlp", "gpt"};
-      return gemmBench(models, int(args.integer("repeats", 7, 1, 1000)));
+      return gemmBench(models, int(args.integer("repeats", 7, 1, 1000)), int(args.integer("threads", 1, 1, 256)));
     }
     if (argc < 3)
       throw Error("usage: kiln_bench step|compile|plan|soak MODEL [--batch N] [--steps N] [--threads N] | elementwise [--steps N] | gemm [MODEL|SHAPE...]");
