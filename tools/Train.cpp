@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstring>
 #include <iostream>
 #include <numeric>
 
@@ -56,15 +57,17 @@ struct TrainSetup {
   bool evalLimitGiven = false;
 };
 
-/// Images order[first..first+count) of `d`, shaped as input x of `g`, and their labels.
-TensorMap makeBatch(const Dataset& d, const std::vector<int64_t>& order, int64_t first, int64_t count, const Graph& g) {
-  HostTensor x(DType::F32, g[*g.findLeaf("x")].type.shape), l(DType::I32, {count});
+/// Images order[first..first+count) of `d`, shaped as input x of `g`, and their labels, as the arena holds
+/// them (f32 and i32 bytes, copied straight from the dataset).
+TensorFile makeBatch(const Dataset& d, const std::vector<int64_t>& order, int64_t first, int64_t count, const Graph& g) {
+  StoredTensor x{"F32", g[*g.findLeaf("x")].type.shape, std::vector<uint8_t>(size_t(count * 784) * sizeof(float))};
+  StoredTensor l{"I32", {count}, std::vector<uint8_t>(size_t(count) * sizeof(int32_t))};
   for (int64_t i = 0; i < count; ++i) {
     int64_t src = order[size_t(first + i)];
-    std::copy_n(d.images.begin() + src * 784, 784, x.data.begin() + i * 784);
-    l.data[size_t(i)] = d.labels[size_t(src)];
+    std::memcpy(x.bytes.data() + size_t(i * 784) * sizeof(float), d.images.data() + src * 784, 784 * sizeof(float));
+    std::memcpy(l.bytes.data() + size_t(i) * sizeof(int32_t), &d.labels[size_t(src)], sizeof(int32_t));
   }
-  return {{"x", x}, {"labels", l}};
+  return {{"x", std::move(x)}, {"labels", std::move(l)}};
 }
 
 constexpr int64_t kEvalBatch = 100;
@@ -79,17 +82,17 @@ std::optional<double> testAccuracy(const Session& train, Session& forward, const
   std::iota(order.begin(), order.end(), 0);
   int64_t correct = 0;
   for (int64_t first = 0; first < limit; first += kEvalBatch) {
-    TensorMap in = makeBatch(test, order, first, kEvalBatch, forwardGraph);
+    TensorFile in = makeBatch(test, order, first, kEvalBatch, forwardGraph);
     TensorFile out;
     try {
-      out = forward.run(toStored(in));
+      out = forward.run(in);
     } catch (const NonFiniteLoss&) {
       return std::nullopt;
     }
     HostTensor logits = fromStored(out.at("logits"), "logits");
     for (int64_t i = 0; i < kEvalBatch; ++i) {
       auto row = logits.data.begin() + i * 10;
-      correct += std::max_element(row, row + 10) - row == in.at("labels").data[size_t(i)];
+      correct += std::max_element(row, row + 10) - row == test.labels[size_t(first + i)];
     }
   }
   return double(correct) / double(limit);
@@ -224,7 +227,7 @@ int cmdTrain(const std::vector<std::string>& argv) {
       Rng rng(s.seed * 1000003 + uint64_t(epoch));
       for (size_t i = order.size() - 1; i > 0; --i) std::swap(order[i], order[rng.next() % (i + 1)]);
     }
-    TensorFile batch = toStored(makeBatch(train, order, inEpoch * s.batch, s.batch, model));
+    TensorFile batch = makeBatch(train, order, inEpoch * s.batch, s.batch, model);
     progress.update(step, step - first + 1, trainStep(*engine, batch, args, step, total));
     bool epochEnd = inEpoch == perEpoch - 1 || step == total - 1;
     if (!epochEnd) continue;
