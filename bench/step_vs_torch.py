@@ -1,4 +1,4 @@
-"""kiln's training step against PyTorch's, side by side in one run, 1 thread each.
+"""kiln's training step against PyTorch's, side by side in one run, on the same number of threads.
 
 usage: /usr/bin/python3 bench/step_vs_torch.py [MODEL ...] [--repeats R] [--steps S] [--threads T]
 Models: mlp (batch 128), cnn (batch 64), gpt (batch 16). Each repeat runs kiln (build/kiln_bench, the JIT) and then PyTorch
@@ -7,7 +7,9 @@ steps and keeping its median; the figures are medians over the repeats, and the 
 (below 1: kiln is faster). Both run on T threads (default 1): kiln with --threads T (it also times each
 step at 1 thread, interleaved, for its speedup), PyTorch with torch.set_num_threads(T) and
 OPENBLAS_NUM_THREADS=T, with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset so that it uses its AVX-512
-kernels. Also prints the cold and
+kernels (and on several threads OMP_WAIT_POLICY=PASSIVE, without which its OpenMP workers spin against
+OpenBLAS's threads and its 2-thread step is slower than its 1-thread one); a pause before each side lets the
+other's workers fall asleep. Also prints the cold and
 cached compile time of kiln's training step, the kernels per step without and with fusion, and memory:
 kiln's arena (peak, lower bound, no reuse) and, for PyTorch, how far a fresh process's peak resident
 memory rises over the steps, once the model and batch exist (activations, gradients, optimizer state and
@@ -36,6 +38,10 @@ for var in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
     os.environ.pop(var, None)
 os.environ["OPENBLAS_NUM_THREADS"] = str(THREADS)
 os.environ["OMP_NUM_THREADS"] = str(THREADS)
+if THREADS > 1:
+    # PyTorch's OpenMP workers busy-wait between ops by default and then fight OpenBLAS's own threads for
+    # the cores: at 2 threads its MLP step was 2.5 ms against 2.3 at 1 thread, and 1.6 with PASSIVE.
+    os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests", "torch"))
@@ -113,10 +119,12 @@ def main():
     for m in a.models:
         k, k1, t, same = [], [], [], True
         for _ in range(a.repeats):
+            time.sleep(0.3)  # the other side's spinning workers asleep before each is timed
             r = kiln("step", m, "--steps", str(a.steps), "--threads", str(a.threads))
             k.append(r["ms_per_step"])
             k1.append(r["ms_per_step_1_thread"])
             same = same and r["same_bits"]
+            time.sleep(0.3)
             t.append(torch_step_ms(m, a.steps))
         km, tm = statistics.median(k), statistics.median(t)
         speedup = f", kiln's speedup from 1 thread {statistics.median(k1) / km:.2f} (same bits: {same})" if a.threads > 1 else ""
