@@ -405,10 +405,10 @@ struct GemmLowering {
     // split of the range gives the same bits (the threads' chunks).
     int64_t blocks = ceilDiv(N, p.nc);
     auto columnBlock = [&](llvm::Value* bi, llvm::Value* jb) {
-      if (spec.startBatch) spec.startBatch(k, bi);
+      llvm::Value* jc = b.CreateMul(jb, k.c64(p.nc));
+      llvm::Value* ncCur = min64(b.CreateSub(k.c64(N), jc), p.nc);
+      if (spec.startBatch) spec.startBatch(k, bi, jc, b.CreateAdd(jc, ncCur));
       {
-        llvm::Value* jc = b.CreateMul(jb, k.c64(p.nc));
-        llvm::Value* ncCur = min64(b.CreateSub(k.c64(N), jc), p.nc);
         llvm::Value* bPanels = b.CreateSDiv(b.CreateAdd(ncCur, k.c64(p.nr - 1)), k.c64(p.nr));
         depthBlocks([&](llvm::Value* pb, llvm::Value* pc, llvm::Value* kcCur) {
           packBlockB(bi, jc, pc, kcCur, bPanels);

@@ -38,8 +38,9 @@ llvm::Value* inRange(KernelEmitter& k, llvm::Value* v, int64_t n) {
   return k.b().CreateAnd(k.b().CreateICmpSGE(v, k.c64(0)), k.b().CreateICmpSLT(v, k.c64(n)));
 }
 
-/// Fills `cols` (in scratch) with the im2col of sample n of X -- defined below.
-void im2colRows(KernelEmitter& k, NodeId X, const ConvDims d, llvm::Value* cols, llvm::Value* n);
+/// Fills rows [rowBegin, rowEnd) of `cols` (in scratch) with the im2col of sample n of X -- defined below.
+void im2colRows(KernelEmitter& k, NodeId X, const ConvDims d, llvm::Value* cols, llvm::Value* n, llvm::Value* rowBegin,
+                llvm::Value* rowEnd);
 
 /// conv2d as a GEMM per sample: Y[o, (oh, ow)] = W[o, (c, kh, kw)] x im2col(X)[(c, kh, kw), (oh, ow)], each
 /// sample's im2col filled into scratch as its batch starts, then packed as a plain matrix.
@@ -54,7 +55,9 @@ GemmSpec convForward(KernelEmitter& k, NodeId id, const ConvDims d, const Epilog
   llvm::Value* cols = k.scratch(K * N * dtypeSize(s.dtype));
   s.bLayout = GemmSpec::AlongMN;
   s.bAddress = [=](KernelEmitter& k, llvm::Value* i) { return k.b().CreateInBoundsGEP(t, cols, i); };
-  s.startBatch = [=](KernelEmitter& k, llvm::Value* n) { im2colRows(k, X, d, cols, n); };
+  s.startBatch = [=](KernelEmitter& k, llvm::Value* n, llvm::Value*, llvm::Value*) {  // every row: a block reads all
+    im2colRows(k, X, d, cols, n, k.c64(0), k.c64(K));
+  };
   s.a = [=](KernelEmitter& k, llvm::Value*, llvm::Value* o, llvm::Value* kk) {
     return k.load(W, k.b().CreateAdd(k.b().CreateMul(o, k.c64(K)), kk));
   };
@@ -125,15 +128,18 @@ GemmSpec convGradInput(const Graph& g, NodeId id, const ConvDims d) {
   return s;
 }
 
-/// Fills `cols` (in scratch) with the im2col of sample n of X, laid out [(c, kh, kw), (oh, ow)]: each row a
-/// copy of X through one window offset, zero where the window leaves X; contiguous runs along ow.
-void im2colRows(KernelEmitter& k, NodeId X, const ConvDims d, llvm::Value* cols, llvm::Value* n) {
+/// Fills rows [rowBegin, rowEnd) of `cols` (in scratch) with the im2col of sample n of X, laid out
+/// [(c, kh, kw), (oh, ow)]: each row a copy of X through one window offset, zero where the window leaves X;
+/// contiguous runs along ow.
+void im2colRows(KernelEmitter& k, NodeId X, const ConvDims d, llvm::Value* cols, llvm::Value* n, llvm::Value* rowBegin,
+                llvm::Value* rowEnd) {
   llvm::IRBuilder<>& b = k.b();
   llvm::Type* t = k.valueType(k.graph()[X].type.dtype);
   llvm::Value* zero = llvm::ConstantFP::get(t, 0.0);
   int64_t P = d.OH * d.OW;
-  k.loopNest({d.C, d.KH, d.KW}, [&](const std::vector<llvm::Value*>& ckk) {
-    llvm::Value* rowStart = b.CreateMul(k.linear(ckk, {d.KH * d.KW, d.KW, 1}), k.c64(P));
+  k.loop(rowBegin, rowEnd, [&](llvm::Value* r) {  // row r = (c, kh, kw)
+    std::vector<llvm::Value*> ckk{udiv(k, r, d.KH * d.KW), urem(k, udiv(k, r, d.KW), d.KH), urem(k, r, d.KW)};
+    llvm::Value* rowStart = b.CreateMul(r, k.c64(P));
     auto [owLo, owHi] = validRange(k, d.OW, d.sw, ckk[2], d.pw, d.W);
     k.loop(k.c64(0), k.c64(d.OH), [&](llvm::Value* oh) {
       llvm::Value* dst = b.CreateAdd(rowStart, b.CreateMul(oh, k.c64(d.OW)));
@@ -166,7 +172,8 @@ int64_t convGradWeight(KernelEmitter& k, NodeId id, const ConvDims d) {
   s.aBatchStride = d.O * P;
   s.aAddress = [=](KernelEmitter& k, llvm::Value* i) { return k.address(GY, i); };
   s.bAddress = [=](KernelEmitter& k, llvm::Value* i) { return k.b().CreateInBoundsGEP(t, cols, i); };
-  s.startBatch = [=](KernelEmitter& k, llvm::Value* n) { im2colRows(k, X, d, cols, n); };
+  // op(B)'s columns are im2col's rows: a block of them needs only those rows.
+  s.startBatch = [=](KernelEmitter& k, llvm::Value* n, llvm::Value* lo, llvm::Value* hi) { im2colRows(k, X, d, cols, n, lo, hi); };
   s.a = [=](KernelEmitter& k, llvm::Value* n, llvm::Value* o, llvm::Value* kk) {
     return k.load(GY, k.linear({n, o, kk}, {d.O * P, P, 1}));
   };

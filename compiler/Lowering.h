@@ -49,8 +49,9 @@ struct GemmSpec : GemmShape {
   int64_t aBatchStride = 0, bBatchStride = 0;  ///< elements between batches of a plain operand
   bool aShared = false;                ///< op(A) is the same for every batch (a conv's weights): packed once
   NodeId c;                            ///< where the result is stored
-  /// When set, runs at the start of each batch, before its operands are packed (a conv fills its im2col).
-  std::function<void(KernelEmitter&, llvm::Value* bi)> startBatch;
+  /// When set, runs at the start of each batch's block of op(B)'s columns [colBegin, colEnd), before its
+  /// operands are packed (a conv fills its im2col, or the rows of it the block reads).
+  std::function<void(KernelEmitter&, llvm::Value* bi, llvm::Value* colBegin, llvm::Value* colEnd)> startBatch;
   /// When set, each batch's M x N result goes to scratch instead (row-major), and this runs after the
   /// batch with its address (a conv's gradient scatters it back through the window: col2im).
   std::function<void(KernelEmitter&, llvm::Value* bi, llvm::Value* result)> finishBatch;

@@ -74,8 +74,9 @@ Buffer bufferOf(const Graph& g, NodeId id, const std::string& name, const std::v
 /// How many chunks threads may split a kernel's outer loop into: about one per 20 microseconds of work
 /// (16K elements written, or 4 MFLOP of a contraction), at most 64 and at most the extent. From the shape
 /// alone, so the chunks are the same at any thread count.
-int64_t chunksFor(const Graph& g, const FusedKernel& kernel, int64_t extent) {
+int64_t chunksFor(const Graph& g, const FusedKernel& kernel, int64_t extent, bool finest) {
   if (extent <= 1) return 1;
+  if (finest) return std::min<int64_t>(extent, 64);
   double work = double(g[kernel.root].type.numel()) / 16384.0;
   for (NodeId m : kernel.nodes)
     if (std::optional<GemmShape> s = gemmShapeOf(g, m))
@@ -164,7 +165,7 @@ Lowered lower(const Graph& input, const CompileOptions& opts, CompileStats& stat
     CodeUnit u = newUnit("kiln.kernel");
     KernelEmitter k(*u.module, g, l.offsets);
     int64_t extent = lowerKernel(k, kernel, "kernel");  // one name for all, so equal bodies print alike
-    l.kernels.push_back({name, nullptr, extent, k.scratchBytes(), chunksFor(g, kernel, extent)});
+    l.kernels.push_back({name, nullptr, extent, k.scratchBytes(), chunksFor(g, kernel, extent, opts.finestChunks)});
     u.key = codeKey(*u.module);  // before prepareModule: what it adds comes from the host, which the key holds
     prepareModule(*u.module);
     auto [it, fresh] = unitOf.emplace(u.key, l.units.size());

@@ -19,6 +19,9 @@ struct CompileOptions {
   std::string cacheDir;   ///< default: $KILN_CACHE_DIR, else $XDG_CACHE_HOME/kiln, else ~/.cache/kiln
   bool optimize = true;   ///< simplify, fuse and plan memory; off: one kernel per node, every value its own buffer
   int threads = 0;        ///< threads that compile the modules and run the kernels' chunks; 0: defaultThreads()
+  /// Split every kernel into as many chunks as its outer loop allows (at most 64), however little work
+  /// each gets: for tests that hold every lowering's iterations independent of each other.
+  bool finestChunks = false;
 };
 
 /// The time one stage took.

@@ -126,6 +126,31 @@ TEST_CASE("JIT: structural cases with awkward shapes agree with the interpreter,
   }
 }
 
+TEST_CASE("JIT: every op of the table and the structural cases give the same bits at 1 and 3 threads, every kernel split finely") {
+  auto finely = [](int threads) {
+    CompileOptions o = test::cachedOptions();
+    o.threads = threads, o.finestChunks = true;
+    return o;
+  };
+  int64_t split = 0;
+  for (const OpCase& c : opCases()) {
+    INFO("op ", opName(c.op));
+    Graph g = parseKir("kiln 1\n" + c.body, std::string(opName(c.op)));
+    std::unique_ptr<Executable> exe = compileGraph(g, finely(3));
+    for (const Kernel& k : exe->spec().kernels) split += k.chunks > 1;
+    CHECK(runCompiled(g, c.feeds, finely(3)).at("y").data == runCompiled(g, c.feeds, finely(1)).at("y").data);
+  }
+  auto [g, feeds] = structuralGraph();
+  TensorMap one = runCompiled(g, feeds, finely(1)), three = runCompiled(g, feeds, finely(3));
+  for (const Output& o : g.outputs()) {
+    INFO("output ", o.name);
+    CHECK(three.at(o.name).data == one.at(o.name).data);
+  }
+  std::unique_ptr<Executable> exe = compileGraph(g, finely(3));
+  for (const Kernel& k : exe->spec().kernels) split += k.chunks > 1;
+  CHECK(split >= 40);  // most ops' kernels really are split
+}
+
 TEST_CASE("JIT: every model's forward pass and training step agree with the interpreter") {
   struct Case {
     std::string model;

@@ -22,9 +22,9 @@ namespace kiln {
 
 namespace {
 
-CompileOptions withThreads(int threads) {
+CompileOptions withThreads(int threads, bool finest = false) {
   CompileOptions o{true, std::string(KILN_BUILD_DIR) + "/kiln-cache"};
-  o.threads = threads;
+  o.threads = threads, o.finestChunks = finest;
   return o;
 }
 
@@ -37,8 +37,8 @@ int64_t chunkedKernels(const Executable& exe) {
 
 /// The losses of `steps` training steps of `program` at `threads` threads (batches from fixed seeds),
 /// and every parameter and state value afterwards.
-std::pair<std::vector<double>, TensorFile> train(const Graph& program, int threads, int steps) {
-  std::unique_ptr<JitSession> s = compileSession(program, 5, withThreads(threads));
+std::pair<std::vector<double>, TensorFile> train(const Graph& program, int threads, int steps, bool finest = false) {
+  std::unique_ptr<JitSession> s = compileSession(program, 5, withThreads(threads, finest));
   CHECK(s->executable().threads() == threads);
   CHECK(chunkedKernels(s->executable()) >= 3);
   std::vector<double> losses;
@@ -80,7 +80,7 @@ TEST_CASE("threads: KILN_THREADS sets the default, and a malformed value is an e
   CHECK(defaultThreads() >= 1);
 }
 
-TEST_CASE("threads: the MLP, CNN and GPT training steps give the same losses and parameters at 1, 2 and 3 threads") {
+TEST_CASE("threads: the MLP, CNN and GPT training steps give the same losses and parameters at 1, 2 and 3 threads, and with any split") {
   struct Case {
     const char* model;
     int64_t batch;
@@ -91,9 +91,10 @@ TEST_CASE("threads: the MLP, CNN and GPT training steps give the same losses and
     o.kind = "adamw";
     Graph program = addOptimizer(autodiff(findModel(c.model).build(c.batch)), o);
     auto [losses1, state1] = train(program, 1, 20);
-    for (int threads : {2, 3}) {
-      INFO(threads, " threads");
-      auto [losses, state] = train(program, threads, 20);
+    for (int run = 0; run < 3; ++run) {  // 2 threads, 3, and 3 with every kernel split as finely as it allows
+      int threads = run == 0 ? 2 : 3;
+      INFO(threads, " threads", run == 2 ? ", finest chunks" : "");
+      auto [losses, state] = train(program, threads, 20, run == 2);
       CHECK(losses == losses1);  // bit for bit: doubles read from the same f32 bits
       REQUIRE(state.size() == state1.size());
       for (const auto& [name, t] : state1) {
