@@ -8,7 +8,6 @@
 #include <fstream>
 #include <mutex>
 #include <sstream>
-#include <thread>
 
 #include <fmt/format.h>
 #include <llvm/Analysis/CGSCCPassManager.h>
@@ -164,8 +163,9 @@ std::string codeKey(const llvm::Module& m) {
 
 namespace {
 
-/// The object of each unit: read from the cache, or optimised and emitted by `threads` workers (each with
-/// a target machine of its own; a unit's context is its own, so they share nothing), then stored.
+/// The object of each unit: read from the cache, or optimised and emitted by `threads` threads of the
+/// runtime's pool (each with a target machine of its own; a unit's context is its own, so they share
+/// nothing), then stored.
 std::vector<std::vector<char>> compileUnits(std::vector<CodeUnit>& units, const CompileOptions& opts,
                                             const std::string& dir, CompileStats& stats) {
   std::vector<std::vector<char>> objects(units.size());
@@ -202,10 +202,8 @@ std::vector<std::vector<char>> compileUnits(std::vector<CodeUnit>& units, const 
   size_t threads = opts.threads > 0 ? size_t(opts.threads) : size_t(defaultThreads());
   threads = std::min(threads, todo.size());
   auto t0 = std::chrono::steady_clock::now();
-  std::vector<std::thread> workers;
-  for (size_t i = 1; i < threads; ++i) workers.emplace_back(work);
-  if (threads > 0) work();
-  for (std::thread& w : workers) w.join();
+  // On the runtime's pool: each of its threads runs `work`, taking units until none is left.
+  if (threads > 0) ThreadPool::shared().run(int(threads), int64_t(threads), [&](int64_t, int) { work(); });
   if (failure) std::rethrow_exception(failure);
   stats.compileMs = msSince(t0);
   stats.compileThreads = threads;
