@@ -270,18 +270,6 @@ struct GemmLowering {
     });
   }
 
-  /// Runs `body` when `cond` holds.
-  void when(llvm::Value* cond, const std::function<void()>& body) {
-    llvm::Function* fn = b.GetInsertBlock()->getParent();
-    llvm::BasicBlock* then = llvm::BasicBlock::Create(k.ctx(), "then", fn);
-    llvm::BasicBlock* done = llvm::BasicBlock::Create(k.ctx(), "done", fn);
-    b.CreateCondBr(cond, then, done);
-    b.SetInsertPoint(then);
-    body();
-    b.CreateBr(done);
-    b.SetInsertPoint(done);
-  }
-
   /// Runs `then` when `cond` holds and `otherwise` when not.
   void ifElse(llvm::Value* cond, const std::function<void()>& then, const std::function<void()>& otherwise) {
     llvm::Function* fn = b.GetInsertBlock()->getParent();
@@ -297,6 +285,8 @@ struct GemmLowering {
     b.CreateBr(done);
     b.SetInsertPoint(done);
   }
+  /// Runs `body` when `cond` holds (an empty else, which LLVM folds away).
+  void when(llvm::Value* cond, const std::function<void()>& body) { ifElse(cond, body, [] {}); }
 
   /// Stores the tile at (row0, col0) of batch bi: C = acc (not `accumulate`: the first block of K, of the
   /// first batch when the batches are summed), else C += acc; masked past N, rows past M skipped.
@@ -306,12 +296,10 @@ struct GemmLowering {
     for (int64_t i = 0; i < p.mr; ++i) {
       llvm::Value* row = b.CreateAdd(row0, k.c64(i));
       when(b.CreateICmpSLT(row, k.c64(M)), [&] {
-        llvm::Value* rowBase = b.CreateAdd(b.CreateMul(resultBatch(bi), k.c64(M * N)), b.CreateMul(row, k.c64(N)));
         for (int64_t v = 0; v < nv; ++v) {
           llvm::Value* col = b.CreateAdd(col0, k.c64(v * p.vl));
           llvm::Value* mask = b.CreateICmpSLT(b.CreateAdd(b.CreateVectorSplat(unsigned(p.vl), col), laneIndex), limit);
-          llvm::Value* ptr = result ? elementPtr(result, b.CreateAdd(b.CreateMul(row, k.c64(N)), col))
-                                    : k.address(C, b.CreateAdd(rowBase, col));
+          llvm::Value* ptr = resultPtr(bi, row, col);
           llvm::Value* sum = b.CreateLoad(vt, acc[size_t(i * nv + v)]);
           if (accumulate) {
             llvm::Value* old = b.CreateMaskedLoad(vt, ptr, llvm::Align(bytes), mask, llvm::ConstantFP::get(vt, 0.0));
@@ -408,18 +396,16 @@ struct GemmLowering {
       llvm::Value* jc = b.CreateMul(jb, k.c64(p.nc));
       llvm::Value* ncCur = min64(b.CreateSub(k.c64(N), jc), p.nc);
       if (spec.startBatch) spec.startBatch(k, bi, jc, b.CreateAdd(jc, ncCur));
-      {
-        llvm::Value* bPanels = b.CreateSDiv(b.CreateAdd(ncCur, k.c64(p.nr - 1)), k.c64(p.nr));
-        depthBlocks([&](llvm::Value* pb, llvm::Value* pc, llvm::Value* kcCur) {
-          packBlockB(bi, jc, pc, kcCur, bPanels);
-          if (directA && mFull < M) packBlockA(packA, bi, k.c64(mFull), pc, kcCur, k.c64(1));  // the ragged last panel
-          rowBlocks([&](llvm::Value* ib, llvm::Value* ic, llvm::Value* aPanels) {
-            llvm::Value* block = aBlock(ib, pb);
-            if (!prepackA && !directA) packBlockA(block, bi, ic, pc, kcCur, aPanels);
-            tiles(bi, block, ic, jc, pc, kcCur, aPanels, bPanels);
-          });
+      llvm::Value* bPanels = b.CreateSDiv(b.CreateAdd(ncCur, k.c64(p.nr - 1)), k.c64(p.nr));
+      depthBlocks([&](llvm::Value* pb, llvm::Value* pc, llvm::Value* kcCur) {
+        packBlockB(bi, jc, pc, kcCur, bPanels);
+        if (directA && mFull < M) packBlockA(packA, bi, k.c64(mFull), pc, kcCur, k.c64(1));  // the ragged last panel
+        rowBlocks([&](llvm::Value* ib, llvm::Value* ic, llvm::Value* aPanels) {
+          llvm::Value* block = aBlock(ib, pb);
+          if (!prepackA && !directA) packBlockA(block, bi, ic, pc, kcCur, aPanels);
+          tiles(bi, block, ic, jc, pc, kcCur, aPanels, bPanels);
         });
-      }
+      });
       if (spec.finishBatch) spec.finishBatch(k, bi, result);  // blocks == 1: the batch's whole result
     };
     if (spec.sumBatches) {  // one result per column block: the batches run in order inside its iteration

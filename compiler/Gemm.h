@@ -42,6 +42,8 @@ struct GemmShape {
   /// The blocks of columns wanted: about one per 4 MFLOP, at most 8; 1 without splitColumns. From the
   /// shape alone, never from the thread count, so results do not depend on it.
   int64_t columnBlocks() const;
+  /// Multiplies and adds of the whole contraction: 2 batch M N K.
+  double flops() const { return 2.0 * double(batch) * double(M) * double(N) * double(K); }
 };
 /// The plan of a GEMM shape on this host.
 GemmPlan planGemm(const GemmShape& s);

@@ -60,7 +60,7 @@ GemmPlan planGemm(int64_t M, int64_t N, int64_t K, DType dtype, bool avx512, int
 
 int64_t GemmShape::columnBlocks() const {
   if (!splitColumns) return 1;
-  return std::clamp<int64_t>(int64_t(2.0 * double(batch) * double(M) * double(N) * double(K) / 4e6), 1, 8);
+  return std::clamp<int64_t>(int64_t(flops() / 4e6), 1, 8);
 }
 
 GemmPlan planGemm(const GemmShape& s) { return planGemm(s.M, s.N, s.K, s.dtype, hostTarget().avx512, s.columnBlocks()); }

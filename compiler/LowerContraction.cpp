@@ -338,38 +338,38 @@ int64_t lowerMaxPoolTiledVector(KernelEmitter& k, NodeId id, int64_t vl) {
     if (grad && (H != OH * KH || W != OW * KW))  // rows or columns no window covers
       k.loop(H * W, [&](llvm::Value* i) { k.store(id, b.CreateAdd(b.CreateMul(plane, k.c64(H * W)), i), llvm::ConstantFP::get(t, 0.0)); });
     k.loop(k.c64(0), k.c64(OH), [&](llvm::Value* oh) {
-    std::vector<llvm::Value*> po{plane, oh};
-    k.loop(k.c64(0), k.c64((OW + vl - 1) / vl), [&](llvm::Value* chunk) {
-      llvm::Value* ow0 = b.CreateMul(chunk, k.c64(vl));
-      llvm::Value* left = b.CreateSub(k.c64(OW), ow0);             // windows left in the row
-      llvm::Value* inputsLeft = b.CreateMul(left, k.c64(KW));      // their inputs along the row
-      std::vector<llvm::Value*> rowMasks;                            // the row's KW vectors: inputs in range
-      for (int64_t q = 0; q < KW; ++q) rowMasks.push_back(below(inputsLeft, q * vl));
-      std::vector<llvm::Value*> cand;                                // per window element (kh, kw): VL lanes
-      std::vector<llvm::Value*> rowBase;
-      for (int64_t kh = 0; kh < KH; ++kh) {
-        llvm::Value* h = b.CreateAdd(b.CreateMul(po[1], k.c64(KH)), k.c64(kh));
-        llvm::Value* base = b.CreateAdd(k.linear({po[0], h}, {H * W, W}), b.CreateMul(ow0, k.c64(KW)));
-        rowBase.push_back(base);
-        for (llvm::Value* column : loadWindowRow(k, X, base, rowMasks, vt, align)) cand.push_back(column);
-      }
-      auto [cur, best] = firstMaximum(b, cand);
-      llvm::Value* out = b.CreateAdd(k.linear(po, {OH * OW, OW}), ow0);
-      llvm::Value* windows = below(left, 0);
-      if (!grad) {
-        b.CreateMaskedStore(cur, k.address(id, out), align, windows);
-        return;
-      }
-      llvm::Value* gy = b.CreateMaskedLoad(vt, k.address(Y, out), align, windows, zero);
-      for (int64_t kh = 0; kh < KH; ++kh) {
-        std::vector<llvm::Value*> cols;  // window column kw of each lane: gy where it is the maximum
-        for (int64_t kw = 0; kw < KW; ++kw) {
-          llvm::Value* here = b.CreateICmpEQ(best, llvm::ConstantInt::get(best->getType(), uint64_t(kh * KW + kw)));
-          cols.push_back(b.CreateSelect(here, gy, zero));
+      std::vector<llvm::Value*> po{plane, oh};
+      k.loop(k.c64(0), k.c64((OW + vl - 1) / vl), [&](llvm::Value* chunk) {
+        llvm::Value* ow0 = b.CreateMul(chunk, k.c64(vl));
+        llvm::Value* left = b.CreateSub(k.c64(OW), ow0);             // windows left in the row
+        llvm::Value* inputsLeft = b.CreateMul(left, k.c64(KW));      // their inputs along the row
+        std::vector<llvm::Value*> rowMasks;                            // the row's KW vectors: inputs in range
+        for (int64_t q = 0; q < KW; ++q) rowMasks.push_back(below(inputsLeft, q * vl));
+        std::vector<llvm::Value*> cand;                                // per window element (kh, kw): VL lanes
+        std::vector<llvm::Value*> rowBase;
+        for (int64_t kh = 0; kh < KH; ++kh) {
+          llvm::Value* h = b.CreateAdd(b.CreateMul(po[1], k.c64(KH)), k.c64(kh));
+          llvm::Value* base = b.CreateAdd(k.linear({po[0], h}, {H * W, W}), b.CreateMul(ow0, k.c64(KW)));
+          rowBase.push_back(base);
+          for (llvm::Value* column : loadWindowRow(k, X, base, rowMasks, vt, align)) cand.push_back(column);
         }
-        storeWindowRow(k, id, rowBase[size_t(kh)], cols, rowMasks, align);
-      }
-    }, true);
+        auto [cur, best] = firstMaximum(b, cand);
+        llvm::Value* out = b.CreateAdd(k.linear(po, {OH * OW, OW}), ow0);
+        llvm::Value* windows = below(left, 0);
+        if (!grad) {
+          b.CreateMaskedStore(cur, k.address(id, out), align, windows);
+          return;
+        }
+        llvm::Value* gy = b.CreateMaskedLoad(vt, k.address(Y, out), align, windows, zero);
+        for (int64_t kh = 0; kh < KH; ++kh) {
+          std::vector<llvm::Value*> cols;  // window column kw of each lane: gy where it is the maximum
+          for (int64_t kw = 0; kw < KW; ++kw) {
+            llvm::Value* here = b.CreateICmpEQ(best, llvm::ConstantInt::get(best->getType(), uint64_t(kh * KW + kw)));
+            cols.push_back(b.CreateSelect(here, gy, zero));
+          }
+          storeWindowRow(k, id, rowBase[size_t(kh)], cols, rowMasks, align);
+        }
+      }, true);
     }, true);
   });
   return ys[0] * ys[1];

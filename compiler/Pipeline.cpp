@@ -70,7 +70,6 @@ Buffer bufferOf(const Graph& g, NodeId id, const std::string& name, const std::v
   return {name, storedDtype(t.dtype), t.shape, offsets[size_t(id.v)], t.bytes()};
 }
 
-/// A kernel's name: its root node and kind, e.g. k12_matmul (unfused kernels keep the node's op name).
 /// How many chunks threads may split a kernel's outer loop into: about one per 20 microseconds of work
 /// (16K elements written, or 4 MFLOP of a contraction), at most 64 and at most the extent. From the shape
 /// alone, so the chunks are the same at any thread count.
@@ -80,10 +79,11 @@ int64_t chunksFor(const Graph& g, const FusedKernel& kernel, int64_t extent, boo
   double work = double(g[kernel.root].type.numel()) / 16384.0;
   for (NodeId m : kernel.nodes)
     if (std::optional<GemmShape> s = gemmShapeOf(g, m))
-      work = std::max(work, 2.0 * double(s->batch) * double(s->M) * double(s->N) * double(s->K) / 4e6);
+      work = std::max(work, s->flops() / 4e6);
   return std::clamp<int64_t>(int64_t(work), 1, std::min<int64_t>(extent, 64));
 }
 
+/// A kernel's name: its root node and kind, e.g. k12_matmul (unfused kernels keep the node's op name).
 std::string kernelName(const Graph& g, const FusedKernel& k) {
   return k.nodes.size() == 1 ? fmt::format("k{}_{}", k.root.v, opName(g[k.root].op)) : fmt::format("k{}_{}_fused", k.root.v, kindName(g, k));
 }

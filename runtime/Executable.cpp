@@ -44,11 +44,12 @@ int64_t largestScratch(const ExecutableSpec& s) {
 Executable::Executable(ExecutableSpec spec)
     : spec_(std::move(spec)),
       arena_(allocateArena(spec_.arenaBytes), std::free),
+      threads_(defaultThreads()),
+      scratchThreads_(threads_),
       scratchStride_(largestScratch(spec_)),
-      scratch_(allocateArena(scratchStride_), std::free) {
+      scratch_(allocateArena(scratchStride_ * threads_), std::free) {
   for (const InitData& d : spec_.init)
     if (!d.bytes.empty()) std::memcpy(arena_.get() + d.offset, d.bytes.data(), d.bytes.size());
-  setThreads(defaultThreads());
 }
 
 void Executable::setThreads(int threads) {
