@@ -51,8 +51,10 @@ struct GemmLowering {
     int64_t rowStride, kStride;
   };
 
-  /// The batch whose result the products of batch bi go to: bi, or 0 when the batches are summed.
-  llvm::Value* resultBatch(llvm::Value* bi) { return spec.sumBatches ? k.c64(0) : bi; }
+  /// The batch whose result the products of batch bi go to: bi, or its run's when the batches are summed.
+  llvm::Value* resultBatch(llvm::Value* bi) { return spec.sumBatches ? run : bi; }
+  /// With sumBatches: the run of batches being summed, and its first and last batch.
+  llvm::Value *run = nullptr, *runFirst = nullptr, *runLast = nullptr;
   llvm::Value* min64(llvm::Value* a, int64_t c) { return b.CreateSelect(b.CreateICmpSLT(a, k.c64(c)), a, k.c64(c)); }
   llvm::Value* elementPtr(llvm::Value* base, llvm::Value* index) { return b.CreateInBoundsGEP(t, base, index); }
   llvm::Value* aAt(llvm::Value* bi, llvm::Value* m, llvm::Value* kk) { return spec.a(k, bi, m, kk); }
@@ -334,8 +336,8 @@ struct GemmLowering {
     llvm::Value* first = b.CreateICmpEQ(pc, k.c64(0));
     llvm::Value* last = b.CreateICmpEQ(b.CreateAdd(pc, kcCur), k.c64(K));
     if (spec.sumBatches) {
-      first = b.CreateAnd(first, b.CreateICmpEQ(bi, k.c64(0)));
-      last = b.CreateAnd(last, b.CreateICmpEQ(bi, k.c64(spec.batch - 1)));
+      first = b.CreateAnd(first, b.CreateICmpEQ(bi, runFirst));
+      last = b.CreateAnd(last, b.CreateICmpEQ(bi, runLast));
     }
     k.loop(k.c64(0), bPanels, [&](llvm::Value* jr) {  // kept rolled: each tile is hundreds of instructions
       llvm::Value* bp = elementPtr(packB, b.CreateMul(jr, k.c64(p.kc * p.nr)));
@@ -408,11 +410,17 @@ struct GemmLowering {
       });
       if (spec.finishBatch) spec.finishBatch(k, bi, result);  // blocks == 1: the batch's whole result
     };
-    if (spec.sumBatches) {  // one result per column block: the batches run in order inside its iteration
-      k.loop(k.rangeBegin(), k.rangeEnd(), [&](llvm::Value* jb) {
-        k.loop(k.c64(0), k.c64(spec.batch), [&](llvm::Value* bi) { columnBlock(bi, jb); }, true);
+    if (spec.sumBatches) {  // one result per (run, column block): the run's batches in order inside it
+      k.loop(k.rangeBegin(), k.rangeEnd(), [&](llvm::Value* t) {
+        run = b.CreateSDiv(t, k.c64(blocks));
+        auto firstOf = [&](llvm::Value* g) { return b.CreateSDiv(b.CreateMul(g, k.c64(spec.batch)), k.c64(spec.groups)); };
+        runFirst = firstOf(run);
+        llvm::Value* end = firstOf(b.CreateAdd(run, k.c64(1)));
+        runLast = b.CreateSub(end, k.c64(1));
+        llvm::Value* jb = b.CreateSRem(t, k.c64(blocks));
+        k.loop(runFirst, end, [&](llvm::Value* bi) { columnBlock(bi, jb); }, true);
       });
-      return blocks;
+      return spec.groups * blocks;
     }
     k.loop(k.rangeBegin(), k.rangeEnd(), [&](llvm::Value* t) {
       columnBlock(b.CreateSDiv(t, k.c64(blocks)), b.CreateSRem(t, k.c64(blocks)));
@@ -475,7 +483,7 @@ GemmSpec matmulSpec(const Graph& g, NodeId id, const Epilogue* epi) {
 }  // namespace
 
 int64_t lowerGemm(KernelEmitter& k, const GemmSpec& spec, const Epilogue* epi) {
-  int64_t results = spec.sumBatches ? 1 : spec.batch;
+  int64_t results = spec.sumBatches ? spec.groups : spec.batch;
   if (results * spec.M * spec.N == 0) return 0;  // nothing to compute
   if (spec.K == 0 || spec.batch == 0) {  // every sum is empty
     llvm::Value* zero = llvm::ConstantFP::get(k.valueType(spec.dtype), 0.0);

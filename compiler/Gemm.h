@@ -39,8 +39,11 @@ struct GemmShape {
   /// The outer loop may split N into blocks (for threads): false when each batch's result must be whole
   /// (a conv's input gradient scatters it back) or when the batches alone give enough chunks.
   bool splitColumns = false;
-  /// The blocks of columns wanted: about one per 4 MFLOP, at most 8; 1 without splitColumns. From the
-  /// shape alone, never from the thread count, so results do not depend on it.
+  /// With sumBatches: the batches are summed in this many runs, run g being batches [g*batch/groups,
+  /// (g+1)*batch/groups), each its own M x N result (a split conv2d_grad_weight's partials).
+  int64_t groups = 1;
+  /// The blocks of columns wanted: about one per 4 MFLOP of a run, at most 8; 1 without splitColumns. From
+  /// the shape alone, never from the thread count, so results do not depend on it.
   int64_t columnBlocks() const;
   /// Multiplies and adds of the whole contraction: 2 batch M N K.
   double flops() const { return 2.0 * double(batch) * double(M) * double(N) * double(K); }
@@ -52,7 +55,7 @@ GemmPlan planGemm(const GemmShape& s);
 /// (per sample, summed: O x C*KH*KW x OH*OW); nothing for other ops.
 std::optional<GemmShape> gemmShapeOf(const Graph& g, NodeId id);
 /// "gemm 64 x [32 x 576 x 25] f32: tile 12x64 (16 lanes), blocks kc 25 mc 36 nc 576" ("gemm sum of 64 x
-/// [...]" when the batches are summed), as the engine plans it on this host; empty for a node that is not
+/// [...]" when the batches are summed, "gemm 13 sums of 64 x [...]" in runs), as the engine plans it on this host; empty for a node that is not
 /// a contraction.
 std::string describeGemm(const Graph& g, NodeId id);
 

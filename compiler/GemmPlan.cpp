@@ -60,7 +60,7 @@ GemmPlan planGemm(int64_t M, int64_t N, int64_t K, DType dtype, bool avx512, int
 
 int64_t GemmShape::columnBlocks() const {
   if (!splitColumns) return 1;
-  return std::clamp<int64_t>(int64_t(flops() / 4e6), 1, 8);
+  return std::clamp<int64_t>(int64_t(flops() / double(groups) / 4e6), 1, 8);
 }
 
 GemmPlan planGemm(const GemmShape& s) { return planGemm(s.M, s.N, s.K, s.dtype, hostTarget().avx512, s.columnBlocks()); }
@@ -87,9 +87,11 @@ std::optional<GemmShape> gemmShapeOf(const Graph& g, NodeId id) {
       auto [N, C, O, KK, P, a, b, c] = dims(n.type.shape, g[n.inputs[1]].type.shape, g[n.inputs[0]].type.shape);
       return GemmShape{N, C * KK, P, O, t};
     }
-    case Op::Conv2dGradWeight: {
-      auto [N, C, O, KK, P, a, b, c] = dims(g[n.inputs[0]].type.shape, n.type.shape, g[n.inputs[1]].type.shape);
-      return GemmShape{N, O, C * KK, P, t, true, true};
+    case Op::Conv2dGradWeight: {  // with groups, the result is [G, O, C, KH, KW]
+      int64_t groups = std::get<ConvAttrs>(n.attrs).groups.n;
+      Shape w(n.type.shape.begin() + (groups > 1 ? 1 : 0), n.type.shape.end());
+      auto [N, C, O, KK, P, a, b, c] = dims(g[n.inputs[0]].type.shape, w, g[n.inputs[1]].type.shape);
+      return GemmShape{N, O, C * KK, P, t, true, true, groups};
     }
     default: return std::nullopt;
   }
@@ -99,7 +101,8 @@ std::string describeGemm(const Graph& g, NodeId id) {
   std::optional<GemmShape> s = gemmShapeOf(g, id);
   if (!s) return "";
   GemmPlan p = planGemm(*s);
-  return fmt::format("gemm {}{} x [{} x {} x {}] {}: {}", s->sumBatches ? "sum of " : "", s->batch, s->M, s->N, s->K,
+  std::string sum = !s->sumBatches ? "" : s->groups > 1 ? fmt::format("{} sums of ", s->groups) : "sum of ";
+  return fmt::format("gemm {}{} x [{} x {} x {}] {}: {}", sum, s->batch, s->M, s->N, s->K,
                      dtypeName(s->dtype), p.str());
 }
 

@@ -174,11 +174,12 @@ struct Eval {
     for (size_t d = 0; d < kept.size(); ++d)
       if (reduced[d]) kept[d] = 1;
     std::vector<int64_t> st = stridesOf(kept);
+    int64_t groups = a.groups.n, groupStride = numel(kept);  // with groups, partials [G, kept] (see ReduceAttrs)
     bool isMax = n.op == Op::ReduceMax;
     HostTensor r = out();
     std::fill(r.data.begin(), r.data.end(), isMax ? -std::numeric_limits<double>::infinity() : 0.0);
     forEachIndex(x.shape, [&](int64_t lin, const auto& idx) {
-      int64_t o = 0;
+      int64_t o = groups > 1 ? groupOf(idx[0], x.shape[0], groups) * groupStride : 0;
       for (size_t d = 0; d < idx.size(); ++d) o += (reduced[d] ? 0 : idx[d]) * st[d];
       double& acc = r.data[size_t(o)];
       double v = x.data[size_t(lin)];
@@ -269,10 +270,14 @@ struct Eval {
       forEachConvTerm(r.shape, w.shape, gy.shape, [&](int64_t g, int64_t x, int64_t k) {
         r.data[size_t(x)] += gy.data[size_t(g)] * w.data[size_t(k)];
       });
-    } else {  // operands x, gy; result w
+    } else {  // operands x, gy; result w, or with groups G partials of it, one per run of samples
       const HostTensor &x = in(0), &gy = in(1);
-      forEachConvTerm(x.shape, r.shape, gy.shape, [&](int64_t g, int64_t xi, int64_t k) {
-        r.data[size_t(k)] += gy.data[size_t(g)] * x.data[size_t(xi)];
+      int64_t groups = std::get<ConvAttrs>(n.attrs).groups.n, N = x.shape[0];
+      Shape w = groups > 1 ? Shape(r.shape.begin() + 1, r.shape.end()) : r.shape;
+      int64_t perSample = numel(gy.shape) / std::max<int64_t>(N, 1);
+      forEachConvTerm(x.shape, w, gy.shape, [&](int64_t g, int64_t xi, int64_t k) {
+        int64_t part = groups > 1 ? groupOf(g / perSample, N, groups) * numel(w) : 0;
+        r.data[size_t(part + k)] += gy.data[size_t(g)] * x.data[size_t(xi)];
       });
     }
     return r;

@@ -165,10 +165,17 @@ void KernelEmitter::loop(llvm::Value* lo, llvm::Value* hi, const std::function<v
 
 void KernelEmitter::loopNest(const Shape& shape, const std::function<void(const std::vector<llvm::Value*>&)>& body,
                              bool keepRolled) {
+  Bounds bounds;
+  for (int64_t d : shape) bounds.push_back({c64(0), c64(d)});
+  boundedNest(bounds, body, keepRolled);
+}
+
+void KernelEmitter::boundedNest(const Bounds& bounds, const std::function<void(const std::vector<llvm::Value*>&)>& body,
+                                bool keepRolled) {
   std::vector<llvm::Value*> index;
   std::function<void(size_t)> level = [&](size_t d) {
-    if (d == shape.size()) return body(index);
-    loop(c64(0), c64(shape[d]), [&](llvm::Value* i) {
+    if (d == bounds.size()) return body(index);
+    loop(bounds[d].first, bounds[d].second, [&](llvm::Value* i) {
       index.push_back(i);
       level(d + 1);
       index.pop_back();

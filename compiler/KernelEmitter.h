@@ -79,6 +79,11 @@ class KernelEmitter {
   /// With `keepRolled`, none of them is unrolled (see loop).
   void loopNest(const Shape& shape, const std::function<void(const std::vector<llvm::Value*>&)>& body,
                 bool keepRolled = false);
+  /// Bounds [lo, hi) per dim, i64.
+  using Bounds = std::vector<std::pair<llvm::Value*, llvm::Value*>>;
+  /// Nested loops over `bounds` (outermost first), as loopNest.
+  void boundedNest(const Bounds& bounds, const std::function<void(const std::vector<llvm::Value*>&)>& body,
+                   bool keepRolled = false);
   /// If `cond` (i1) holds, the kernel returns `status` (the first failure wins; the loop carries on).
   void failIf(llvm::Value* cond, KernelStatus status);
   /// A local variable of type `t`, allocated in the entry block (so it becomes a register).

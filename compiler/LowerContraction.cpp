@@ -21,7 +21,10 @@ ConvDims convDims(const Graph& g, const Node& n) {
   Shape x, w, y;
   if (n.op == Op::Conv2d) x = g[n.inputs[0]].type.shape, w = g[n.inputs[1]].type.shape, y = n.type.shape;
   if (n.op == Op::Conv2dGradInput) x = n.type.shape, w = g[n.inputs[1]].type.shape, y = g[n.inputs[0]].type.shape;
-  if (n.op == Op::Conv2dGradWeight) x = g[n.inputs[0]].type.shape, w = n.type.shape, y = g[n.inputs[1]].type.shape;
+  if (n.op == Op::Conv2dGradWeight) {  // with groups, the result holds one partial weight gradient per run
+    x = g[n.inputs[0]].type.shape, w = n.type.shape, y = g[n.inputs[1]].type.shape;
+    if (a.groups.n > 1) w.erase(w.begin());
+  }
   return {x[0], x[1], x[2], x[3], w[0], w[2], w[3], y[2], y[3], a.stride[0], a.stride[1], a.padding[0], a.padding[1]};
 }
 
@@ -159,7 +162,8 @@ void im2colRows(KernelEmitter& k, NodeId X, const ConvDims d, llvm::Value* cols,
 
 /// conv2d_grad_weight as a GEMM per sample, the samples' products summed into dW: dW[o, (c, kh, kw)] +=
 /// gY[n][o, (oh, ow)] x cols[(c, kh, kw), (oh, ow)]^T, where cols is sample n's im2col, filled into scratch
-/// (in L2) as its batch starts. Both operands are plain and contiguous along K.
+/// (in L2) as its batch starts. Both operands are plain and contiguous along K. With groups, each run of
+/// samples sums into its own partial dW (the engine's runs).
 int64_t convGradWeight(KernelEmitter& k, NodeId id, const ConvDims d) {
   const Graph& g = k.graph();
   NodeId X = g[id].inputs[0], GY = g[id].inputs[1];

@@ -118,56 +118,81 @@ llvm::Value* combineReduction(KernelEmitter& k, const Node& n, llvm::Value* acc,
 }
 
 /// A reduction whose input is computed by the kernel's expression (stored members are written as they go).
-int64_t lowerReductionKernel(KernelEmitter& k, const FusedKernel& kernel) {
+/// Its range is its groups when it has them (each chunk writes its own partials), else its first kept axis
+/// (each chunk writes its own outputs), else the single output: every output is summed in the same order
+/// however the range is split.
+struct ReductionLowering {
+  KernelEmitter& k;
+  const FusedKernel& kernel;
   const Graph& g = k.graph();
+  llvm::IRBuilder<>& b = k.b();
   NodeId id = kernel.root, x = g[id].inputs[0];
   const Node& n = g[id];
   const Shape& s = g[x].type.shape;
-  auto& a = std::get<ReduceAttrs>(n.attrs);
-  std::vector<bool> reduced(s.size(), false);
-  for (int64_t ax : a.axes) reduced[size_t(ax)] = true;
-  Shape kept = s;
-  for (size_t d = 0; d < s.size(); ++d)
-    if (reduced[d]) kept[d] = 1;
-  std::vector<int64_t> outStrides = stridesOf(kept), inStrides = stridesOf(s);
-  for (size_t d = 0; d < s.size(); ++d)
-    if (reduced[d]) outStrides[d] = 0;
-  DType t = n.type.dtype;
-  double identity = reductionIdentity(n);
-  llvm::IRBuilder<>& b = k.b();
-  k.loop(n.type.numel(), [&](llvm::Value* i) { k.store(id, i, k.constant(t, identity)); });
-  auto combine = [&](llvm::Value* acc, llvm::Value* v, bool reassoc) { return combineReduction(k, n, acc, v, reassoc); };
-  auto inputAt = [&](const Index& idx) {
-    llvm::Value* flat = k.linear(idx, inStrides);
+  std::vector<bool> reduced = std::vector<bool>(s.size(), false);
+  Shape kept = {};
+  std::vector<int64_t> outStrides = {};  // kept's strides, 0 along reduced axes
+
+  llvm::Value* identity() { return k.constant(n.type.dtype, reductionIdentity(n)); }
+  llvm::Value* inputAt(const Index& idx) {
+    llvm::Value* flat = k.linear(idx, stridesOf(s));
     Evaluator e{k, g, kernel, {}};
     e.evaluate(flat, idx);
     e.store(flat, false);
     return e.operand(x, flat);
-  };
-  bool innerReduced = !s.empty() && reduced.back();
-  if (!innerReduced) {
-    k.loopNest(s, [&](const Index& idx) {
-      llvm::Value* o = k.linear(idx, outStrides);
-      k.store(id, o, combine(k.load(id, o), inputAt(idx), false));
-    });
-    return 1;
   }
-  Shape outer(s.begin(), s.end() - 1);
-  llvm::Value* acc = k.local(k.valueType(t));
-  k.loopNest(outer, [&](const Index& idx) {
-    b.CreateStore(k.constant(t, identity), acc);
-    k.loop(s.back(), [&](llvm::Value* j) {
-      Index full = idx;
-      full.push_back(j);
-      b.CreateStore(combine(b.CreateLoad(k.valueType(t), acc), inputAt(full), true), acc);
+  /// acc += v into output `o` (base + its kept index).
+  void accumulate(llvm::Value* o, llvm::Value* v) { k.store(id, o, combineReduction(k, n, k.load(id, o), v, false)); }
+
+  /// Sets the outputs at `base` + kept index within `out` to the identity, then accumulates the input
+  /// within `in` into them: along the innermost axis in a register when it is reduced.
+  void slice(const KernelEmitter::Bounds& out, const KernelEmitter::Bounds& in, llvm::Value* base) {
+    k.boundedNest(out, [&](const Index& idx) { k.store(id, b.CreateAdd(base, k.linear(idx, stridesOf(kept))), identity()); });
+    if (s.empty() || !reduced.back()) {
+      k.boundedNest(in, [&](const Index& idx) { accumulate(b.CreateAdd(base, k.linear(idx, outStrides)), inputAt(idx)); });
+      return;
+    }
+    llvm::Type* t = k.valueType(n.type.dtype);
+    llvm::Value* acc = k.local(t);
+    k.boundedNest(KernelEmitter::Bounds(in.begin(), in.end() - 1), [&](const Index& idx) {
+      b.CreateStore(identity(), acc);
+      k.loop(in.back().first, in.back().second, [&](llvm::Value* j) {
+        Index full = idx;
+        full.push_back(j);
+        b.CreateStore(combineReduction(k, n, b.CreateLoad(t, acc), inputAt(full), true), acc);
+      });
+      Index zero = idx;
+      zero.push_back(k.c64(0));
+      accumulate(b.CreateAdd(base, k.linear(zero, outStrides)), b.CreateLoad(t, acc));
     });
-    Index zero = idx;
-    zero.push_back(k.c64(0));
-    llvm::Value* o = k.linear(zero, outStrides);
-    k.store(id, o, combine(k.load(id, o), b.CreateLoad(k.valueType(t), acc), false));
-  });
-  return 1;
-}
+  }
+
+  int64_t lower() {
+    for (int64_t ax : std::get<ReduceAttrs>(n.attrs).axes) reduced[size_t(ax)] = true;
+    kept = s;
+    for (size_t d = 0; d < s.size(); ++d) kept[d] = reduced[d] ? 1 : s[d];
+    outStrides = stridesOf(kept);
+    KernelEmitter::Bounds in, out;
+    for (size_t d = 0; d < s.size(); ++d) {
+      outStrides[d] = reduced[d] ? 0 : outStrides[d];
+      in.push_back({k.c64(0), k.c64(s[d])});
+      out.push_back({k.c64(0), k.c64(kept[d])});
+    }
+    if (int64_t groups = std::get<ReduceAttrs>(n.attrs).groups.n; groups > 1) {  // rows [g*N/G, (g+1)*N/G) into partial g
+      k.loop(k.rangeBegin(), k.rangeEnd(), [&](llvm::Value* gi) {
+        auto firstRow = [&](llvm::Value* v) { return b.CreateSDiv(b.CreateMul(v, k.c64(s[0])), k.c64(groups)); };
+        KernelEmitter::Bounds rows = in;
+        rows[0] = {firstRow(gi), firstRow(b.CreateAdd(gi, k.c64(1)))};
+        slice(out, rows, b.CreateMul(gi, k.c64(numel(kept))));
+      });
+      return groups;
+    }
+    size_t r = size_t(std::find(reduced.begin(), reduced.end(), false) - reduced.begin());
+    if (r < s.size()) in[r] = out[r] = {k.rangeBegin(), k.rangeEnd()};  // chunks of the first kept axis
+    slice(out, in, k.c64(0));
+    return r < s.size() ? s[r] : 1;
+  }
+};
 
 /// A matmul or conv2d with an element-wise epilogue.
 int64_t lowerContractionKernel(KernelEmitter& k, const FusedKernel& kernel) {
@@ -294,7 +319,7 @@ int64_t lowerKernel(KernelEmitter& k, const FusedKernel& kernel, const std::stri
   int64_t extent = 1;
   switch (kernel.kind) {
     case KernelKind::Elementwise: extent = lowerElementwiseKernel(k, kernel); break;
-    case KernelKind::Reduction: extent = lowerReductionKernel(k, kernel); break;
+    case KernelKind::Reduction: extent = ReductionLowering{k, kernel}.lower(); break;
     case KernelKind::Matmul:
     case KernelKind::Conv2d: extent = lowerContractionKernel(k, kernel); break;
     case KernelKind::Rows: extent = RowsLowering{k, kernel}.lower(); break;

@@ -104,7 +104,13 @@ int64_t lowerIndex(KernelEmitter& k, NodeId id) {
   const Shape& table = isGather ? k.graph()[src].type.shape : n.type.shape;
   int64_t rows = table[0], row = numel(Shape(table.begin() + 1, table.end()));
   int64_t count = k.graph()[idx].type.numel();
-  if (!isGather) fill(k, id, 0.0);
+  // gather's range is its indices; scatter_add's the columns of its rows, so that each chunk adds every
+  // index's row into its own columns in index order: no two chunks add into one element.
+  llvm::Value *colLo = isGather ? k.c64(0) : k.rangeBegin(), *colHi = isGather ? k.c64(row) : k.rangeEnd();
+  if (!isGather)
+    k.loop(rows, [&](llvm::Value* r) {
+      k.loop(colLo, colHi, [&](llvm::Value* j) { k.store(id, b.CreateAdd(b.CreateMul(r, k.c64(row)), j), k.constant(n.type.dtype, 0)); });
+    });
   llvm::Value* lo = isGather ? k.rangeBegin() : k.c64(0);
   llvm::Value* hi = isGather ? k.rangeEnd() : k.c64(count);
   k.loop(lo, hi, [&](llvm::Value* p) {
@@ -113,7 +119,7 @@ int64_t lowerIndex(KernelEmitter& k, NodeId id) {
     k.failIf(bad, kKernelIndexOutOfRange);
     llvm::Value* r = b.CreateMul(b.CreateSelect(bad, k.c64(0), v), k.c64(row));
     llvm::Value* q = b.CreateMul(p, k.c64(row));
-    k.loop(row, [&](llvm::Value* j) {
+    k.loop(colLo, colHi, [&](llvm::Value* j) {
       if (isGather) {
         k.store(id, b.CreateAdd(q, j), k.load(src, b.CreateAdd(r, j)));
       } else {
@@ -124,7 +130,7 @@ int64_t lowerIndex(KernelEmitter& k, NodeId id) {
       }
     });
   });
-  return isGather ? count : 1;
+  return isGather ? count : row;
 }
 
 }  // namespace kiln

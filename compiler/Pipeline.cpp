@@ -71,16 +71,26 @@ Buffer bufferOf(const Graph& g, NodeId id, const std::string& name, const std::v
 }
 
 /// How many chunks threads may split a kernel's outer loop into: about one per 20 microseconds of work
-/// (16K elements written, or 4 MFLOP of a contraction), at most 64 and at most the extent. From the shape
-/// alone, so the chunks are the same at any thread count.
+/// (16K elements read or written, or 4 MFLOP of a contraction), at most 64 and at most the extent. From the
+/// shape alone, so the chunks are the same at any thread count. A reduction split over its outputs, or a
+/// scatter_add over its columns, gives each chunk at least 256 bytes of them (chunks that add into one
+/// cache line would fight over it).
 int64_t chunksFor(const Graph& g, const FusedKernel& kernel, int64_t extent, bool finest) {
   if (extent <= 1) return 1;
   if (finest) return std::min<int64_t>(extent, 64);
-  double work = double(g[kernel.root].type.numel()) / 16384.0;
-  for (NodeId m : kernel.nodes)
-    if (std::optional<GemmShape> s = gemmShapeOf(g, m))
-      work = std::max(work, s->flops() / 4e6);
-  return std::clamp<int64_t>(int64_t(work), 1, std::min<int64_t>(extent, 64));
+  int64_t limit = std::min<int64_t>(extent, 64);
+  double work = 0;
+  for (NodeId m : kernel.nodes) {
+    work = std::max(work, double(g[m].type.numel()) / 16384.0);
+    if (opInfo(g[m].op).cls == OpClass::Reduction) work = std::max(work, double(g[g[m].inputs[0]].type.numel()) / 16384.0);
+    if (std::optional<GemmShape> s = gemmShapeOf(g, m)) work = std::max(work, s->flops() / 4e6);
+  }
+  const Node& root = g[kernel.root];
+  if (kernel.kind == KernelKind::Reduction && std::get<ReduceAttrs>(root.attrs).groups.n == 1)
+    limit = std::min<int64_t>(limit, std::max<int64_t>(1, root.type.bytes() / 256));
+  if (root.op == Op::ScatterAdd)  // split over the columns of its rows: at least 256 bytes of a row each
+    limit = std::min<int64_t>(limit, std::max<int64_t>(1, extent * dtypeSize(root.type.dtype) / 256));
+  return std::clamp<int64_t>(int64_t(work), 1, limit);
 }
 
 /// A kernel's name: its root node and kind, e.g. k12_matmul (unfused kernels keep the node's op name).

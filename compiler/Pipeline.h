@@ -1,4 +1,4 @@
-// The compiler pipeline: Graph -> verify -> the stages of compileStages (simplify, fuse, plan-memory) ->
+// The compiler pipeline: Graph -> verify -> the stages of compileStages (simplify, split-reductions, fuse, plan-memory) ->
 // one LLVM function per kernel -> optimised machine code (ORC LLJIT, with an on-disk object cache) -> an
 // Executable for the runtime. No LLVM types here.
 #pragma once

@@ -366,7 +366,7 @@ struct Generator {
   void gradientOp() {
     Shape x{1 + pick(2), 1 + pick(3), 1 + pick(6), 1 + pick(6)};
     if (chance(0.5)) {
-      ConvAttrs a{{1 + pick(2), 1 + pick(2)}, {pick(2), pick(2)}};
+      ConvAttrs a{{1 + pick(2), 1 + pick(2)}, {pick(2), pick(2)}, {}};
       Shape w{1 + pick(3), x[1], 1 + pick(std::min<int64_t>(x[2], 3)), 1 + pick(std::min<int64_t>(x[3], 3))};
       Shape y{x[0], w[0], (x[2] + 2 * a.padding[0] - w[2]) / a.stride[0] + 1, (x[3] + 2 * a.padding[1] - w[3]) / a.stride[1] + 1};
       Value gy = leaf({ft, y}, false);

@@ -1,7 +1,7 @@
 // Typed node attributes: one small struct per attribute shape, held in a std::variant.
 // Each struct lists its fields once (KILN_FIELDS), and the printer, parser, JSON and equality read that list,
 // so a new attribute struct needs no code in any of them. Field types: int64_t, bool, double, std::string,
-// std::vector<int64_t>, std::vector<double> and Init.
+// std::vector<int64_t>, std::vector<double>, Init and Count.
 #pragma once
 
 #include <cstdint>
@@ -34,6 +34,19 @@ enum class Init : uint8_t {
 std::string_view initName(Init i);
 /// The inverse of initName; nullopt for an unknown name.
 std::optional<Init> parseInit(std::string_view name);
+
+/// A count that is 1 unless a pass says otherwise (the groups of a split reduction): written only when it
+/// is not 1, and 1 when absent, so graphs that never use it read and print as before.
+struct Count {
+  int64_t n = 1;  ///< >= 1 (the verifier checks the op's own bound)
+  /// Equal counts.
+  bool operator==(const Count&) const = default;
+};
+
+/// The first of the rows of run g when `rows` rows are split into `groups` runs (ReduceAttrs::groups).
+inline int64_t groupBegin(int64_t g, int64_t rows, int64_t groups) { return g * rows / groups; }
+/// The run that row r falls in: the g with groupBegin(g) <= r < groupBegin(g + 1).
+inline int64_t groupOf(int64_t r, int64_t rows, int64_t groups) { return ((r + 1) * groups - 1) / rows; }
 
 /// For ops without attributes.
 struct NoAttrs {
@@ -97,7 +110,12 @@ struct PadAttrs {
 struct ReduceAttrs {
   std::vector<int64_t> axes;  ///< distinct axes in [0, rank) (the DSL normalises and sorts them)
   bool keepdims = false;      ///< keep the reduced axes as size 1 rather than drop them
-  KILN_FIELDS(f("axes", axes); f("keepdims", keepdims))
+  /// With groups G > 1 (axis 0 reduced, G <= its extent N), axis 0 is reduced in G runs of rows, run g
+  /// being rows [g*N/G, (g+1)*N/G) (rounded down), and the result keeps axis 0 at size G in front: the
+  /// per-chunk partials of a two-phase reduction (passes/SplitReductions.cpp), which a reduce_sum over
+  /// axis 0 combines in order.
+  Count groups;
+  KILN_FIELDS(f("axes", axes); f("keepdims", keepdims); f("groups", groups))
   /// Field-wise equality.
   bool operator==(const ReduceAttrs&) const = default;
 };
@@ -111,7 +129,10 @@ struct MatmulAttrs {
 /// conv2d: stride and zero padding per spatial dim (h, w).
 struct ConvAttrs {
   std::vector<int64_t> stride{1, 1}, padding{0, 0};  ///< (h, w) each; stride >= 1, padding >= 0
-  KILN_FIELDS(f("stride", stride); f("padding", padding))
+  /// conv2d_grad_weight only: with groups G > 1, the samples are summed in G runs as a reduction's groups
+  /// are, and the result is [G, O, C, KH, KW], one partial weight gradient per run.
+  Count groups;
+  KILN_FIELDS(f("stride", stride); f("padding", padding); f("groups", groups))
   /// Field-wise equality.
   bool operator==(const ConvAttrs&) const = default;
 };

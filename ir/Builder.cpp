@@ -227,11 +227,11 @@ Value pad(Value x, const std::vector<int64_t>& lo, const std::vector<int64_t>& h
 // ---- reductions ----
 
 Value sum(Value x, std::vector<int64_t> axes, bool keepdims, Site site) {
-  return x.builder().add(Op::ReduceSum, {x}, ReduceAttrs{normAxes(axes, x.rank(), "reduce_sum", site), keepdims}, site);
+  return x.builder().add(Op::ReduceSum, {x}, ReduceAttrs{normAxes(axes, x.rank(), "reduce_sum", site), keepdims, {}}, site);
 }
 
 Value reduceMax(Value x, std::vector<int64_t> axes, bool keepdims, Site site) {
-  return x.builder().add(Op::ReduceMax, {x}, ReduceAttrs{normAxes(axes, x.rank(), "reduce_max", site), keepdims}, site);
+  return x.builder().add(Op::ReduceMax, {x}, ReduceAttrs{normAxes(axes, x.rank(), "reduce_max", site), keepdims, {}}, site);
 }
 
 Value mean(Value x, std::vector<int64_t> axes, bool keepdims, Site site) {
@@ -249,7 +249,7 @@ Value matmul(Value a, Value b, bool transposeA, bool transposeB, Site site) {
 }
 
 Value conv2d(Value x, Value w, std::vector<int64_t> stride, std::vector<int64_t> padding, Site site) {
-  return x.builder().add(Op::Conv2d, {x, w}, ConvAttrs{std::move(stride), std::move(padding)}, site);
+  return x.builder().add(Op::Conv2d, {x, w}, ConvAttrs{std::move(stride), std::move(padding), {}}, site);
 }
 
 Value maxPool2d(Value x, int64_t kernel, int64_t stride, int64_t padding, Site site) {

@@ -28,7 +28,9 @@ struct FieldWriter {
   void operator()(const char* key, const T& v) {
     if constexpr (std::is_same_v<T, double>) out[key] = number(v);
     else if constexpr (std::is_same_v<T, Init>) out[key] = std::string(initName(v));
-    else if constexpr (std::is_same_v<T, std::vector<double>>) {
+    else if constexpr (std::is_same_v<T, Count>) {
+      if (v.n != 1) out[key] = v.n;
+    } else if constexpr (std::is_same_v<T, std::vector<double>>) {
       Json arr = Json::array();
       for (double d : v) arr.push_back(number(d));
       out[key] = arr;
@@ -83,6 +85,9 @@ struct FieldReader {
       if (it == attrs.end()) return (void)(out = false);
       if (!it->is_boolean()) throw JsonProblem{at + ": expected true or false"};
       out = it->template get<bool>();
+    } else if constexpr (std::is_same_v<T, Count>) {
+      if (it == attrs.end()) return (void)(out = Count{});
+      out = Count{readInt(*it, at)};
     } else {
       if (it == attrs.end()) throw JsonProblem{fmt::format("{}: missing attribute \"{}\"", path, key)};
       if constexpr (std::is_same_v<T, int64_t>) out = readInt(*it, at);

@@ -298,6 +298,14 @@ class Parser {
       out = v->tok.kind == Tok::End || v->tok.text == "true";
       vals.erase(key);
     }
+    void operator()(const char* key, Count& out) {
+      const AttrVal* v = find(key, false);
+      if (!v) return (void)(out = Count{});
+      const Token& t = scalarTok(*v, key);
+      if (t.kind != Tok::Number) throw p.lex_.err(t, fmt::format("attribute '{}' expects an integer", key));
+      out = Count{p.toInt(t)};
+      vals.erase(key);
+    }
     void operator()(const char* key, double& out) {
       out = p.toDouble(scalarTok(*find(key, true), key));
       vals.erase(key);

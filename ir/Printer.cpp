@@ -37,6 +37,9 @@ struct FieldPrinter {
   void operator()(const char* key, double v) { parts.push_back(fmt::format("{}={}", key, printNumber(v))); }
   void operator()(const char* key, const std::string& v) { parts.push_back(fmt::format("{}={}", key, quote(v))); }
   void operator()(const char* key, Init v) { parts.push_back(fmt::format("{}={}", key, initName(v))); }
+  void operator()(const char* key, Count v) {
+    if (v.n != 1) parts.push_back(fmt::format("{}={}", key, v.n));
+  }
   void operator()(const char* key, const std::vector<int64_t>& v) {
     parts.push_back(fmt::format("{}=[{}]", key, fmt::join(v, ",")));
   }

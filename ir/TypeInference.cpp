@@ -254,6 +254,12 @@ Inferred reductionType(Checker& c, const Attrs& attrs, const Type&) {
     if (!reduced[i]) out.push_back(x.shape[i]);
     else if (a.keepdims) out.push_back(1);
   }
+  if (a.groups.n != 1) {
+    if (a.groups.n < 1 || reduced.empty() || !reduced[0] || a.groups.n > x.shape[0])
+      return bad(c, fmt::format("groups={} needs axis 0 reduced and 1 <= groups <= its extent", a.groups.n));
+    if (a.keepdims) out[0] = a.groups.n;
+    else out.insert(out.begin(), a.groups.n);
+  }
   bool needsValue = false;
   switch (reductionOp(c.op)) {
     case ReductionOp::ReduceSum: break;
@@ -285,6 +291,7 @@ Inferred conv2dType(Checker& c, const ConvAttrs& a) {
   if (!c.floatOperand(0) || !c.sameDtype(0, 1)) return failed(c);
   if (in[0].rank() != 4 || in[1].rank() != 4) return bad(c, "expects x as NCHW and w as OIHW (rank 4)");
   if (!c.pairOk(a.stride, "stride", 1) || !c.pairOk(a.padding, "padding", 0)) return failed(c);
+  if (a.groups.n != 1) return bad(c, "only conv2d_grad_weight takes groups");
   if (in[0].shape[1] != in[1].shape[1])
     return bad(c, fmt::format("input channels differ: x has {}, w expects {}", in[0].shape[1], in[1].shape[1]));
   Shape out{in[0].shape[0], in[1].shape[0], 0, 0};
@@ -307,9 +314,19 @@ Inferred contractionType(Checker& c, const Attrs& attrs, const Type&) {
 /// conv2d_grad_input and conv2d_grad_weight: the forward conv2d of the declared type (x or w) and the other
 /// operand must produce gy's type.
 Inferred convGradType(Checker& c, const ConvAttrs& a, const Type& decl, bool wantsInput) {
-  Type fwdIn[2] = {wantsInput ? decl : c.in[0], wantsInput ? c.in[1] : decl};
+  Type weight = decl;  // with groups, the declared [G, O, C, KH, KW] holds G partials of the weight's type
+  if (a.groups.n != 1) {
+    if (wantsInput || a.groups.n < 1 || decl.rank() != 5 || decl.shape[0] != a.groups.n || c.in[0].rank() < 1 ||
+        a.groups.n > c.in[0].shape[0])
+      return bad(c, fmt::format("groups={} needs conv2d_grad_weight declared [groups,O,C,KH,KW] and 1 <= groups <= "
+                                "the batch", a.groups.n));
+    weight.shape.erase(weight.shape.begin());
+  }
+  Type fwdIn[2] = {wantsInput ? decl : c.in[0], wantsInput ? c.in[1] : weight};
   Checker fc{Op::Conv2d, fwdIn, ""};
-  Inferred fwd = conv2dType(fc, a);
+  ConvAttrs forward = a;
+  forward.groups = {};
+  Inferred fwd = conv2dType(fc, forward);
   if (!fwd.ok()) return bad(c, "declared type does not fit a conv2d: " + fwd.error);
   const Type& gy = c.in[wantsInput ? 0 : 1];
   if (!(fwd.type == gy)) return bad(c, fmt::format("the gradient must have the conv2d output type {}", fwd.type.str()));

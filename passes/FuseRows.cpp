@@ -19,6 +19,7 @@ Stage stageOf(const Graph& g, const FusedKernel& k, const Shape& R, int64_t N, b
   const Node& root = g[k.root];
   if (k.kind == KernelKind::Reduction) {
     if (afterTotal || g[root.inputs[0]].type.shape != full) return Stage::None;
+    if (std::get<ReduceAttrs>(root.attrs).groups.n != 1) return Stage::None;  // partials: their own kernel
     auto& axes = std::get<ReduceAttrs>(root.attrs).axes;
     if (axes.size() == 1 && axes[0] == int64_t(R.size())) return Stage::RowReduce;
     if (axes.size() == full.size()) return Stage::TotalReduce;

@@ -104,6 +104,9 @@ struct Rule {
 
   std::vector<Value> reduction() const {
     auto& a = std::get<ReduceAttrs>(n.attrs);
+    if (a.groups.n != 1)
+      throw Error(fmt::format("{} with groups={} has no gradient rule: a reduction is split into groups after "
+                              "autodiff (passes/SplitReductions.cpp), never before", opName(n.op), a.groups.n));
     Value x = in(0);
     Shape kept = x.shape();
     for (int64_t ax : a.axes) kept[size_t(ax)] = 1;

@@ -14,6 +14,7 @@
 #include "ir/Verifier.h"
 #include "passes/Autodiff.h"
 #include "passes/Simplify.h"
+#include "passes/SplitReductions.h"
 
 namespace kiln {
 
@@ -118,6 +119,8 @@ std::vector<PassInfo> makePasses() {
                   if (report) *report = printSimplifyStats(stats);
                   return out;
                 }),
+      graphPass("split-reductions", "two-phase reductions: partials over runs of axis 0, then a combine in order", {},
+                [](const Graph& g, const PassOptions&, std::string*) { return splitReductions(g); }),
       {"fuse", "group the nodes into kernels (a schedule), with the reason for every edge left between them", {},
        StageKind::Schedule, [](PipelineState& s, const PassOptions&, std::string*) { s.schedule = fuse(s.graph); s.plan.reset(); }},
       {"unfused", "one kernel per node that needs one (the schedule without fusion)", {}, StageKind::Schedule,
@@ -149,7 +152,7 @@ void runPipeline(PipelineState& state, const std::vector<std::string>& stages, c
 }
 
 const std::vector<std::string>& compileStages(bool optimize) {
-  static const std::vector<std::string> optimizing = {"simplify", "fuse", "plan-memory"};
+  static const std::vector<std::string> optimizing = {"simplify", "split-reductions", "fuse", "plan-memory"};
   static const std::vector<std::string> plain = {"unfused", "plan-no-reuse"};
   return optimize ? optimizing : plain;
 }

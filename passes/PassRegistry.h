@@ -72,7 +72,7 @@ void runPipeline(PipelineState& state, const std::vector<std::string>& stages, c
                  const StageHook& after = nullptr);
 
 /// The stages compileGraph runs on a graph that verifies, before lowering to LLVM, in order: simplify,
-/// fuse, plan-memory; without `optimize`: one kernel per node (unfused), every value its own buffer.
+/// split-reductions, fuse, plan-memory; without `optimize`: one kernel per node (unfused), every value its own buffer.
 const std::vector<std::string>& compileStages(bool optimize = true);
 /// The optimising compile stages up to and including `last`, without simplify when `simplify` is false
 /// (what `kiln fuse` and `kiln plan` run).

@@ -10,6 +10,7 @@
 #include "compiler/InterpSession.h"
 #include "ir/Builder.h"
 #include "ir/Error.h"
+#include "ir/Parser.h"
 #include "ir/Verifier.h"
 #include "models/Models.h"
 #include "passes/Autodiff.h"
@@ -49,6 +50,10 @@ TEST_CASE("autodiff errors name what is wrong") {
   CHECK_THROWS_WITH_AS(autodiff(mlp, {"nope", {}}), doctest::Contains("no output \"nope\""), Error);
   CHECK_THROWS_WITH_AS(autodiff(mlp, {"loss", {"fc9.weight"}}), doctest::Contains("no input or parameter is called \"fc9.weight\""), Error);
   CHECK_THROWS_WITH_AS(autodiff(mlp, {"loss", {"labels"}}), doctest::Contains("only f32 and f64 values have gradients"), Error);
+  Graph split = parseKir("kiln 1\n%0 = parameter {name=\"p\", init=ones, scale=0} : f32[4,3]\n"
+                         "%1 = reduce_sum %0 {axes=[0,1], groups=2} : f32[2]\n%2 = reduce_sum %1 {axes=[0]} : f32[]\n"
+                         "output \"loss\" = %2\n", "split");
+  CHECK_THROWS_WITH_AS(autodiff(split, {"loss", {}}), doctest::Contains("reduce_sum with groups=2 has no gradient rule"), Error);
   // Gradients with respect to an input are available on request.
   Graph g = autodiff(mlp, {"loss", {"x"}});
   CHECK(g.findOutput("grad/x").has_value());

@@ -103,7 +103,7 @@ TEST_CASE("CLI errors: clear message, exit status 1") {
       {"frobnicate", "", "error: unknown verb 'frobnicate'; see kiln --help\n"},
       {"dump /nonexistent/g.kir", "", "/nonexistent/g.kir: error: cannot open file: No such file or directory\n"},
       {"dump -", "kiln 1\n%0 = input {name=\"x\"} : f32[2]\n%1 = frob %0 : f32[2]\n", "<stdin>:3:6: error: unknown op 'frob'\n"},
-      {"dump - --passes=nope", "kiln 1\n", "error: unknown pass 'nope'; known passes: verify, autodiff, optimizer, simplify, fuse, unfused, plan-memory, plan-no-reuse\n"},
+      {"dump - --passes=nope", "kiln 1\n", "error: unknown pass 'nope'; known passes: verify, autodiff, optimizer, simplify, split-reductions, fuse, unfused, plan-memory, plan-no-reuse\n"},
       {"dump -", "{\"format\": 1", "<stdin>: error: malformed JSON at byte 13: "},
       {"run - --data mnist", "kiln 1\n", "error: kiln run: unknown --data 'mnist'; expected fashion-mnist or fashion-mnist:DIR\n"},
       {"run - --data fashion-mnist", "kiln 1\n", "error: --data fashion-mnist needs inputs x [B, 784] or [B, 1, 28, 28] and labels i32[B]\n"},

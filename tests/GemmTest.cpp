@@ -148,7 +148,7 @@ TEST_CASE("GEMM engine: conv2d and both its gradients, strides 1-3, padding 0-2,
     Value w = b.input(fmt::format("w{}", i), {DType::F32, {c.O, c.C, c.KH, c.KW}});
     Value y = conv2d(x, w, {c.s, c.s}, {c.p, c.p});
     Value gy = b.input(fmt::format("g{}", i), y.type());
-    ConvAttrs a{{c.s, c.s}, {c.p, c.p}};
+    ConvAttrs a{{c.s, c.s}, {c.p, c.p}, {}};
     b.output(fmt::format("y{}", i), i % 2 ? relu(y + 0.5) : y);  // every other one with a fused epilogue
     b.output(fmt::format("dx{}", i), b.add(Op::Conv2dGradInput, {gy, w}, a, x.type(), Site::current()));
     b.output(fmt::format("dw{}", i), b.add(Op::Conv2dGradWeight, {x, gy}, a, w.type(), Site::current()));

@@ -83,14 +83,22 @@ std::pair<Graph, TensorMap> structuralGraph() {
   b.output("mm_tab", matmul(at, bt, true, true));
   Value conv = conv2d(img, w, {2, 1}, {1, 1});
   b.output("conv", conv);
-  b.output("conv_dx", b.add(Op::Conv2dGradInput, {conv, w}, ConvAttrs{{2, 1}, {1, 1}}, img.type(), Site::current()));
-  b.output("conv_dw", b.add(Op::Conv2dGradWeight, {img, conv}, ConvAttrs{{2, 1}, {1, 1}}, w.type(), Site::current()));
+  b.output("conv_dx", b.add(Op::Conv2dGradInput, {conv, w}, ConvAttrs{{2, 1}, {1, 1}, {}}, img.type(), Site::current()));
+  b.output("conv_dw", b.add(Op::Conv2dGradWeight, {img, conv}, ConvAttrs{{2, 1}, {1, 1}, {}}, w.type(), Site::current()));
   Value mp = maxPool2d(img, 3, 2, 1);
   b.output("maxpool", mp);
   b.output("maxpool_grad", b.add(Op::MaxPool2dGrad, {img, mp}, PoolAttrs{{3, 3}, {2, 2}, {1, 1}}, Site::current()));
   Value ap = avgPool2d(img, 3, 2, 1);
   b.output("avgpool", ap);
   b.output("avgpool_grad", b.add(Op::AvgPool2dGrad, {ap}, PoolAttrs{{3, 3}, {2, 2}, {1, 1}}, img.type(), Site::current()));
+  // The partials of split-reductions: runs of axis 0, even and uneven, summed, maxed, of a conv's weight.
+  Value tall = in("tall", {13, 6, 5}), img5 = in("img5", {5, 2, 6, 6}), w5 = in("w5", {3, 2, 3, 3});
+  b.output("sum_groups", b.add(Op::ReduceSum, {tall}, ReduceAttrs{{0, 2}, false, {5}}, Site::current()));
+  b.output("sum_groups_inner", b.add(Op::ReduceSum, {tall}, ReduceAttrs{{0, 1, 2}, true, {4}}, Site::current()));
+  b.output("max_groups", b.add(Op::ReduceMax, {exp(x4)}, ReduceAttrs{{0, 3}, true, {2}}, Site::current()));
+  Value conv5 = conv2d(img5, w5, {1, 1}, {1, 0});
+  b.output("conv_dw_groups", b.add(Op::Conv2dGradWeight, {img5, conv5}, ConvAttrs{{1, 1}, {1, 0}, {3}},
+                                   {DType::F32, {3, 3, 2, 3, 3}}, Site::current()));
   b.output("sum_mid", sum(x4, {1, 2}));
   b.output("sum_inner_keep", sum(x4, {3}, true));
   b.output("max_outer", reduceMax(x4, {0}));

@@ -1,5 +1,6 @@
 // Properties of composites and contractions, evaluated by the interpreter: softmax and layernorm
-// invariants, matmul and conv2d against plain loops written here, zero-size tensors, attention causality.
+// invariants, matmul and conv2d against plain loops written here, zero-size tensors, attention causality,
+// the partials of split reductions.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -7,6 +8,7 @@
 #include "compiler/Interpreter.h"
 #include "compiler/ParamInit.h"
 #include "ir/Builder.h"
+#include "passes/SplitReductions.h"
 #include "tests/TestUtil.h"
 
 namespace kiln {
@@ -115,6 +117,48 @@ TEST_CASE("conv2d agrees with plain loops, with stride and padding") {
           want.push_back(s);
         }
   CHECK(test::maxRelError(y.data, want) < 1e-12);
+}
+
+TEST_CASE("split reductions: each partial reduces its own run of rows or samples, and the split graph computes the same") {
+  HostTensor x = randomTensor({13, 6, 5}, 5), img = randomTensor({5, 2, 6, 6}, 6), w = randomTensor({3, 2, 3, 3}, 7);
+  int64_t runs = 5, samples = 5, convRuns = 3;
+  HostTensor parts = evalWith({{"a", x}}, [&](Builder& b, auto& in) {
+    return b.add(Op::ReduceSum, {in[0]}, ReduceAttrs{{0, 2}, false, {runs}}, Site::current());
+  }, Precision::F64);
+  REQUIRE(parts.shape == Shape{runs, 6});
+  auto gy = [&](Builder&, auto& in) { return conv2d(in[0], in[1], {1, 1}, {1, 0}); };
+  HostTensor gyAll = evalWith({{"a", img}, {"b", w}}, gy);
+  HostTensor dw = evalWith({{"a", img}, {"c", gyAll}}, [&](Builder& b, auto& in) {
+    return b.add(Op::Conv2dGradWeight, {in[0], in[1]}, ConvAttrs{{1, 1}, {1, 0}, {convRuns}}, {DType::F32, {3, 3, 2, 3, 3}},
+                 Site::current());
+  }, Precision::F64);
+  for (int64_t gi = 0; gi < runs; ++gi) {  // rows [13g/5, 13(g+1)/5): 0-1, 2-4, 5-6, 7-9, 10-12
+    HostTensor want = evalWith({{"a", x}}, [&](Builder&, auto& in) {
+      return sum(sliceAxis(in[0], 0, groupBegin(gi, 13, runs), groupBegin(gi + 1, 13, runs)), {0, 2});
+    }, Precision::F64);
+    CHECK(test::maxRelError(std::vector<double>(parts.data.begin() + gi * 6, parts.data.begin() + (gi + 1) * 6), want.data) < 1e-12);
+  }
+  for (int64_t gi = 0; gi < convRuns; ++gi) {
+    int64_t lo = groupBegin(gi, samples, convRuns), hi = groupBegin(gi + 1, samples, convRuns);
+    HostTensor want = evalWith({{"a", img}, {"c", gyAll}}, [&](Builder& b, auto& in) {
+      return b.add(Op::Conv2dGradWeight, {sliceAxis(in[0], 0, lo, hi), sliceAxis(in[1], 0, lo, hi)}, ConvAttrs{{1, 1}, {1, 0}, {}},
+                   {DType::F32, {3, 2, 3, 3}}, Site::current());
+    }, Precision::F64);
+    CHECK(test::maxRelError(std::vector<double>(dw.data.begin() + gi * 54, dw.data.begin() + (gi + 1) * 54), want.data) < 1e-12);
+  }
+  Builder b("split");  // a conv bias gradient's shape, large enough to be split
+  Value big = b.input("g", {DType::F32, {8, 4, 32, 32}});
+  b.output("db", sum(big, {0, 2, 3}));
+  b.output("peak", reduceMax(big, {0, 1, 2, 3}, true));
+  Graph g = b.finish(), split = splitReductions(g);
+  int64_t grouped = 0;
+  for (const Node& n : split.nodes())
+    if (n.op == Op::ReduceSum || n.op == Op::ReduceMax) grouped += std::get<ReduceAttrs>(n.attrs).groups.n > 1;
+  CHECK(grouped == 2);
+  TensorMap feeds{{"g", randomTensor({8, 4, 32, 32}, 8)}};
+  TensorMap whole = evaluate(g, feeds, Precision::F64), parted = evaluate(split, feeds, Precision::F64);
+  CHECK(test::maxRelError(parted.at("db").data, whole.at("db").data) < 1e-12);
+  CHECK(parted.at("peak").data == whole.at("peak").data);
 }
 
 TEST_CASE("zero-size tensors evaluate where they make sense") {

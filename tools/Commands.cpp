@@ -61,7 +61,7 @@ const char* kDumpHelp =
     "plan-memory.\n"
     "  --json             print JSON instead of .kir\n"
     "  --passes=a,b       run these passes in order (see `kiln passes`; fuse and plan-memory included,\n"
-    "                     e.g. --passes=simplify,fuse,plan-memory runs what the compiler runs)\n"
+    "                     e.g. --passes=simplify,split-reductions,fuse,plan-memory runs what the compiler runs)\n"
     "  --print-after-all  print what every pass made, each under a '# after PASS' line: the graph, the\n"
     "                     schedule (after fuse) or the memory plan (after plan-memory)\n"
     "  --verify-each      verify the graph after every pass, and the memory plan after plan-memory\n"
