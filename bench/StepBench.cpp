@@ -65,33 +65,30 @@ Graph trainingProgram(const ModelSpec& m, int64_t batch) {
   return addOptimizer(autodiff(m.build(batch)), o);
 }
 
-/// Steps at `threads` threads and at 1, interleaved step by step in one session: the median of each, the
-/// speedup, and whether both gave the same losses bit for bit (each step continues from the other's).
+/// Steps at `threads` threads and at 1: two sessions of one program from one seed, run in alternating
+/// rounds of 5 steps (each session's steps follow each other, as in training; the first step of a round,
+/// which wakes the pool, is not timed). The median of each, the speedup, and whether both gave the same
+/// loss bit for bit at every step.
 int stepBench(const ModelSpec& m, int64_t batch, int64_t steps, bool unfused, int threads) {
   Graph prog = trainingProgram(m, batch);
   CompileOptions opts;
   opts.optimize = !unfused;
-  auto session = compileSession(prog, 0, opts);
-  Executable& exe = session->executable();
+  std::unique_ptr<JitSession> sessions[2] = {compileSession(prog, 0, opts), compileSession(prog, 0, opts)};
+  sessions[0]->executable().setThreads(threads);
+  sessions[1]->executable().setThreads(1);
   TensorFile data = toStored(randomInputs(prog, 1));
-  for (int t : {1, threads}) {  // warm-up: caches, page faults, the pool's workers
-    exe.setThreads(t);
-    for (int i = 0; i < 3; ++i) session->step(data);
-  }
-  std::vector<double> ms[2];
-  bool same = true;
-  for (int64_t i = 0; i < steps; ++i) {
-    TensorFile before = session->values();
-    double loss[2];
-    for (int j : {0, 1}) {
-      if (j == 1) for (const auto& [name, v] : before) session->set(name, v);  // the same step again
-      exe.setThreads(j == 0 ? threads : 1);
-      auto t0 = std::chrono::steady_clock::now();
-      loss[j] = session->step(data);
-      ms[j].push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
-    }
-    same = same && loss[0] == loss[1];
-  }
+  std::vector<double> ms[2], losses[2];
+  constexpr int64_t kRound = 5;
+  for (int64_t done = 0; done < steps + kRound; done += kRound)  // the first round warms up and is not kept
+    for (int j : {0, 1})
+      for (int64_t i = 0; i < kRound + 1; ++i) {
+        auto t0 = std::chrono::steady_clock::now();
+        double loss = sessions[j]->step(data);
+        double t = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+        losses[j].push_back(loss);
+        if (i > 0 && done > 0) ms[j].push_back(t);  // step 0 follows the other session's round: the pool slept
+      }
+  bool same = losses[0] == losses[1];
   std::cout << fmt::format("{{\"engine\": \"kiln\", \"model\": \"{}\", \"batch\": {}, \"fused\": {}, \"threads\": {}, "
                            "\"ms_per_step\": {:.4f}, \"ms_per_step_1_thread\": {:.4f}, \"speedup\": {:.3f}, \"same_bits\": {}}}\n",
                            m.name, batch, !unfused, threads, median(ms[0]), median(ms[1]), median(ms[1]) / median(ms[0]), same);
