@@ -197,14 +197,18 @@ TensorMap withState(const Graph& program, TensorMap feeds) {
 
 }  // namespace
 
+TensorMap runExecutable(Executable& exe, const Graph& g, const TensorMap& feeds) {
+  for (const auto& [name, v] : feeds)
+    if (g.findLeaf(name)) exe.set(name, toStored(v));
+  exe.run();
+  TensorMap out;
+  for (const Output& o : g.outputs()) out[o.name] = fromStored(exe.output(o.name), o.name);
+  return out;
+}
+
 TensorMap runCompiled(const Graph& g, const TensorMap& feeds, const CompileOptions& opts) {
   std::unique_ptr<Executable> exe = compileGraph(g, opts);
-  for (const auto& [name, v] : feeds)
-    if (g.findLeaf(name)) exe->set(name, toStored(v));
-  exe->run();
-  TensorMap out;
-  for (const Output& o : g.outputs()) out[o.name] = fromStored(exe->output(o.name), o.name);
-  return out;
+  return runExecutable(*exe, g, feeds);
 }
 
 std::vector<DiffFailure> diffProgram(const Graph& forward, const TensorMap& feeds, const DiffOptions& opts, const TensorMap* torch) {
@@ -215,8 +219,17 @@ std::vector<DiffFailure> diffProgram(const Graph& forward, const TensorMap& feed
     if (opts.interpreter) c.compare("interp-f32", ref32, ref64, {}, opts.f32Tolerance, 0);
     TensorMap noisy = evaluate(perturbed(program, 1), feeds, Precision::F64);
     if (opts.passes) c.passContracts(program);
-    if (opts.jit) {
-      c.compare("jit-fused", runJit(program, feeds, opts.compile, true), ref64, {&ref32, &noisy}, opts.jitFloor, opts.jitFactor);
+    if (opts.jit) {  // fused, every kernel split as finely as it allows: at 1 thread, then the same bits at 3
+      CompileOptions fine = opts.compile;
+      fine.optimize = fine.finestChunks = true;
+      std::unique_ptr<Executable> exe = compileGraph(program, fine);
+      exe->setThreads(1);
+      TensorMap one = runExecutable(*exe, program, feeds);
+      c.compare("jit-fused", one, ref64, {&ref32, &noisy}, opts.jitFloor, opts.jitFactor);
+      exe->setThreads(3);
+      TensorMap three = runExecutable(*exe, program, feeds);
+      for (const auto& [name, t] : one)
+        if (three.at(name).data != t.data) c.fail("jit-threads", fmt::format("output \"{}\": {}", name, firstDifference(three.at(name), t)));
       if (opts.unfused)
         c.compare("jit-unfused", runJit(program, feeds, opts.compile, false), ref64, {&ref32, &noisy}, opts.jitFloor, opts.jitFactor);
     }

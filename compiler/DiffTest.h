@@ -19,7 +19,9 @@ namespace kiln {
 /// divided by the largest magnitude of the reference tensor.
 struct DiffOptions {
   bool interpreter = true;      ///< f32 interpreter against f64: scaled error at most f32Tolerance
-  bool jit = true;              ///< JIT fused and unfused against the f64 interpreter (see jitFloor)
+  /// JIT fused and unfused against the f64 interpreter (see jitFloor); the fused program at 3 threads
+  /// against 1, every kernel split finely
+  bool jit = true;
   bool unfused = true;          ///< with jit: the unfused program too (one kernel per node)
   bool passes = true;           ///< simplify idempotent; memory plan of the fused program validates
   bool finiteDifferences = true;///< d loss / d parameter against central differences in f64
@@ -44,8 +46,9 @@ struct DiffOptions {
   CompileOptions compile{false, "", true};
 };
 
-/// One failed check: which ("jit-fused", "jit-unfused", "interp-f32", "torch", "finite-differences",
-/// "simplify-idempotent", "plan-verify", "error") and what differed.
+/// One failed check: which ("jit-fused", "jit-threads" (3 threads against 1, bit for bit), "jit-unfused",
+/// "interp-f32", "torch", "finite-differences", "simplify-idempotent", "plan-verify", "error") and what
+/// differed.
 struct DiffFailure {
   std::string check;   ///< the check's name, one of those above
   std::string detail;  ///< what differed: the output, the error against what was allowed, the first difference
@@ -60,6 +63,8 @@ std::vector<DiffFailure> diffProgram(const Graph& forward, const TensorMap& feed
 /// `g` compiled with `opts` (fused unless `opts.optimize` is off), fed every leaf of `feeds` it has, run
 /// once: its outputs by name.
 TensorMap runCompiled(const Graph& g, const TensorMap& feeds, const CompileOptions& opts);
+/// `exe` (compiled from `g`) fed every leaf of `feeds` it has and run once: its outputs by name.
+TensorMap runExecutable(Executable& exe, const Graph& g, const TensorMap& feeds);
 
 /// For each candidate program (and its feeds): whether it still fails.
 using ShrinkPredicate = std::function<std::vector<bool>(const std::vector<std::pair<Graph, TensorMap>>&)>;

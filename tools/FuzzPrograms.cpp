@@ -24,9 +24,10 @@ namespace kiln {
 
 const char* kFuzzProgramsHelp =
     "usage: kiln fuzz-programs [--n N] [--seed S] [--ops K] [--torch] [--no-jit] [--no-unfused] [--no-fd]\n"
-    "                          [--no-shrink] [--print] [--out DIR]\n"
+    "                          [--no-shrink] [--print] [--out DIR] [--threads N]\n"
     "Draws N random op programs (seeds S, S+1, ...; default 100 from 1) over the whole op table, each ending\n"
-    "in a scalar loss, and checks each: the interpreter in f32 against f64, the JIT fused and unfused (and,\n"
+    "in a scalar loss, and checks each: the interpreter in f32 against f64, the JIT fused (at 1 thread, and\n"
+    "the same bits at 3 with every kernel split as finely as it allows) and unfused (and,\n"
     "for every second seed, a training step with sgd-momentum or adamw) against the interpreter, simplify\n"
     "idempotent, the memory plan through its validator, gradients against central finite differences in f64\n"
     "and, with --torch, forward values and autograd gradients against PyTorch (Debian's /usr/bin/python3 with\n"
@@ -37,7 +38,8 @@ const char* kFuzzProgramsHelp =
     "  --no-unfused   skip the unfused JIT program (one kernel per node: most of the compile time)\n"
     "  --no-fd        skip finite differences\n"
     "  --no-shrink    print failing programs as drawn\n"
-    "  --print        print every program (.kir with its inputs as comments) before checking it\n";
+    "  --print        print every program (.kir with its inputs as comments) before checking it\n"
+    "  --threads N    threads that compile the JIT's programs (default $KILN_THREADS, else every core)\n";
 
 namespace {
 
@@ -149,7 +151,7 @@ struct Campaign {
 
 int cmdFuzzPrograms(const std::vector<std::string>& argv) {
   if (wantsHelp(argv, kFuzzProgramsHelp)) return 0;
-  Args args("fuzz-programs", argv, {{"n", "seed", "ops", "out"}, {"torch", "no-jit", "no-unfused", "no-fd", "no-shrink", "print"}});
+  Args args("fuzz-programs", argv, {{"n", "seed", "ops", "out", "threads"}, {"torch", "no-jit", "no-unfused", "no-fd", "no-shrink", "print"}});
   args.expectPositionals(0, "no positional arguments");
   int64_t n = args.integer("n", 100, 0, int64_t(1) << 40);
   uint64_t seed = uint64_t(args.integer("seed", 1, 0, int64_t(1) << 62));
@@ -157,6 +159,7 @@ int cmdFuzzPrograms(const std::vector<std::string>& argv) {
   ro.ops = int32_t(args.integer("ops", ro.ops, 1, 10000));
   Campaign c;
   c.base.jit = !args.has("no-jit");
+  c.base.compile.threads = int(args.integer("threads", 0, 1, 256));
   c.base.unfused = !args.has("no-unfused");
   c.base.finiteDifferences = !args.has("no-fd");
   c.torch = args.has("torch");
