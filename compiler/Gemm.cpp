@@ -363,13 +363,15 @@ struct GemmLowering {
     llvm::Value* index = b.CreateAdd(b.CreateMul(pb, k.c64(ceilDiv(M, p.mc))), ib);
     return elementPtr(packA, b.CreateMul(index, k.c64(aBlockElements())));
   }
-  /// Calls f(ib, ic, mcCur, aPanels) for each block of MC rows.
-  void rowBlocks(const std::function<void(llvm::Value*, llvm::Value*, llvm::Value*)>& f) {
-    k.loop(ceilDiv(M, p.mc), [&](llvm::Value* ib) {
+  /// Calls f(ib, ic, aPanels) for each block of MC rows, or for block `only` alone when it is set.
+  void rowBlocks(const std::function<void(llvm::Value*, llvm::Value*, llvm::Value*)>& f, llvm::Value* only = nullptr) {
+    auto block = [&](llvm::Value* ib) {
       llvm::Value* ic = b.CreateMul(ib, k.c64(p.mc));
       llvm::Value* mcCur = min64(b.CreateSub(k.c64(M), ic), p.mc);
       f(ib, ic, b.CreateSDiv(b.CreateAdd(mcCur, k.c64(p.mr - 1)), k.c64(p.mr)));
-    });
+    };
+    if (only) block(only);
+    else k.loop(ceilDiv(M, p.mc), block);
   }
   /// Calls f(pb, pc, kcCur) for each block of KC depths.
   void depthBlocks(const std::function<void(llvm::Value*, llvm::Value*, llvm::Value*)>& f) {
@@ -391,9 +393,11 @@ struct GemmLowering {
           packBlockA(aBlock(ib, pb), k.c64(0), ic, pc, kcCur, aPanels);
         });
       });
-    // The outer loop runs over (batch, block of NC columns): iterations independent of each other, so any
-    // split of the range gives the same bits (the threads' chunks).
-    int64_t blocks = ceilDiv(N, p.nc);
+    // The outer loop runs over (batch, block of NC columns), or with splitRows (batch, block of MC rows,
+    // block of NC columns): iterations independent of each other, so any split of the range gives the
+    // same bits (the threads' chunks).
+    int64_t blocks = ceilDiv(N, p.nc), mBlocks = spec.splitRows ? ceilDiv(M, p.mc) : 1;
+    llvm::Value* onlyRows = nullptr;  // with splitRows: the iteration's block of rows
     auto columnBlock = [&](llvm::Value* bi, llvm::Value* jb) {
       llvm::Value* jc = b.CreateMul(jb, k.c64(p.nc));
       llvm::Value* ncCur = min64(b.CreateSub(k.c64(N), jc), p.nc);
@@ -406,7 +410,7 @@ struct GemmLowering {
           llvm::Value* block = aBlock(ib, pb);
           if (!prepackA && !directA) packBlockA(block, bi, ic, pc, kcCur, aPanels);
           tiles(bi, block, ic, jc, pc, kcCur, aPanels, bPanels);
-        });
+        }, onlyRows);
       });
       if (spec.finishBatch) spec.finishBatch(k, bi, result);  // blocks == 1: the batch's whole result
     };
@@ -423,9 +427,11 @@ struct GemmLowering {
       return spec.groups * blocks;
     }
     k.loop(k.rangeBegin(), k.rangeEnd(), [&](llvm::Value* t) {
-      columnBlock(b.CreateSDiv(t, k.c64(blocks)), b.CreateSRem(t, k.c64(blocks)));
+      llvm::Value* rest = b.CreateSDiv(t, k.c64(blocks));
+      if (spec.splitRows) onlyRows = b.CreateSRem(rest, k.c64(mBlocks));
+      columnBlock(b.CreateSDiv(rest, k.c64(mBlocks)), b.CreateSRem(t, k.c64(blocks)));
     });
-    return spec.batch * blocks;
+    return spec.batch * mBlocks * blocks;
   }
 };
 

@@ -27,8 +27,10 @@ struct GemmPlan {
 
 /// The plan for C[M,N] = A[M,K] B[K,N] in `dtype` (f32 or f64), with AVX-512 vectors or else AVX2's: the
 /// tile with the least padded work per load, KC from L1, MC from L2, NC from a share of L3 and, with
-/// `columnBlocks` > 1, small enough that N splits into about that many blocks (the chunks threads share).
-GemmPlan planGemm(int64_t M, int64_t N, int64_t K, DType dtype, bool avx512, int64_t columnBlocks = 1);
+/// `columnBlocks` > 1, small enough that N splits into about that many blocks (the chunks threads share);
+/// likewise MC with `rowBlocks` > 1.
+GemmPlan planGemm(int64_t M, int64_t N, int64_t K, DType dtype, bool avx512, int64_t columnBlocks = 1,
+                  int64_t rowBlocks = 1);
 
 /// The GEMM a contraction runs as: `batch` products of M x K by K x N, each its own result or, with
 /// `sumBatches`, all added into one.
@@ -39,6 +41,9 @@ struct GemmShape {
   /// The outer loop may split N into blocks (for threads): false when each batch's result must be whole
   /// (a conv's input gradient scatters it back) or when the batches alone give enough chunks.
   bool splitColumns = false;
+  /// The outer loop may split M into blocks of MC rows too, when the batches and the blocks of columns
+  /// give fewer chunks than the work asks for (a matmul whose N is a few panels wide).
+  bool splitRows = false;
   /// With sumBatches: the batches are summed in this many runs, run g being batches [g*batch/groups,
   /// (g+1)*batch/groups), each its own M x N result (a split conv2d_grad_weight's partials).
   int64_t groups = 1;

@@ -25,7 +25,7 @@ int64_t cacheBytes(int name, int64_t fallback) {
 
 }  // namespace
 
-GemmPlan planGemm(int64_t M, int64_t N, int64_t K, DType dtype, bool avx512, int64_t columnBlocks) {
+GemmPlan planGemm(int64_t M, int64_t N, int64_t K, DType dtype, bool avx512, int64_t columnBlocks, int64_t rowBlocks) {
   int64_t bytes = dtypeSize(dtype);
   GemmPlan p;
   p.vl = (avx512 ? 64 : 32) / bytes;
@@ -50,7 +50,9 @@ GemmPlan planGemm(int64_t M, int64_t N, int64_t K, DType dtype, bool avx512, int
   if (K <= p.kc + p.kc / 4) p.kc = K;
   else p.kc = roundUp(ceilDiv(K, ceilDiv(K, p.kc)), p.vl);  // blocks of one depth, not a shallow last one
   p.mc = std::clamp<int64_t>(l2 / 2 / (p.kc * bytes) / p.mr * p.mr, p.mr, 1024 / p.mr * p.mr);
-  p.mc = std::min(p.mc, roundUp(M, p.mr));
+  // Blocks of one height (2048 rows in 684s, not 1020, 1020 and 8), at least `rowBlocks` of them.
+  int64_t mBlocks = std::max(ceilDiv(M, p.mc), std::max<int64_t>(rowBlocks, 1));
+  p.mc = std::min(p.mc, roundUp(ceilDiv(M, mBlocks), p.mr));
   p.nc = std::clamp<int64_t>((4 << 20) / (p.kc * bytes) / p.nr * p.nr, p.nr, 8192 / p.nr * p.nr);
   p.nc = std::min(p.nc, roundUp(N, p.nr));
   int64_t panels = ceilDiv(N, p.nr);
@@ -63,7 +65,12 @@ int64_t GemmShape::columnBlocks() const {
   return std::clamp<int64_t>(int64_t(flops() / double(groups) / 4e6), 1, 8);
 }
 
-GemmPlan planGemm(const GemmShape& s) { return planGemm(s.M, s.N, s.K, s.dtype, hostTarget().avx512, s.columnBlocks()); }
+GemmPlan planGemm(const GemmShape& s) {
+  GemmPlan p = planGemm(s.M, s.N, s.K, s.dtype, hostTarget().avx512, s.columnBlocks());
+  int64_t have = s.batch * ceilDiv(s.N, p.nc), wanted = std::clamp<int64_t>(int64_t(s.flops() / 4e6), 1, 8);
+  if (!s.splitRows || have >= wanted) return p;
+  return planGemm(s.M, s.N, s.K, s.dtype, hostTarget().avx512, s.columnBlocks(), ceilDiv(wanted, have));
+}
 
 std::optional<GemmShape> gemmShapeOf(const Graph& g, NodeId id) {
   const Node& n = g[id];
@@ -77,7 +84,8 @@ std::optional<GemmShape> gemmShapeOf(const Graph& g, NodeId id) {
       size_t r = out.size();
       bool ta = std::get<MatmulAttrs>(n.attrs).transpose_a;
       int64_t batch = numel(Shape(out.begin(), out.end() - 2));
-      return GemmShape{batch, out[r - 2], out[r - 1], g[n.inputs[0]].type.shape[r - (ta ? 2 : 1)], t, false, batch < 4};
+      return GemmShape{batch, out[r - 2], out[r - 1], g[n.inputs[0]].type.shape[r - (ta ? 2 : 1)], t, false, batch < 4,
+                       batch < 4};
     }
     case Op::Conv2d: {
       auto [N, C, O, KK, P, a, b, c] = dims(g[n.inputs[0]].type.shape, g[n.inputs[1]].type.shape, n.type.shape);
@@ -91,7 +99,7 @@ std::optional<GemmShape> gemmShapeOf(const Graph& g, NodeId id) {
       int64_t groups = std::get<ConvAttrs>(n.attrs).groups.n;
       Shape w(n.type.shape.begin() + (groups > 1 ? 1 : 0), n.type.shape.end());
       auto [N, C, O, KK, P, a, b, c] = dims(g[n.inputs[0]].type.shape, w, g[n.inputs[1]].type.shape);
-      return GemmShape{N, O, C * KK, P, t, true, true, groups};
+      return GemmShape{N, O, C * KK, P, t, true, true, false, groups};
     }
     default: return std::nullopt;
   }
