@@ -10,12 +10,31 @@
 
 namespace kiln {
 
+/// A model's size settings: named whole numbers (layers, heads, width, ...), each given by the model's
+/// preset and changed with `--set key=value`.
+struct ModelConfig {
+  std::vector<std::pair<std::string, int64_t>> values;  ///< in the preset's order
+  /// The value of `key`; Error when the model has no such setting.
+  int64_t at(const std::string& key) const;
+  /// "layers=4, heads=4, ..." (empty for a model without settings).
+  std::string str() const;
+};
+
 /// A registered model.
 struct ModelSpec {
-  std::string name;                           ///< as the CLI spells it: `kiln train mlp`
-  std::string description;                    ///< one line for `kiln models`
-  int64_t defaultBatch;                       ///< the batch size when --batch is not given
-  std::function<Graph(int64_t batch)> build;  ///< the forward graph at a batch size, with its "loss" output
+  std::string name;         ///< as the CLI spells it: `kiln train mlp`
+  std::string description;  ///< one line for `kiln models`
+  int64_t defaultBatch;     ///< the batch size when --batch is not given
+  /// The forward graph at a batch size and configuration, with its "loss" output.
+  std::function<Graph(int64_t batch, const ModelConfig&)> builder;
+  ModelConfig preset = {};  ///< the settings `--set` may change, at the values this model has
+  /// The forward graph at a batch size, with the preset's settings.
+  Graph build(int64_t batch) const { return builder(batch, preset); }
+  /// The forward graph at a batch size and configuration.
+  Graph build(int64_t batch, const ModelConfig& c) const { return builder(batch, c); }
+  /// The preset with each "key=value" of the comma-separated `sets` applied ("layers=2,width=128");
+  /// Error naming an unknown key (and the known ones) or a value that is not a positive whole number.
+  ModelConfig configure(const std::string& sets) const;
 };
 
 /// All models, in a fixed order.
@@ -29,9 +48,14 @@ Graph buildMlp(int64_t batch);
 /// CNN on 28x28 images: inputs x f32[B,1,28,28], labels i32[B]; Conv(1,32,5)-ReLU-MaxPool2-Conv(32,64,5)-
 /// ReLU-MaxPool2-flatten(1024)-Linear(1024,512)-ReLU-Linear(512,10), cross-entropy.
 Graph buildCnn(int64_t batch);
-/// Character-level GPT: inputs tokens i32[B,128], targets i32[B,128]; vocab 96, 4 pre-LN layers of
-/// 4 heads, d_model 256, GELU MLP 4x, tied embeddings, learned positions (3,216,896 parameters).
-Graph buildGpt(int64_t batch);
+/// A GPT-2 style decoder: inputs tokens i32[B,seq], targets i32[B,seq]; `layers` pre-LN blocks of `heads`
+/// heads over `width` (GELU MLP 4x), tied embeddings of `vocab` tokens, learned positions for `context`
+/// (seq <= context). Presets: gpt (char-level: vocab 96, context = seq = 128, 4 layers, 4 heads, width
+/// 256: 3,216,896 parameters) and gpt2-124m (vocab 50257, context 1024, 12 layers, 12 heads, width 768:
+/// 124,439,808 parameters). Error when heads does not divide width or seq exceeds context.
+Graph buildGpt(int64_t batch, const ModelConfig& config);
+/// The char-level preset's settings (see buildGpt).
+ModelConfig gptPreset();
 /// One block of the GPT (parameters named h0.*) on x f32[B,T,256], with loss mse(block(x), target):
 /// the unit the PyTorch comparison checks.
 Graph buildGptBlock(int64_t batch, int64_t seq);

@@ -95,7 +95,7 @@ TEST_CASE("CLI errors: clear message, exit status 1") {
     std::string args, stdinText, err;
   };
   std::vector<Case> cases = {
-      {"export nosuch", "", "error: unknown model 'nosuch'; known models: mlp, cnn, gpt, gpt-block\n"},
+      {"export nosuch", "", "error: unknown model 'nosuch'; known models: mlp, cnn, gpt, gpt2-124m, gpt-block\n"},
       {"export mlp --bogus", "", "error: kiln export: unknown flag --bogus; see kiln export --help\n"},
       {"export mlp --batch 0", "", "error: kiln export: --batch expects an integer in [1, 1048576], got '0'\n"},
       {"export mlp --batch", "", "error: kiln export: --batch needs a value\n"},

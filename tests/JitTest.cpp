@@ -25,7 +25,6 @@
 namespace kiln {
 
 namespace test {
-/// Compiled objects are cached in the build folder, so reruns skip LLVM's optimiser and code generator.
 CompileOptions cachedOptions() { return {true, std::string(KILN_BUILD_DIR) + "/kiln-cache"}; }
 
 TensorMap runJit(const Graph& g, const TensorMap& feeds, bool optimize = true) {

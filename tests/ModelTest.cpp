@@ -6,7 +6,9 @@
 #include <filesystem>
 #include <fstream>
 
+#include "compiler/HostTensor.h"
 #include "compiler/Interpreter.h"
+#include "compiler/Pipeline.h"
 #include "compiler/ParamInit.h"
 #include "ir/Error.h"
 #include "ir/Json.h"
@@ -15,6 +17,8 @@
 #include "ir/Verifier.h"
 #include "models/FashionMnist.h"
 #include "models/Models.h"
+#include "passes/Autodiff.h"
+#include "passes/Optimizer.h"
 #include "tests/TestUtil.h"
 
 namespace kiln {
@@ -44,7 +48,44 @@ TEST_CASE("models: parameter counts and default batches") {
   CHECK(findModel("mlp").defaultBatch == 128);
   CHECK(findModel("cnn").defaultBatch == 64);
   CHECK(findModel("gpt").defaultBatch == 16);
-  CHECK_THROWS_WITH_AS(findModel("resnet"), "error: unknown model 'resnet'; known models: mlp, cnn, gpt, gpt-block", Error);
+  CHECK_THROWS_WITH_AS(findModel("resnet"), "error: unknown model 'resnet'; known models: mlp, cnn, gpt, gpt2-124m, gpt-block",
+                       Error);
+}
+
+TEST_CASE("models: the GPT's settings, its presets and GPT-2 small's 124,439,808 parameters") {
+  const ModelSpec& gpt2 = findModel("gpt2-124m");
+  CHECK(parameterCount(gpt2.build(1, gpt2.configure("seq=8"))) == 124439808);
+  const ModelSpec& gpt = findModel("gpt");
+  CHECK(gpt.configure("").str() == "vocab=96, context=128, seq=128, layers=4, heads=4, width=256");
+  // Per layer 12 w^2 + 13 w, plus the embeddings (vocab + context) w and the final LayerNorm 2 w.
+  auto expected = [](int64_t vocab, int64_t context, int64_t layers, int64_t w) {
+    return (vocab + context) * w + layers * (12 * w * w + 13 * w) + 2 * w;
+  };
+  CHECK(parameterCount(gpt.build(2, gpt.configure("layers=2,width=64,heads=2,vocab=256"))) == expected(256, 128, 2, 64));
+  CHECK(expected(50257, 1024, 12, 768) == 124439808);
+  CHECK(expected(96, 128, 4, 256) == 3216896);
+  Graph shorter = gpt.build(3, gpt.configure("seq=32"));  // positions 0..31 of the 128 embedded
+  CHECK(shorter[*shorter.findLeaf("tokens")].type.shape == Shape{3, 32});
+  CHECK(parameterCount(shorter) == 3216896);
+  CHECK_THROWS_WITH_AS(gpt.configure("depth=3"), doctest::Contains("gpt has no setting 'depth' (its settings: vocab, context"), Error);
+  CHECK_THROWS_WITH_AS(gpt.configure("layers=0"), doctest::Contains("expected layers=N with N a whole number from 1"), Error);
+  CHECK_THROWS_WITH_AS(gpt.build(1, gpt.configure("heads=3")), doctest::Contains("heads=3 must divide width=256"), Error);
+  CHECK_THROWS_WITH_AS(findModel("mlp").configure("layers=2"), doctest::Contains("mlp has no setting 'layers' (it has no settings)"),
+                       Error);
+}
+
+TEST_CASE("models: a GPT-2 small training step compiles and runs, its loss near ln(50257) at initialisation, then lower") {
+  const ModelSpec& gpt2 = findModel("gpt2-124m");
+  OptimizerOptions o;
+  o.kind = "sgd";
+  Graph step = addOptimizer(autodiff(gpt2.build(1, gpt2.configure("seq=16"))), o);
+  auto session = compileSession(step, 0, test::cachedOptions());
+  TensorFile batch = toStored(randomInputs(step, 3));
+  double first = session->step(batch);
+  double second = session->step(batch);
+  // 12 residual blocks at N(0, 0.02) leave the logits a little spread: 11.2 where uniform is 10.82.
+  CHECK(std::fabs(first - std::log(50257.0)) < 0.5);
+  CHECK(second < first);  // one step of SGD on the batch lowers its loss
 }
 
 TEST_CASE("models export, round-trip and give a loss near ln(classes) at initialisation") {

@@ -5,9 +5,13 @@
 #include <vector>
 
 #include "compiler/HostTensor.h"
+#include "compiler/Pipeline.h"
 #include "ir/Graph.h"
 
 namespace kiln::test {
+
+/// Compile options with the object cache in the build folder, so reruns skip LLVM (tests/JitTest.cpp).
+CompileOptions cachedOptions();
 
 /// A path inside the source tree.
 std::string sourcePath(const std::string& rel);

@@ -30,9 +30,10 @@ namespace kiln {
 namespace {
 
 const char* kExportHelp =
-    "usage: kiln export MODEL [--batch N] [--train OPTIMIZER [optimizer flags]] [--json]\n"
+    "usage: kiln export MODEL [--batch N] [--set KEY=N,...] [--train OPTIMIZER [optimizer flags]] [--json]\n"
     "Prints a model's graph as canonical .kir text (or JSON with --json).\n"
     "  --batch N          batch size (default: the model's own)\n"
+    "  --set KEY=N,...    change the model's settings (`kiln models` lists them), e.g. --set layers=2,seq=64\n"
     "  --train OPTIMIZER  print the training program instead: the forward pass, its backward pass\n"
     "                     (autodiff) and the parameter updates (optimizer)\n"
     "  --json             print JSON instead of .kir\n"
@@ -40,10 +41,10 @@ const char* kExportHelp =
 
 int cmdExport(const std::vector<std::string>& argv) {
   if (wantsHelp(argv, kExportHelp)) return 0;
-  Args args("export", argv, withPassFlags({{"batch", "train"}, {"json"}}));
+  Args args("export", argv, withPassFlags({{"batch", "train", "set"}, {"json"}}));
   args.expectPositionals(1, "one MODEL");
   const ModelSpec& m = findModel(args.positionals()[0]);
-  Graph g = m.build(args.integer("batch", m.defaultBatch, 1, 1 << 20));
+  Graph g = m.build(args.integer("batch", m.defaultBatch, 1, 1 << 20), m.configure(args.value("set").value_or("")));
   if (auto opt = args.value("train")) {
     if (args.has("optimizer")) throw Error("kiln export: give the optimizer once, as --train OPTIMIZER");
     PassOptions o = passOptions(args);
@@ -280,13 +281,17 @@ int cmdKernels(const std::vector<std::string>& argv) {
   return 0;
 }
 
-const char* kModelsHelp = "usage: kiln models\nLists the models `kiln export` knows.\n";
+const char* kModelsHelp =
+    "usage: kiln models\nLists the models `kiln export` and `kiln train` know, with the settings --set changes.\n";
 
 int cmdModels(const std::vector<std::string>& argv) {
   if (wantsHelp(argv, kModelsHelp)) return 0;
   Args args("models", argv, {});
   args.expectPositionals(0, "no arguments");
-  for (const ModelSpec& m : allModels()) std::cout << fmt::format("{:<6} batch {:<4} {}\n", m.name, m.defaultBatch, m.description);
+  for (const ModelSpec& m : allModels()) {
+    std::cout << fmt::format("{:<10} batch {:<4} {}\n", m.name, m.defaultBatch, m.description);
+    if (!m.preset.values.empty()) std::cout << fmt::format("{:<10} settings: {}\n", "", m.preset.str());
+  }
   return 0;
 }
 

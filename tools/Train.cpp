@@ -30,6 +30,7 @@ const char* kTrainHelp =
     "fashion-mnist:DIR reads the four Fashion-MNIST files (gzip or plain IDX) from DIR instead of Debian's copy.\n"
     "  --engine jit|interp  compiled kernels (default) or the reference interpreter (slow, exact)\n"
     "  --batch N            batch size (default: the model's own)\n"
+    "  --set KEY=N,...      change the model's settings (`kiln models` lists them)\n"
     "  --seed N             parameter initialisation and shuffling (default 0)\n"
     "  --save CKPT          write parameters and optimizer state after each epoch and at the end, atomically\n"
     "                       (and when a non-finite loss stops training: the state before that step)\n"
@@ -50,6 +51,7 @@ namespace {
 
 struct TrainSetup {
   const ModelSpec* model;
+  ModelConfig config;  ///< the model's settings, --set applied
   int64_t batch, steps, epochs, evalLimit, logEvery;
   uint64_t seed;
   std::string engine;
@@ -119,6 +121,7 @@ TrainSetup parseSetup(const Args& args) {
   s.model = &findModel(args.positionals()[0]);
   if (s.model->name != "mlp" && s.model->name != "cnn")
     throw Error(fmt::format("kiln train: {} has no dataset yet; train mlp or cnn", s.model->name));
+  s.config = s.model->configure(args.value("set").value_or(""));
   s.engine = args.value("engine").value_or("jit");
   if (s.engine != "jit" && s.engine != "interp")
     throw Error(fmt::format("kiln train: unknown --engine '{}'; expected jit or interp", s.engine));
@@ -183,14 +186,14 @@ int64_t completedSteps(const TensorFile& values) {
 int cmdTrain(const std::vector<std::string>& argv) {
   if (wantsHelp(argv, kTrainHelp)) return 0;
   Args args("train", argv,
-            withPassFlags({{"engine", "data", "steps", "epochs", "batch", "seed", "eval-limit", "log-every", "save", "resume", "threads"},
+            withPassFlags({{"engine", "data", "steps", "epochs", "batch", "seed", "eval-limit", "log-every", "save", "resume", "threads", "set"},
                            {"time-passes", "no-cache", "allow-nan"}}));
   TrainSetup s = parseSetup(args);
   PassOptions o = passOptions(args);
   if (!o.has("optimizer")) o.set("optimizer", "sgd-momentum");
-  Graph model = s.model->build(s.batch);
+  Graph model = s.model->build(s.batch, s.config);
   Graph program = findPass("optimizer")(findPass("autodiff")(model, o), o);
-  Graph forward = s.model->build(kEvalBatch);
+  Graph forward = s.model->build(kEvalBatch, s.config);
   CompileOptions copts = compileOptions(args);
   std::unique_ptr<Session> engine = makeSession(s.engine, program, s.seed, copts, args.has("time-passes"), "training step");
   std::unique_ptr<Session> eval = makeSession(s.engine, forward, s.seed, copts, args.has("time-passes"), "forward pass");
