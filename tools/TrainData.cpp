@@ -1,0 +1,188 @@
+// The data sources of `kiln train` (see TrainData.h): Fashion-MNIST images and byte-level text.
+#include "tools/TrainData.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <numeric>
+
+#include <fmt/format.h>
+
+#include "compiler/HostTensor.h"
+#include "compiler/ParamInit.h"
+#include "ir/Error.h"
+#include "models/FashionMnist.h"
+#include "models/TextCorpus.h"
+
+namespace kiln {
+
+namespace {
+
+/// 0..n-1 shuffled for `epoch` of a run seeded with `seed`.
+std::vector<int64_t> epochOrder(int64_t n, uint64_t seed, int64_t epoch) {
+  std::vector<int64_t> order(static_cast<size_t>(n));
+  std::iota(order.begin(), order.end(), 0);
+  Rng rng(seed * 1000003 + uint64_t(epoch));
+  for (size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[rng.next() % i]);
+  return order;
+}
+
+/// A leaf of `program` that the source feeds: its shape, or an Error naming the source and what it needs.
+Shape leafShape(const Graph& program, const std::string& name, const std::string& source, const std::string& needs) {
+  std::optional<NodeId> id = program.findLeaf(name);
+  if (!id) throw Error(fmt::format("kiln train: --data {} feeds {}; the model has no input \"{}\"", source, needs, name));
+  return program[*id].type.shape;
+}
+
+/// Copies the parameters of `train` into `forward` (state the forward program lacks is skipped).
+void copyParameters(const Session& train, Session& forward) {
+  TensorFile params = train.state();
+  for (const TensorSpec& p : forward.stateSpec()) forward.setState(p.name, params.at(p.name));
+}
+
+/// Fashion-MNIST: shuffled training images, test accuracy after each epoch.
+class ImageData : public TrainData {
+ public:
+  ImageData(const std::string& data, const Graph& program, uint64_t seed, std::optional<int64_t> limit)
+      : x_(leafShape(program, "x", data, "images x and labels")), seed_(seed) {
+    leafShape(program, "labels", data, "images x and labels");
+    std::string dir = fashionMnistDir(data, "kiln train");
+    train_ = loadFashionMnist("train", dir), test_ = loadFashionMnist("test", dir);
+    batch_ = x_[0];
+    if (train_.count < batch_)
+      throw Error(fmt::format("kiln train: the training set has {} images, fewer than one batch of {}", train_.count, batch_));
+    limit_ = limit.value_or(std::min<int64_t>(10000, test_.count / 100 * 100));
+    if (limit_ % 100 != 0) throw Error("kiln train: --eval-limit must be a multiple of 100");
+    if (limit_ < 100 || limit_ > test_.count)
+      throw Error(fmt::format("kiln train: --eval-limit {} needs a test set of at least that many images (and 100); it "
+                              "has {}", limit_, test_.count));
+  }
+  std::string describe() const override { return "Fashion-MNIST"; }
+  std::string unit() const override { return "img"; }
+  int64_t unitsPerStep() const override { return batch_; }
+  int64_t stepsPerEpoch() const override { return train_.count / batch_; }
+  int64_t evalBatch() const override { return 100; }
+  TensorFile batch(int64_t step) override {
+    int64_t epoch = step / stepsPerEpoch();
+    if (epoch != orderEpoch_) order_ = epochOrder(train_.count, seed_, epoch), orderEpoch_ = epoch;
+    return images(train_, order_, step % stepsPerEpoch() * batch_, batch_);
+  }
+  std::string evaluate(const Session& train, Session& forward) override {
+    copyParameters(train, forward);
+    std::vector<int64_t> order(static_cast<size_t>(test_.count));
+    std::iota(order.begin(), order.end(), 0);
+    int64_t correct = 0;
+    for (int64_t first = 0; first < limit_; first += 100) {
+      TensorFile out;
+      try {
+        out = forward.run(images(test_, order, first, 100));
+      } catch (const NonFiniteLoss&) {
+        return "no test accuracy: the test loss is not finite (the parameters hold NaN or infinity)";
+      }
+      HostTensor logits = fromStored(out.at("logits"), "logits");
+      for (int64_t i = 0; i < 100; ++i) {
+        auto row = logits.data.begin() + i * 10;
+        correct += std::max_element(row, row + 10) - row == test_.labels[size_t(first + i)];
+      }
+    }
+    return fmt::format("test accuracy {:.2f}% ({} images)", 100.0 * double(correct) / double(limit_), limit_);
+  }
+
+ private:
+  /// Images order[first..first+count) of `d`, shaped as input x, and their labels, as the arena holds them.
+  TensorFile images(const Dataset& d, const std::vector<int64_t>& order, int64_t first, int64_t count) const {
+    Shape shape = x_;
+    shape[0] = count;
+    StoredTensor x{"F32", shape, std::vector<uint8_t>(size_t(count * 784) * sizeof(float))};
+    StoredTensor l{"I32", {count}, std::vector<uint8_t>(size_t(count) * sizeof(int32_t))};
+    for (int64_t i = 0; i < count; ++i) {
+      int64_t src = order[size_t(first + i)];
+      std::memcpy(x.bytes.data() + size_t(i * 784) * sizeof(float), d.images.data() + src * 784, 784 * sizeof(float));
+      std::memcpy(l.bytes.data() + size_t(i) * sizeof(int32_t), &d.labels[size_t(src)], sizeof(int32_t));
+    }
+    return {{"x", std::move(x)}, {"labels", std::move(l)}};
+  }
+
+  Shape x_;
+  uint64_t seed_;
+  Dataset train_, test_;
+  int64_t batch_ = 0, limit_ = 0, orderEpoch_ = -1;
+  std::vector<int64_t> order_;
+};
+
+/// Text: windows of seq + 1 bytes of the training split (tokens, and targets one byte on) in a shuffled
+/// order; the validation loss after each epoch.
+class TextData : public TrainData {
+ public:
+  TextData(const std::string& data, const Graph& program, uint64_t seed, std::optional<int64_t> limit) : seed_(seed) {
+    Shape tokens = leafShape(program, "tokens", data, "byte-level tokens and targets");
+    leafShape(program, "targets", data, "byte-level tokens and targets");
+    batch_ = tokens.at(0), seq_ = tokens.at(1);
+    for (NodeId p : program.nodesWithOp(Op::Parameter))
+      if (leafName(program[p]) == "wte.weight" && program[p].type.shape[0] < ByteTokenizer::kVocab)
+        throw Error(fmt::format("kiln train: --data {} has byte-level tokens (256) and the model's vocabulary is {}; "
+                                "give --set vocab=256", data, program[p].type.shape[0]));
+    corpus_ = loadTextCorpus(data, "kiln train", batch_ * seq_ + 1);
+    int64_t windows = int64_t(corpus_.validation.size() - 1) / seq_ / batch_ * batch_;
+    limit_ = std::min(limit.value_or(windows), windows);
+    if (limit_ < batch_) throw Error(fmt::format("kiln train: --eval-limit {} is under one batch of {} windows", limit_, batch_));
+    limit_ = limit_ / batch_ * batch_;
+  }
+  std::string describe() const override {
+    return fmt::format("text {} ({} training and {} validation bytes, byte-level tokens; unigram entropy {:.4f})",
+                       corpus_.name, corpus_.train.size(), corpus_.validation.size(), corpus_.unigramEntropy());
+  }
+  std::string unit() const override { return "tok"; }
+  int64_t unitsPerStep() const override { return batch_ * seq_; }
+  int64_t stepsPerEpoch() const override { return int64_t(corpus_.train.size() - 1) / seq_ / batch_; }
+  int64_t evalBatch() const override { return batch_; }
+  TensorFile batch(int64_t step) override {
+    int64_t epoch = step / stepsPerEpoch();
+    if (epoch != orderEpoch_) order_ = epochOrder(stepsPerEpoch() * batch_, seed_, epoch), orderEpoch_ = epoch;
+    return windows(corpus_.train, order_, step % stepsPerEpoch() * batch_);
+  }
+  std::string evaluate(const Session& train, Session& forward) override {
+    copyParameters(train, forward);
+    std::vector<int64_t> order(static_cast<size_t>(limit_));
+    std::iota(order.begin(), order.end(), 0);
+    double sum = 0;
+    for (int64_t first = 0; first < limit_; first += batch_) {
+      try {
+        sum += fromStored(forward.run(windows(corpus_.validation, order, first)).at("loss"), "loss").data.at(0);
+      } catch (const NonFiniteLoss&) {
+        return "no validation loss: it is not finite (the parameters hold NaN or infinity)";
+      }
+    }
+    double loss = sum / double(limit_ / batch_);
+    return fmt::format("validation loss {:.4f} ({:.3f} bits per byte; unigram entropy {:.4f}; {} windows of {})", loss,
+                       loss / std::log(2.0), corpus_.unigramEntropy(), limit_, seq_);
+  }
+
+ private:
+  /// Windows order[first..first+batch) of `split` (window w starts at byte w * seq) as tokens and targets.
+  TensorFile windows(const std::vector<int32_t>& split, const std::vector<int64_t>& order, int64_t first) const {
+    StoredTensor tokens{"I32", {batch_, seq_}, std::vector<uint8_t>(size_t(batch_ * seq_) * sizeof(int32_t))};
+    StoredTensor targets = tokens;
+    for (int64_t i = 0; i < batch_; ++i) {
+      const int32_t* at = split.data() + order[size_t(first + i)] * seq_;
+      std::memcpy(tokens.bytes.data() + size_t(i * seq_) * sizeof(int32_t), at, size_t(seq_) * sizeof(int32_t));
+      std::memcpy(targets.bytes.data() + size_t(i * seq_) * sizeof(int32_t), at + 1, size_t(seq_) * sizeof(int32_t));
+    }
+    return {{"tokens", std::move(tokens)}, {"targets", std::move(targets)}};
+  }
+
+  uint64_t seed_;
+  TextCorpus corpus_;
+  int64_t batch_ = 0, seq_ = 0, limit_ = 0, orderEpoch_ = -1;
+  std::vector<int64_t> order_;
+};
+
+}  // namespace
+
+std::unique_ptr<TrainData> makeTrainData(const std::string& data, const Graph& program, uint64_t seed,
+                                         std::optional<int64_t> evalLimit) {
+  if (isTextData(data)) return std::make_unique<TextData>(data, program, seed, evalLimit);
+  return std::make_unique<ImageData>(data, program, seed, evalLimit);
+}
+
+}  // namespace kiln
