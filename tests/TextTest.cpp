@@ -32,7 +32,7 @@ TEST_CASE("text: byte-level tokens decode back to the text, whatever its bytes")
   CHECK_THROWS_WITH_AS(ByteTokenizer::decode({65, 256}), doctest::Contains("token 256 at 1 is not a byte"), Error);
 }
 
-TEST_CASE("text: a corpus splits 90% / 10% by bytes; a missing, short or odd source is an error naming it") {
+TEST_CASE("text: a corpus splits 90% / 10% by bytes, and a missing, short or odd source is an error naming it") {
   std::string dir = test::tempDir("text");
   std::string path = dir + "/corpus.txt";
   std::ofstream(path, std::ios::binary) << std::string(1000, 'a') << std::string(100, 'b');
