@@ -417,9 +417,8 @@ struct GemmLowering {
     if (spec.sumBatches) {  // one result per (run, column block): the run's batches in order inside it
       k.loop(k.rangeBegin(), k.rangeEnd(), [&](llvm::Value* t) {
         run = b.CreateSDiv(t, k.c64(blocks));
-        auto firstOf = [&](llvm::Value* g) { return b.CreateSDiv(b.CreateMul(g, k.c64(spec.batch)), k.c64(spec.groups)); };
-        runFirst = firstOf(run);
-        llvm::Value* end = firstOf(b.CreateAdd(run, k.c64(1)));
+        runFirst = k.groupBegin(run, spec.batch, spec.groups);
+        llvm::Value* end = k.groupBegin(b.CreateAdd(run, k.c64(1)), spec.batch, spec.groups);
         runLast = b.CreateSub(end, k.c64(1));
         llvm::Value* jb = b.CreateSRem(t, k.c64(blocks));
         k.loop(runFirst, end, [&](llvm::Value* bi) { columnBlock(bi, jb); }, true);

@@ -60,8 +60,8 @@ GemmPlan planGemm(const GemmShape& s);
 /// (per sample, summed: O x C*KH*KW x OH*OW); nothing for other ops.
 std::optional<GemmShape> gemmShapeOf(const Graph& g, NodeId id);
 /// "gemm 64 x [32 x 576 x 25] f32: tile 12x64 (16 lanes), blocks kc 25 mc 36 nc 576" ("gemm sum of 64 x
-/// [...]" when the batches are summed, "gemm 13 sums of 64 x [...]" in runs), as the engine plans it on this host; empty for a node that is not
-/// a contraction.
+/// [...]" when the batches are summed, "gemm 13 sums of 64 x [...]" in runs), as the engine plans it on
+/// this host; empty for a node that is not a contraction.
 std::string describeGemm(const Graph& g, NodeId id);
 
 }  // namespace kiln

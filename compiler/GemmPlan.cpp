@@ -97,7 +97,7 @@ std::optional<GemmShape> gemmShapeOf(const Graph& g, NodeId id) {
     }
     case Op::Conv2dGradWeight: {  // with groups, the result is [G, O, C, KH, KW]
       int64_t groups = std::get<ConvAttrs>(n.attrs).groups.n;
-      Shape w(n.type.shape.begin() + (groups > 1 ? 1 : 0), n.type.shape.end());
+      Shape w = convWeightShape(n.type.shape, groups);
       auto [N, C, O, KK, P, a, b, c] = dims(g[n.inputs[0]].type.shape, w, g[n.inputs[1]].type.shape);
       return GemmShape{N, O, C * KK, P, t, true, true, false, groups};
     }

@@ -273,7 +273,7 @@ struct Eval {
     } else {  // operands x, gy; result w, or with groups G partials of it, one per run of samples
       const HostTensor &x = in(0), &gy = in(1);
       int64_t groups = std::get<ConvAttrs>(n.attrs).groups.n, N = x.shape[0];
-      Shape w = groups > 1 ? Shape(r.shape.begin() + 1, r.shape.end()) : r.shape;
+      Shape w = convWeightShape(r.shape, groups);
       int64_t perSample = numel(gy.shape) / std::max<int64_t>(N, 1);
       forEachConvTerm(x.shape, w, gy.shape, [&](int64_t g, int64_t xi, int64_t k) {
         int64_t part = groups > 1 ? groupOf(g / perSample, N, groups) * numel(w) : 0;

@@ -184,6 +184,10 @@ void KernelEmitter::boundedNest(const Bounds& bounds, const std::function<void(c
   level(0);
 }
 
+llvm::Value* KernelEmitter::groupBegin(llvm::Value* g, int64_t rows, int64_t groups) {
+  return b_.CreateSDiv(b_.CreateMul(g, c64(rows)), c64(groups));
+}
+
 void KernelEmitter::failIf(llvm::Value* cond, KernelStatus status) {
   llvm::Value* cur = b_.CreateLoad(b_.getInt32Ty(), status_);
   llvm::Value* first = b_.CreateAnd(cond, b_.CreateICmpEQ(cur, b_.getInt32(kKernelOk)));

@@ -84,6 +84,8 @@ class KernelEmitter {
   /// Nested loops over `bounds` (outermost first), as loopNest.
   void boundedNest(const Bounds& bounds, const std::function<void(const std::vector<llvm::Value*>&)>& body,
                    bool keepRolled = false);
+  /// The first of `rows` rows in run `g` of `groups` runs, g * rows / groups (groupBegin of ir/Attrs.h).
+  llvm::Value* groupBegin(llvm::Value* g, int64_t rows, int64_t groups);
   /// If `cond` (i1) holds, the kernel returns `status` (the first failure wins; the loop carries on).
   void failIf(llvm::Value* cond, KernelStatus status);
   /// A local variable of type `t`, allocated in the entry block (so it becomes a register).

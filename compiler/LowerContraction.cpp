@@ -21,10 +21,8 @@ ConvDims convDims(const Graph& g, const Node& n) {
   Shape x, w, y;
   if (n.op == Op::Conv2d) x = g[n.inputs[0]].type.shape, w = g[n.inputs[1]].type.shape, y = n.type.shape;
   if (n.op == Op::Conv2dGradInput) x = n.type.shape, w = g[n.inputs[1]].type.shape, y = g[n.inputs[0]].type.shape;
-  if (n.op == Op::Conv2dGradWeight) {  // with groups, the result holds one partial weight gradient per run
-    x = g[n.inputs[0]].type.shape, w = n.type.shape, y = g[n.inputs[1]].type.shape;
-    if (a.groups.n > 1) w.erase(w.begin());
-  }
+  if (n.op == Op::Conv2dGradWeight)  // with groups, the result holds one partial weight gradient per run
+    x = g[n.inputs[0]].type.shape, w = convWeightShape(n.type.shape, a.groups.n), y = g[n.inputs[1]].type.shape;
   return {x[0], x[1], x[2], x[3], w[0], w[2], w[3], y[2], y[3], a.stride[0], a.stride[1], a.padding[0], a.padding[1]};
 }
 

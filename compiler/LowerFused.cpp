@@ -180,9 +180,8 @@ struct ReductionLowering {
     }
     if (int64_t groups = std::get<ReduceAttrs>(n.attrs).groups.n; groups > 1) {  // rows [g*N/G, (g+1)*N/G) into partial g
       k.loop(k.rangeBegin(), k.rangeEnd(), [&](llvm::Value* gi) {
-        auto firstRow = [&](llvm::Value* v) { return b.CreateSDiv(b.CreateMul(v, k.c64(s[0])), k.c64(groups)); };
         KernelEmitter::Bounds rows = in;
-        rows[0] = {firstRow(gi), firstRow(b.CreateAdd(gi, k.c64(1)))};
+        rows[0] = {k.groupBegin(gi, s[0], groups), k.groupBegin(b.CreateAdd(gi, k.c64(1)), s[0], groups)};
         slice(out, rows, b.CreateMul(gi, k.c64(numel(kept))));
       });
       return groups;

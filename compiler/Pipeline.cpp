@@ -18,6 +18,7 @@
 #include "ir/Error.h"
 #include "ir/Verifier.h"
 #include "passes/PassRegistry.h"
+#include "passes/SplitReductions.h"
 
 namespace kiln {
 
@@ -80,16 +81,17 @@ int64_t chunksFor(const Graph& g, const FusedKernel& kernel, int64_t extent, boo
   if (finest) return std::min<int64_t>(extent, 64);
   int64_t limit = std::min<int64_t>(extent, 64);
   double work = 0;
+  auto elements = [&](NodeId m) { return double(g[m].type.numel()) / double(kElementsPerChunk); };
   for (NodeId m : kernel.nodes) {
-    work = std::max(work, double(g[m].type.numel()) / 16384.0);
-    if (opInfo(g[m].op).cls == OpClass::Reduction) work = std::max(work, double(g[g[m].inputs[0]].type.numel()) / 16384.0);
+    work = std::max(work, elements(m));
+    if (opInfo(g[m].op).cls == OpClass::Reduction) work = std::max(work, elements(g[m].inputs[0]));
     if (std::optional<GemmShape> s = gemmShapeOf(g, m)) work = std::max(work, s->flops() / 4e6);
   }
   const Node& root = g[kernel.root];
   if (kernel.kind == KernelKind::Reduction && std::get<ReduceAttrs>(root.attrs).groups.n == 1)
-    limit = std::min<int64_t>(limit, std::max<int64_t>(1, root.type.bytes() / 256));
+    limit = std::min<int64_t>(limit, std::max<int64_t>(1, root.type.bytes() / kMinChunkOutputBytes));
   if (root.op == Op::ScatterAdd)  // split over the columns of its rows: at least 256 bytes of a row each
-    limit = std::min<int64_t>(limit, std::max<int64_t>(1, extent * dtypeSize(root.type.dtype) / 256));
+    limit = std::min<int64_t>(limit, std::max<int64_t>(1, extent * dtypeSize(root.type.dtype) / kMinChunkOutputBytes));
   return std::clamp<int64_t>(int64_t(work), 1, limit);
 }
 

@@ -1,6 +1,6 @@
-// The compiler pipeline: Graph -> verify -> the stages of compileStages (simplify, split-reductions, fuse, plan-memory) ->
-// one LLVM function per kernel -> optimised machine code (ORC LLJIT, with an on-disk object cache) -> an
-// Executable for the runtime. No LLVM types here.
+// The compiler pipeline: Graph -> verify -> the stages of compileStages (simplify, split-reductions, fuse,
+// plan-memory) -> one LLVM function per kernel -> optimised machine code (ORC LLJIT, with an on-disk
+// object cache) -> an Executable for the runtime. No LLVM types here.
 #pragma once
 
 #include <memory>

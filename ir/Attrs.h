@@ -48,6 +48,12 @@ inline int64_t groupBegin(int64_t g, int64_t rows, int64_t groups) { return g * 
 /// The run that row r falls in: the g with groupBegin(g) <= r < groupBegin(g + 1).
 inline int64_t groupOf(int64_t r, int64_t rows, int64_t groups) { return ((r + 1) * groups - 1) / rows; }
 
+/// The weight's shape [O, C, KH, KW] of a conv2d_grad_weight whose result has shape `result`: the result
+/// itself, or with groups (ConvAttrs::groups) the result without its leading axis of runs.
+inline std::vector<int64_t> convWeightShape(const std::vector<int64_t>& result, int64_t groups) {
+  return groups > 1 ? std::vector<int64_t>(result.begin() + 1, result.end()) : result;
+}
+
 /// For ops without attributes.
 struct NoAttrs {
   KILN_FIELDS((void)f)

@@ -314,13 +314,12 @@ Inferred contractionType(Checker& c, const Attrs& attrs, const Type&) {
 /// conv2d_grad_input and conv2d_grad_weight: the forward conv2d of the declared type (x or w) and the other
 /// operand must produce gy's type.
 Inferred convGradType(Checker& c, const ConvAttrs& a, const Type& decl, bool wantsInput) {
-  Type weight = decl;  // with groups, the declared [G, O, C, KH, KW] holds G partials of the weight's type
+  Type weight{decl.dtype, convWeightShape(decl.shape, a.groups.n)};  // with groups, G partials of the weight
   if (a.groups.n != 1) {
     if (wantsInput || a.groups.n < 1 || decl.rank() != 5 || decl.shape[0] != a.groups.n || c.in[0].rank() < 1 ||
         a.groups.n > c.in[0].shape[0])
       return bad(c, fmt::format("groups={} needs conv2d_grad_weight declared [groups,O,C,KH,KW] and 1 <= groups <= "
                                 "the batch", a.groups.n));
-    weight.shape.erase(weight.shape.begin());
   }
   Type fwdIn[2] = {wantsInput ? decl : c.in[0], wantsInput ? c.in[1] : weight};
   Checker fc{Op::Conv2d, fwdIn, ""};

@@ -8,8 +8,6 @@ namespace kiln {
 
 namespace {
 
-/// Elements of input per run of a partial: about 20 microseconds of work, a thread's chunk.
-constexpr int64_t kElementsPerRun = 16384;
 /// The most runs: as many as the runtime's chunks.
 constexpr int64_t kMaxRuns = 64;
 /// A reduction whose outputs give this many chunks is left whole: enough for the machines kiln runs on.
@@ -23,11 +21,11 @@ int64_t reductionRuns(const Graph& g, const Node& n) {
   const Shape& s = g[n.inputs[0]].type.shape;
   if (a.groups.n != 1 || s.empty() || std::find(a.axes.begin(), a.axes.end(), 0) == a.axes.end()) return 1;
   int64_t elements = numel(s), outputs = std::max<int64_t>(n.type.numel(), 1);
-  int64_t wanted = std::min(kMaxRuns, elements / kElementsPerRun);
+  int64_t wanted = std::min(kMaxRuns, elements / kElementsPerChunk);
   int64_t byOutputs = 1;
   for (size_t d = 0; d < s.size(); ++d)
     if (std::find(a.axes.begin(), a.axes.end(), int64_t(d)) == a.axes.end()) {
-      byOutputs = std::min(s[d], std::max<int64_t>(1, n.type.bytes() / 256));
+      byOutputs = std::min(s[d], std::max<int64_t>(1, n.type.bytes() / kMinChunkOutputBytes));
       break;
     }
   if (byOutputs >= std::min(wanted, kEnoughChunks)) return 1;
@@ -42,7 +40,7 @@ int64_t convRuns(const Graph& g, const Node& n) {
   const Shape &x = g[n.inputs[0]].type.shape, &gy = g[n.inputs[1]].type.shape, &w = n.type.shape;
   int64_t N = x[0], O = w[0], ckk = w[1] * w[2] * w[3], positions = gy[2] * gy[3];
   double flops = 2.0 * double(N) * double(O) * double(ckk) * double(positions);
-  double work = std::max(flops / 4e6, double(N) * double(ckk) * double(positions) / double(kElementsPerRun));
+  double work = std::max(flops / 4e6, double(N) * double(ckk) * double(positions) / double(kElementsPerChunk));
   int64_t wanted = std::min(kMaxRuns, int64_t(work));
   int64_t blocks = std::clamp<int64_t>(std::min<int64_t>(int64_t(flops / 4e6), (ckk + 63) / 64), 1, 8);
   return std::min({N, wanted / blocks, numel(gy) / std::max<int64_t>(1, 4 * n.type.numel())});

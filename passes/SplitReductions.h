@@ -6,6 +6,13 @@
 
 namespace kiln {
 
+/// Elements read or written per chunk of a kernel: about 20 microseconds of work (compiler/Pipeline.cpp's
+/// chunksFor splits by it, and this pass sizes its runs by it).
+inline constexpr int64_t kElementsPerChunk = 16384;
+/// The fewest bytes of outputs a chunk of a reduction split over its outputs writes: chunks that add
+/// into one cache line would fight over it.
+inline constexpr int64_t kMinChunkOutputBytes = 256;
+
 /// Rewrites each reduce_sum / reduce_max whose outputs are too few to split among threads (a bias
 /// gradient of a convolution, the total of a norm), and each such conv2d_grad_weight (a weight gradient
 /// summed over many samples), into partials over G runs of axis 0 (`groups=G`: rows or samples
