@@ -165,10 +165,25 @@ std::vector<GradCheckCase> compositeCases() {
       make("cross_entropy", [](CaseBuilder& c) {
         return crossEntropy(c.param("logits", {4, 5}), c.input("labels", HostTensor(DType::I32, {4}, {0, 4, 2, 2})));
       }),
+      make("cross_entropy ignore_index", [](CaseBuilder& c) {
+        return crossEntropy(c.param("logits", {4, 5}), c.input("labels", HostTensor(DType::I32, {4}, {0, -100, 2, -100})), -100);
+      }),
+      make("cross_entropy weighted", [](CaseBuilder& c) {
+        return crossEntropy(c.param("logits", {3, 4}), c.input("labels", HostTensor(DType::I32, {3}, {3, 0, 1})),
+                            c.param("w", {3}, Domain::Positive));
+      }),
       make("mse", [](CaseBuilder& c) { return mse(c.param("a", {3, 4}), c.param("b", {3, 4})); }),
       make("causal_self_attention", [](CaseBuilder& c) {
         return causalSelfAttention(c.param("x", {1, 3, 4}), c.param("wqkv", {12, 4}), c.param("bqkv", {12}),
                                    c.param("wproj", {4, 4}), c.param("bproj", {4}), 2);
+      }),
+      make("cross_attention, key padding mask", [](CaseBuilder& c) {
+        Value keep = cast(c.input("keep", HostTensor(DType::I32, {2, 5}, {1, 1, 1, 0, 0, 1, 1, 1, 1, 1})), DType::Bool);
+        return attention(c.param("q", {2, 3, 4}), c.param("k", {2, 5, 4}), c.param("v", {2, 5, 4}), 2, {.causal = false, .keep = keep});
+      }),
+      make("attention causal, cache, key mask", [](CaseBuilder& c) {
+        Value keep = cast(c.input("keep", HostTensor(DType::I32, {4}, {0, 1, 1, 1})), DType::Bool);
+        return attention(c.param("q", {1, 2, 4}), c.param("k", {1, 4, 4}), c.param("v", {1, 4, 4}), 2, {.causal = true, .keep = keep});
       }),
   };
 }

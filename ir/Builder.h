@@ -221,10 +221,35 @@ Value linear(Value x, Value w, Value b, Site site = Site::current());
 Value linear(Value x, Value w, Site site = Site::current());
 /// Mean over rows of -log softmax(logits)[label]; logits [N, C], labels i32 [N] in [0, C).
 Value crossEntropy(Value logits, Value labels, Site site = Site::current());
+/// Cross-entropy weighted per row: sum(weights[i] * -log softmax(logits)[i, label i]) / sum(weights), for
+/// logits [N, C], labels i32 [N] and weights [N] of the logits' dtype (as PyTorch's, NaN when the weights sum
+/// to 0). A row of weight 0 may have any label, even one outside [0, C).
+Value crossEntropy(Value logits, Value labels, Value weights, Site site = Site::current());
+/// Cross-entropy over the rows whose label is not `ignoreIndex` (as PyTorch's ignore_index; masked
+/// language modelling labels the tokens it does not predict -100): their mean, NaN when every row is ignored.
+Value crossEntropy(Value logits, Value labels, int64_t ignoreIndex, Site site = Site::current());
 /// Mean of (a - b)^2 over all elements.
 Value mse(Value a, Value b, Site site = Site::current());
-/// Causal multi-head self-attention over x [B, T, C]: qkv = linear(x, wqkv[3C, C], bqkv), per-head
-/// softmax(q k^T / sqrt(C/heads)) with future positions masked, then linear(., wproj[C, C], bproj).
+/// Which keys each query of an attention may see (none given: every key).
+struct AttentionMask {
+  /// Query i sees key j only when j <= i + Tk - Tq: the queries are the last Tq of the Tk positions (Tq = Tk
+  /// in training; the newest positions when decoding with a cache of keys).
+  bool causal = false;
+  /// Optional bool [Tk] (for every row of the batch) or [B, Tk]: the keys that may be seen, e.g. the
+  /// tokens that are not padding, or the positions a key/value cache has filled.
+  Value keep = {};
+};
+/// Multi-head scaled dot-product attention: q [B, Tq, C], k and v [B, Tk, C], split into `heads` heads of
+/// C/heads; per head softmax(q k^T / sqrt(C/heads)) over the keys `mask` allows, times v, heads merged
+/// back: [B, Tq, C]. Self-attention passes projections of one x as q, k and v; cross-attention takes k and v
+/// from another sequence. A query that may see no key gets NaN (as PyTorch's). Error for shapes that do not
+/// fit or a mask that is not bool of the key shape.
+Value attention(Value q, Value k, Value v, int64_t heads, const AttentionMask& mask = {}, Site site = Site::current());
+/// Multi-head self-attention with its projections, as GPT-2's and BERT's: qkv = linear(x, wqkv[3C, C],
+/// bqkv), attention(q, k, v, heads, mask), then linear(., wproj[C, C], bproj).
+Value selfAttention(Value x, Value wqkv, Value bqkv, Value wproj, Value bproj, int64_t heads,
+                    const AttentionMask& mask, Site site = Site::current());
+/// selfAttention with a causal mask: each position sees itself and the positions before it.
 Value causalSelfAttention(Value x, Value wqkv, Value bqkv, Value wproj, Value bproj, int64_t heads,
                           Site site = Site::current());
 

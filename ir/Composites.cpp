@@ -69,6 +69,29 @@ Value crossEntropy(Value logits, Value labels, Site site) {
   return binary(Op::Div, Operand(neg(picked, site), site), Operand(double(logits.dim(0)), site));
 }
 
+Value crossEntropy(Value logits, Value labels, Value weights, Site site) {
+  if (logits.rank() != 2 || labels.rank() != 1 || labels.dtype() != DType::I32 || labels.dim(0) != logits.dim(0) ||
+      weights.type() != Type{logits.dtype(), {logits.dim(0)}})
+    throw Error(Location::of(site), fmt::format("cross_entropy: expects logits [N, C], labels i32[N] and weights [N] of the "
+                                                "logits' dtype, got {}, {} and {}",
+                                                logits.type().str(), labels.type().str(), weights.type().str()));
+  Builder& b = logits.builder();
+  Type idx{DType::I32, logits.shape()};
+  Value classes = b.iota(idx, 1, site);
+  Value onehot = cast(eq(Operand(reshape(labels, {-1, 1}, site), site), Operand(classes, site)), logits.dtype(), site);
+  Value weighted = binary(Op::Mul, Operand(onehot, site), Operand(reshape(weights, {-1, 1}, site), site));
+  Value picked = sum(binary(Op::Mul, Operand(weighted, site), Operand(logSoftmax(logits, 1, site), site)), {0, 1}, false, site);
+  return binary(Op::Div, Operand(neg(picked, site), site), Operand(sum(weights, {0}, false, site), site));
+}
+
+Value crossEntropy(Value logits, Value labels, int64_t ignoreIndex, Site site) {
+  if (labels.dtype() != DType::I32 || logits.rank() < 1)
+    throw Error(Location::of(site), fmt::format("cross_entropy: expects logits [N, C] and labels i32[N], got {} and {}",
+                                                logits.type().str(), labels.type().str()));
+  Value counted = cast(ne(Operand(labels, site), Operand(double(ignoreIndex), site)), logits.dtype(), site);
+  return crossEntropy(logits, labels, counted, site);
+}
+
 Value mse(Value a, Value b, Site site) {
   Value d = binary(Op::Sub, Operand(a, site), Operand(b, site));
   std::vector<int64_t> all;
@@ -76,25 +99,67 @@ Value mse(Value a, Value b, Site site) {
   return mean(binary(Op::Mul, Operand(d, site), Operand(d, site)), all, false, site);
 }
 
-Value causalSelfAttention(Value x, Value wqkv, Value bqkv, Value wproj, Value bproj, int64_t heads, Site site) {
+namespace {
+
+/// x [B, T, C] as heads [B, H, T, C/H].
+Value splitHeads(Value x, int64_t heads, Site site) {
+  return permute(reshape(x, {x.dim(0), x.dim(1), heads, x.dim(2) / heads}, site), {0, 2, 1, 3}, site);
+}
+
+/// Whether key j may be seen by query i: bool [Tq, Tk] for a causal mask, with the queries the last Tq of
+/// the Tk positions (j <= i + Tk - Tq).
+Value causalKeep(Builder& b, int64_t tq, int64_t tk, Site site) {
+  Type tt{DType::I32, {tq, tk}};
+  Value query = binary(Op::Add, Operand(b.iota(tt, 0, site), site), Operand(double(tk - tq), site));
+  return ge(Operand(query, site), Operand(b.iota(tt, 1, site), site));
+}
+
+}  // namespace
+
+Value attention(Value q, Value k, Value v, int64_t heads, const AttentionMask& mask, Site site) {
+  bool shapesOk = q.rank() == 3 && k.rank() == 3 && v.type() == k.type() && q.dtype() == k.dtype() &&
+                  q.dim(0) == k.dim(0) && q.dim(2) == k.dim(2) && heads >= 1 && q.dim(2) % heads == 0;
+  if (!shapesOk)
+    throw Error(Location::of(site), fmt::format("attention: expects q [B, Tq, C], k and v [B, Tk, C] of one dtype with C "
+                                                "divisible by {} heads, got {}, {} and {}",
+                                                heads, q.type().str(), k.type().str(), v.type().str()));
+  int64_t B = q.dim(0), tq = q.dim(1), tk = k.dim(1), C = q.dim(2), D = C / heads;
+  if (mask.causal && tq > tk)
+    throw Error(Location::of(site), fmt::format("attention: a causal mask needs at least as many keys as queries, got {} "
+                                                "queries and {} keys", tq, tk));
+  Value scores = binary(Op::Mul, Operand(matmul(splitHeads(q, heads, site), splitHeads(k, heads, site), false, true, site), site),
+                        Operand(1.0 / std::sqrt(double(D)), site));  // [B, H, Tq, Tk]
+  Value keep;
+  if (mask.causal) keep = causalKeep(q.builder(), tq, tk, site);
+  if (mask.keep.id().valid()) {
+    Shape want = mask.keep.rank() == 1 ? Shape{tk} : Shape{B, tk};
+    if (mask.keep.dtype() != DType::Bool || mask.keep.shape() != want)
+      throw Error(Location::of(site), fmt::format("attention: the key mask must be bool[{}] or bool[{}, {}], got {}", tk,
+                                                  B, tk, mask.keep.type().str()));
+    Value keys = mask.keep.rank() == 1 ? mask.keep : reshape(mask.keep, {B, 1, 1, tk}, site);
+    keep = keep.id().valid() ? select(keep, Operand(keys, site), Operand(keep, site), site) : keys;  // causal and key
+  }
+  Value probs = softmax(keep.id().valid() ? select(keep, Operand(scores, site),
+                                                   Operand(-std::numeric_limits<double>::infinity(), site), site)
+                                          : scores,
+                        -1, site);
+  Value att = matmul(probs, splitHeads(v, heads, site), false, false, site);  // [B, H, Tq, D]
+  return reshape(permute(att, {0, 2, 1, 3}, site), {B, tq, C}, site);
+}
+
+Value selfAttention(Value x, Value wqkv, Value bqkv, Value wproj, Value bproj, int64_t heads, const AttentionMask& mask,
+                    Site site) {
   if (x.rank() != 3 || heads < 1 || x.dim(2) % heads != 0)
     throw Error(Location::of(site), fmt::format("attention: expects x [B, T, C] with C divisible by {} heads, got {}",
                                                 heads, x.type().str()));
-  int64_t B = x.dim(0), T = x.dim(1), C = x.dim(2), D = C / heads;
+  int64_t C = x.dim(2);
   Value qkv = linear(x, wqkv, bqkv, site);  // [B, T, 3C]
-  auto head = [&](int64_t i) {
-    Value part = sliceAxis(qkv, 2, i * C, (i + 1) * C, site);
-    return permute(reshape(part, {B, T, heads, D}, site), {0, 2, 1, 3}, site);  // [B, H, T, D]
-  };
-  Value q = head(0), k = head(1), v = head(2);
-  Value scores = binary(Op::Mul, Operand(matmul(q, k, false, true, site), site), Operand(1.0 / std::sqrt(double(D)), site));
-  Builder& b = x.builder();
-  Type tt{DType::I32, {T, T}};
-  Value causal = ge(Operand(b.iota(tt, 0, site), site), Operand(b.iota(tt, 1, site), site));  // key <= query
-  Value masked = select(causal, Operand(scores, site), Operand(-std::numeric_limits<double>::infinity(), site), site);
-  Value att = matmul(softmax(masked, -1, site), v, false, false, site);  // [B, H, T, D]
-  Value merged = reshape(permute(att, {0, 2, 1, 3}, site), {B, T, C}, site);
-  return linear(merged, wproj, bproj, site);
+  auto part = [&](int64_t i) { return sliceAxis(qkv, 2, i * C, (i + 1) * C, site); };
+  return linear(attention(part(0), part(1), part(2), heads, mask, site), wproj, bproj, site);
+}
+
+Value causalSelfAttention(Value x, Value wqkv, Value bqkv, Value wproj, Value bproj, int64_t heads, Site site) {
+  return selfAttention(x, wqkv, bqkv, wproj, bproj, heads, {.causal = true, .keep = {}}, site);
 }
 
 }  // namespace kiln

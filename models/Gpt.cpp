@@ -28,9 +28,68 @@ GptBlock makeBlock(Builder& b, const std::string& p, int64_t width, int64_t head
           w("mlp.proj.weight", {width, 4 * width}), z("mlp.proj.bias", width), heads};
 }
 
-Value applyBlock(const GptBlock& k, Value x) {
-  x = x + causalSelfAttention(layerNorm(x, k.ln1g, k.ln1b), k.wqkv, k.bqkv, k.wproj, k.bproj, k.heads);
+Value mlp(const GptBlock& k, Value x) {
   return x + linear(gelu(linear(layerNorm(x, k.ln2g, k.ln2b), k.wfc, k.bfc)), k.wout, k.bout);
+}
+
+Value applyBlock(const GptBlock& k, Value x) {
+  return mlp(k, x + causalSelfAttention(layerNorm(x, k.ln1g, k.ln1b), k.wqkv, k.bqkv, k.wproj, k.bproj, k.heads));
+}
+
+/// A block on the newest position x [B, 1, C] at `pos`: its key and value are written into the caches
+/// `p`cache.k and `p`cache.v [B, context, C] (state, updated through aliasing outputs), and its query attends
+/// to the positions the caches hold, 0 to pos.
+Value applyBlockCached(Builder& b, const GptBlock& k, Value x, Value pos, const std::string& p, int64_t context) {
+  int64_t C = x.dim(2);
+  Value qkv = linear(layerNorm(x, k.ln1g, k.ln1b), k.wqkv, k.bqkv);
+  auto part = [&](int64_t i) { return sliceAxis(qkv, 2, i * C, (i + 1) * C); };
+  Value positions = b.iota({DType::I32, {context}}, 0);
+  Value here = reshape(eq(positions, pos), {context, 1});
+  auto cached = [&](const std::string& name, Value fresh) {
+    Value cache = b.state(p + name, {x.dtype(), {x.dim(0), context, C}});
+    Value next = select(here, fresh, cache);
+    b.output(p + name, next, cache.id());
+    return next;
+  };
+  Value keys = cached("cache.k", part(1)), values = cached("cache.v", part(2));
+  Value att = attention(part(0), keys, values, k.heads, {.causal = false, .keep = le(positions, pos)});
+  return mlp(k, x + linear(att, k.wproj, k.bproj));
+}
+
+struct GptSizes {
+  int64_t vocab, context, seq, width, heads, layers;
+};
+
+GptSizes gptSizes(const ModelConfig& c) {
+  GptSizes s{c.at("vocab"), c.at("context"), c.at("seq"), c.at("width"), c.at("heads"), c.at("layers")};
+  if (s.width % s.heads != 0) throw Error(fmt::format("gpt: heads={} must divide width={}", s.heads, s.width));
+  if (s.seq > s.context)
+    throw Error(fmt::format("gpt: seq={} exceeds context={} (the positions it has embeddings for)", s.seq, s.context));
+  return s;
+}
+
+/// The parameters, in the order every GPT program declares them (so one seed initialises them alike).
+struct GptParams {
+  Value wte, wpe;
+  std::vector<GptBlock> blocks;
+  Value lnfg, lnfb;
+};
+
+GptParams declareGpt(Builder& b, const GptSizes& s) {
+  GptParams w{b.parameter("wte.weight", {s.vocab, s.width}, Init::Normal, 0.02),
+              b.parameter("wpe.weight", {s.context, s.width}, Init::Normal, 0.02), {}, {}, {}};
+  for (int64_t l = 0; l < s.layers; ++l) w.blocks.push_back(makeBlock(b, "h" + std::to_string(l) + ".", s.width, s.heads));
+  w.lnfg = b.parameter("ln_f.weight", {s.width}, Init::Ones);
+  w.lnfb = b.parameter("ln_f.bias", {s.width}, Init::Zeros);
+  return w;
+}
+
+/// The logits [B, T, vocab] of tokens i32[B, T] at positions 0..T-1.
+Value gptLogits(const GptParams& w, const GptSizes& s, Value tokens) {
+  int64_t T = tokens.dim(1);
+  Value x = gather(w.wte, tokens) + (T == s.context ? w.wpe : sliceAxis(w.wpe, 0, 0, T));  // [B, T, C]
+  for (const GptBlock& k : w.blocks) x = applyBlock(k, x);
+  return linear(layerNorm(x, w.lnfg, w.lnfb), w.wte);  // tied
 }
 
 }  // namespace
@@ -44,19 +103,35 @@ Graph buildGptBlock(int64_t batch, int64_t seq) {
 }
 
 Graph buildGpt(int64_t batch, const ModelConfig& c) {
-  int64_t vocab = c.at("vocab"), context = c.at("context"), seq = c.at("seq"), width = c.at("width"), heads = c.at("heads");
-  if (width % heads != 0) throw Error(fmt::format("gpt: heads={} must divide width={}", heads, width));
-  if (seq > context) throw Error(fmt::format("gpt: seq={} exceeds context={} (the positions it has embeddings for)", seq, context));
+  GptSizes s = gptSizes(c);
   Builder b("gpt");
+  Value tokens = b.input("tokens", {DType::I32, {batch, s.seq}});
+  Value targets = b.input("targets", {DType::I32, {batch, s.seq}});
+  Value logits = gptLogits(declareGpt(b, s), s, tokens);
+  b.output("loss", crossEntropy(reshape(logits, {batch * s.seq, s.vocab}), reshape(targets, {batch * s.seq})));
+  return b.finish();
+}
+
+Graph buildGptLogits(int64_t batch, int64_t seq, const ModelConfig& c) {
+  GptSizes s = gptSizes(c);
+  if (seq < 1 || seq > s.context) throw Error(fmt::format("gpt: {} positions do not fit a context of {}", seq, s.context));
+  Builder b("gpt-logits");
   Value tokens = b.input("tokens", {DType::I32, {batch, seq}});
-  Value targets = b.input("targets", {DType::I32, {batch, seq}});
-  Value wte = b.parameter("wte.weight", {vocab, width}, Init::Normal, 0.02);
-  Value wpe = b.parameter("wpe.weight", {context, width}, Init::Normal, 0.02);
-  Value x = gather(wte, tokens) + (seq == context ? wpe : sliceAxis(wpe, 0, 0, seq));  // [B, T, C]
-  for (int64_t l = 0; l < c.at("layers"); ++l) x = applyBlock(makeBlock(b, "h" + std::to_string(l) + ".", width, heads), x);
-  x = layerNorm(x, b.parameter("ln_f.weight", {width}, Init::Ones), b.parameter("ln_f.bias", {width}, Init::Zeros));
-  Value logits = linear(x, wte);  // tied: [B, T, vocab]
-  b.output("loss", crossEntropy(reshape(logits, {batch * seq, vocab}), reshape(targets, {batch * seq})));
+  b.output("logits", gptLogits(declareGpt(b, s), s, tokens));
+  return b.finish();
+}
+
+Graph buildGptDecoder(int64_t batch, const ModelConfig& c) {
+  GptSizes s = gptSizes(c);
+  Builder b("gpt-decoder");
+  Value token = b.input("token", {DType::I32, {batch, 1}});
+  Value pos = b.input("pos", {DType::I32, {}});
+  GptParams w = declareGpt(b, s);
+  Value x = gather(w.wte, token) + gather(w.wpe, reshape(pos, {1}));  // [B, 1, C]
+  for (int64_t l = 0; l < s.layers; ++l)
+    x = applyBlockCached(b, w.blocks[size_t(l)], x, pos, "h" + std::to_string(l) + ".", s.context);
+  Value logits = linear(layerNorm(x, w.lnfg, w.lnfb), w.wte);
+  b.output("logits", reshape(logits, {batch, s.vocab}));
   return b.finish();
 }
 

@@ -18,6 +18,8 @@ struct ModelConfig {
   int64_t at(const std::string& key) const;
   /// "layers=4, heads=4, ..." (empty for a model without settings).
   std::string str() const;
+  /// "layers=4,heads=4,...": what ModelSpec::configure reads back (checkpoints store it).
+  std::string sets() const;
 };
 
 /// A registered model.
@@ -28,6 +30,9 @@ struct ModelSpec {
   /// The forward graph at a batch size and configuration, with its "loss" output.
   std::function<Graph(int64_t batch, const ModelConfig&)> builder;
   ModelConfig preset = {};  ///< the settings `--set` may change, at the values this model has
+  /// For a language model, the one-token step of incremental decoding `kiln generate` runs (inputs token
+  /// i32[B, 1] and pos i32[], output logits f32[B, vocab], as buildGptDecoder); empty for other models.
+  std::function<Graph(int64_t batch, const ModelConfig&)> decoder = {};
   /// The forward graph at a batch size, with the preset's settings.
   Graph build(int64_t batch) const { return builder(batch, preset); }
   /// The forward graph at a batch size and configuration.
@@ -54,6 +59,16 @@ Graph buildCnn(int64_t batch);
 /// 256: 3,216,896 parameters) and gpt2-124m (vocab 50257, context 1024, 12 layers, 12 heads, width 768:
 /// 124,439,808 parameters). Error when heads does not divide width or seq exceeds context.
 Graph buildGpt(int64_t batch, const ModelConfig& config);
+/// The GPT's logits for whole sequences: input tokens i32[B, seq] at positions 0..seq-1, output logits
+/// f32[B, seq, vocab]; the parameters of buildGpt (same names, declared in the same order). Error when seq
+/// is not in 1..context.
+Graph buildGptLogits(int64_t batch, int64_t seq, const ModelConfig& config);
+/// One step of incremental decoding for `kiln generate`: inputs token i32[B, 1] and pos i32[] (its
+/// position), output logits f32[B, vocab] for the next token. Each layer's keys and values are state,
+/// h<l>.cache.k and h<l>.cache.v f32[B, context, width]: the step writes its own at row pos (through
+/// outputs that alias them) and attends to rows 0..pos, so steps at 0, 1, ... give the logits buildGptLogits
+/// gives for the whole prefix. The parameters are buildGpt's.
+Graph buildGptDecoder(int64_t batch, const ModelConfig& config);
 /// The char-level preset's settings (see buildGpt).
 ModelConfig gptPreset();
 /// One block of the GPT (parameters named h0.*) on x f32[B,T,256], with loss mse(block(x), target):

@@ -32,6 +32,12 @@ int64_t ModelConfig::at(const std::string& key) const {
   throw Error(fmt::format("the model has no setting '{}'", key));
 }
 
+std::string ModelConfig::sets() const {
+  std::string out;
+  for (const auto& [k, v] : values) out += fmt::format("{}{}={}", out.empty() ? "" : ",", k, v);
+  return out;
+}
+
 std::string ModelConfig::str() const {
   std::string out;
   for (const auto& [k, v] : values) out += fmt::format("{}{}={}", out.empty() ? "" : ", ", k, v);
@@ -66,9 +72,10 @@ const std::vector<ModelSpec>& allModels() {
   static const std::vector<ModelSpec> models = {
       {"mlp", "784-512-512-10 MLP for Fashion-MNIST, cross-entropy", 128, plain(buildMlp)},
       {"cnn", "two conv + two linear layers for Fashion-MNIST, cross-entropy", 64, plain(buildCnn)},
-      {"gpt", "char-level GPT: 4 layers, 4 heads, d_model 256, context 128, vocab 96", 16, buildGpt, gptPreset()},
+      {"gpt", "char-level GPT: 4 layers, 4 heads, d_model 256, context 128, vocab 96", 16, buildGpt, gptPreset(),
+       buildGptDecoder},
       {"gpt2-124m", "GPT-2 small: 12 layers, 12 heads, d_model 768, context 1024, vocab 50257, tied embeddings", 4,
-       buildGpt, gpt2Small()},
+       buildGpt, gpt2Small(), buildGptDecoder},
       {"gpt-block", "one GPT block on x [B,128,256], loss mse(block(x), target)", 16,
        [](int64_t batch, const ModelConfig&) { return buildGptBlock(batch, 128); }},
   };

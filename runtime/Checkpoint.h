@@ -18,10 +18,14 @@ struct TensorSpec {
   std::vector<int64_t> shape;  ///< dimensions, outermost first
 };
 
-/// Writes `values` to `path` atomically.
-void saveCheckpoint(const std::string& path, const TensorFile& values);
+/// Writes `values` to `path` atomically, with `metadata` in the header (kiln train: the model and settings).
+void saveCheckpoint(const std::string& path, const TensorFile& values, const Metadata& metadata = {});
 /// Reads the checkpoint at `path` and checks that it holds exactly `expected`: every name with its dtype
 /// and shape, and no other tensor. Error at `path` naming the first tensor that does not fit.
 TensorFile loadCheckpoint(const std::string& path, const std::vector<TensorSpec>& expected);
+/// Takes from `file`, a checkpoint read from `path` (readSafetensors), the tensors `wanted`: each must be
+/// there with its dtype and shape, as loadCheckpoint checks; the others are ignored (a training checkpoint's
+/// optimizer state, when a program only runs the model). Error at `path` naming the first that does not fit.
+TensorFile takeCheckpointPart(TensorFile& file, const std::vector<TensorSpec>& wanted, const std::string& path);
 
 }  // namespace kiln

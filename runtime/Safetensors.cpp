@@ -70,7 +70,7 @@ StoredTensor parseEntry(const std::string& name, const nlohmann::json& e, const 
 
 }  // namespace
 
-TensorFile parseSafetensors(const std::vector<uint8_t>& image, const std::string& file) {
+TensorFile parseSafetensors(const std::vector<uint8_t>& image, const std::string& file, Metadata* metadata) {
   auto fail = [&](const std::string& m) { return Error(Location{file, 0, 0}, "safetensors: " + m); };
   if (image.size() < 8) throw fail(fmt::format("file is truncated: {} bytes, the header length alone needs 8", image.size()));
   uint64_t hlen = 0;
@@ -99,7 +99,14 @@ TensorFile parseSafetensors(const std::vector<uint8_t>& image, const std::string
   TensorFile out;
   std::vector<std::pair<int64_t, int64_t>> spans;
   for (auto& [name, entry] : h.items()) {
-    if (name == "__metadata__") continue;
+    if (name == "__metadata__") {
+      if (!entry.is_object()) throw fail("__metadata__ must be an object of strings");
+      for (auto& [key, value] : entry.items()) {
+        if (!value.is_string()) throw fail(fmt::format("__metadata__ \"{}\" must be a string", key));
+        if (metadata) (*metadata)[key] = value.get<std::string>();
+      }
+      continue;
+    }
     out[name] = parseEntry(name, entry, image, 8 + size_t(hlen), spans, file);
   }
   std::sort(spans.begin(), spans.end());
@@ -108,17 +115,18 @@ TensorFile parseSafetensors(const std::vector<uint8_t>& image, const std::string
   return out;
 }
 
-TensorFile readSafetensors(const std::string& path) {
+TensorFile readSafetensors(const std::string& path, Metadata* metadata) {
   std::error_code ec;
   if (std::filesystem::is_directory(path, ec)) throw Error(Location{path, 0, 0}, "is a directory, not a safetensors file");
   std::ifstream in(path, std::ios::binary);
   if (!in) throw Error(Location{path, 0, 0}, fmt::format("cannot open file: {}", std::strerror(errno)));
   std::vector<uint8_t> image((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  return parseSafetensors(image, path);
+  return parseSafetensors(image, path, metadata);
 }
 
-std::vector<uint8_t> serializeSafetensors(const TensorFile& tensors) {
+std::vector<uint8_t> serializeSafetensors(const TensorFile& tensors, const Metadata& metadata) {
   nlohmann::ordered_json h = nlohmann::ordered_json::object();
+  if (!metadata.empty()) h["__metadata__"] = metadata;
   int64_t offset = 0;
   for (const auto& [name, t] : tensors) {
     h[name] = {{"dtype", t.dtype}, {"shape", t.shape}, {"data_offsets", {offset, offset + int64_t(t.bytes.size())}}};
@@ -201,8 +209,8 @@ void writeFileAtomic(const std::string& path, const std::vector<uint8_t>& bytes)
   }
 }
 
-void writeSafetensors(const std::string& path, const TensorFile& tensors) {
-  writeFileAtomic(path, serializeSafetensors(tensors));
+void writeSafetensors(const std::string& path, const TensorFile& tensors, const Metadata& metadata) {
+  writeFileAtomic(path, serializeSafetensors(tensors, metadata));
 }
 
 }  // namespace kiln

@@ -39,6 +39,13 @@ double Session::step(const TensorFile& batch) {
   return scalarValue(run(batch).at(loss_));
 }
 
+StoredTensor Session::runFor(const TensorFile& inputs, const std::string& name) {
+  TensorFile out = run(inputs);
+  auto it = out.find(name);
+  if (it == out.end()) throw Error(fmt::format("session: the program has no output \"{}\"", name));
+  return std::move(it->second);
+}
+
 void Session::trainOn(const std::string& name) {
   if (!hasScalarOutput(name)) throw Error(fmt::format("session: the program has no float scalar output \"{}\"", name));
   loss_ = name;
@@ -103,6 +110,14 @@ double JitSession::step(const TensorFile& batch) {
     throw Error(fmt::format("step: the program has no float scalar output \"{}\" to train on; run it instead", loss_));
   execute(batch);
   return scalarValue(exe_->output(loss_));
+}
+
+StoredTensor JitSession::runFor(const TensorFile& inputs, const std::string& name) {
+  bool known = false;
+  for (const Buffer& b : exe_->spec().outputs) known |= b.name == name;
+  if (!known) throw Error(fmt::format("session: the program has no output \"{}\"", name));
+  execute(inputs);
+  return exe_->output(name);
 }
 
 TensorFile JitSession::values() const {

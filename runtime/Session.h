@@ -41,6 +41,9 @@ class Session {
   /// float scalar output lossName()) that is not finite, throws NonFiniteLoss and changes nothing (a
   /// caller that skips such steps, as `kiln train --allow-nan`, catches it).
   virtual TensorFile run(const TensorFile& inputs) = 0;
+  /// As run, returning only the output `name` (a session may skip reading back the others, as a decoder's
+  /// updated caches); Error when the program has no such output.
+  virtual StoredTensor runFor(const TensorFile& inputs, const std::string& name);
   /// Every parameter and state value, by name.
   virtual TensorFile state() const = 0;
   /// Replaces one parameter or state value; Error for an unknown name or a wrong dtype or shape.
@@ -59,8 +62,10 @@ class Session {
   /// One training step: run(batch), returning the loss. Error if the program has no loss. (A session may
   /// do it without reading back the other outputs.)
   virtual double step(const TensorFile& batch);
-  /// Writes every parameter and state value as a checkpoint, atomically.
-  void save(const std::string& path) const { saveCheckpoint(path, state()); }
+  /// Writes every parameter and state value as a checkpoint, atomically, with the metadata set below.
+  void save(const std::string& path) const { saveCheckpoint(path, state(), metadata_); }
+  /// What save writes in the checkpoint's header (kiln train: kiln.model, kiln.settings, kiln.tokenizer).
+  void setMetadata(Metadata metadata) { metadata_ = std::move(metadata); }
   /// Reads a checkpoint written by any engine's session for the same program; a checkpoint that does not
   /// fit leaves the session as it was.
   void load(const std::string& path);
@@ -70,6 +75,7 @@ class Session {
  protected:
   int64_t steps_ = 0;
   std::string loss_ = "loss";
+  Metadata metadata_;
 };
 
 /// The JIT's session: a compiled program and its arena.
@@ -83,6 +89,8 @@ class JitSession : public Session {
   TensorFile run(const TensorFile& inputs) override;
   /// As Session::step, reading back only the loss (not every updated parameter).
   double step(const TensorFile& batch) override;
+  /// As Session::runFor, reading back only that output.
+  StoredTensor runFor(const TensorFile& inputs, const std::string& name) override;
   /// values().
   TensorFile state() const override { return values(); }
   /// set().

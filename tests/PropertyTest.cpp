@@ -215,4 +215,46 @@ TEST_CASE("causal attention: an early position ignores later ones") {
   CHECK(lastChanged);
 }
 
+TEST_CASE("cross-entropy with an ignore index: the mean over the rows it keeps, NaN when it keeps none") {
+  HostTensor logits = test::tensor(DType::F32, {3, 3}, {1, 2, 3, 0, 0, 0, 5, -1, 2});
+  auto ce = [&](std::vector<double> labels) {
+    TensorMap f{{"a", logits}, {"b", test::tensor(DType::I32, {3}, labels)}};
+    return evalWith(f, [](Builder&, auto& in) { return crossEntropy(in[0], in[1], -100); }, Precision::F64).data[0];
+  };
+  double l0 = -(3 - std::log(std::exp(1) + std::exp(2) + std::exp(3))), l1 = std::log(3.0);
+  CHECK(ce({2, 1, -100}) == doctest::Approx((l0 + l1) / 2).epsilon(1e-12));
+  CHECK(ce({-100, 1, -100}) == doctest::Approx(l1).epsilon(1e-12));
+  CHECK(std::isnan(ce({-100, -100, -100})));
+}
+
+TEST_CASE("attention: a key the mask hides changes nothing, and a causal query over a cache sees its prefix") {
+  HostTensor q = randomTensor({2, 3, 4}, 21), k = randomTensor({2, 5, 4}, 22), v = randomTensor({2, 5, 4}, 23);
+  HostTensor keep = test::tensor(DType::Bool, {2, 5}, {1, 1, 1, 0, 0, 1, 1, 1, 1, 1});
+  auto run = [&](const HostTensor& kk, const HostTensor& vv, bool causal) {
+    TensorMap f{{"a", q}, {"b", kk}, {"c", vv}, {"d", keep}};
+    return evalWith(f, [causal](Builder&, auto& in) {
+      return attention(in[0], in[1], in[2], 2, {.causal = causal, .keep = in[3]});
+    }, Precision::F64);
+  };
+  HostTensor y = run(k, v, false);
+  HostTensor k2 = k, v2 = v;
+  for (int64_t i = 3 * 4; i < 5 * 4; ++i) k2.data[size_t(i)] += 3, v2.data[size_t(i)] -= 2;  // sample 0, keys 3 and 4
+  HostTensor y2 = run(k2, v2, false);
+  for (size_t i = 0; i < 12; ++i) CHECK(y2.data[i] == y.data[i]);  // sample 0 never sees them
+  bool changed = false;
+  for (size_t i = 0; i < 12; ++i) k2.data[i + 20] += 1;  // sample 1, keys 0 to 2: visible
+  HostTensor y3 = run(k2, v2, false);
+  for (size_t i = 12; i < 24; ++i) changed |= y3.data[i] != y.data[i];
+  CHECK(changed);
+  // Causal with 3 queries over 5 keys: query 0 sees keys 0..2; changing key 3 of sample 1 leaves it alone.
+  HostTensor c1 = run(k, v, true), k4 = k;
+  for (size_t i = 20 + 12; i < 20 + 16; ++i) k4.data[i] += 5;
+  HostTensor c2 = run(k4, v, true);
+  for (size_t i = 12; i < 16; ++i) CHECK(c2.data[i] == c1.data[i]);
+  bool later = false;
+  for (size_t i = 16; i < 24; ++i) later |= c2.data[i] != c1.data[i];
+  CHECK(later);
+  CHECK_THROWS_WITH_AS(run(k, randomTensor({2, 4, 4}, 1), false), doctest::Contains("attention: expects q [B, Tq, C]"), Error);
+}
+
 }  // namespace kiln

@@ -1,7 +1,10 @@
 // Command-line parsing for the kiln verbs.
 #include "tools/Args.h"
 
+#include <cerrno>
 #include <charconv>
+#include <cmath>
+#include <cstdlib>
 
 #include <fmt/format.h>
 
@@ -51,6 +54,17 @@ int64_t Args::integer(const std::string& flag, int64_t fallback, int64_t min, in
   auto [p, ec] = std::from_chars(v->data(), v->data() + v->size(), out);
   if (ec != std::errc() || p != v->data() + v->size() || out < min || out > max)
     throw Error(fmt::format("kiln {}: --{} expects an integer in [{}, {}], got '{}'", verb_, flag, min, max, *v));
+  return out;
+}
+
+double Args::real(const std::string& flag, double fallback, double min, double max) const {
+  auto v = value(flag);
+  if (!v) return fallback;
+  char* end = nullptr;
+  errno = 0;
+  double out = v->empty() ? 0 : std::strtod(v->c_str(), &end);
+  if (v->empty() || errno != 0 || end != v->c_str() + v->size() || !std::isfinite(out) || out < min || out > max)
+    throw Error(fmt::format("kiln {}: --{} expects a number in [{}, {}], got '{}'", verb_, flag, min, max, *v));
   return out;
 }
 

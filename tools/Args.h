@@ -29,6 +29,8 @@ class Args {
   std::optional<std::string> value(const std::string& flag) const;
   /// The flag's value as an integer in [min, max], or `fallback` when absent; Error when malformed.
   int64_t integer(const std::string& flag, int64_t fallback, int64_t min, int64_t max) const;
+  /// The flag's value as a finite number in [min, max], or `fallback` when absent; Error when malformed.
+  double real(const std::string& flag, double fallback, double min, double max) const;
   /// Requires exactly `n` positionals named by `what` (for the message).
   void expectPositionals(size_t n, const std::string& what) const;
 

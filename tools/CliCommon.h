@@ -31,6 +31,9 @@ CompileOptions compileOptions(const Args& args);
 extern const char* kOptimizerFlagsHelp;
 
 int cmdTrain(const std::vector<std::string>& args);
+/// kiln generate (tools/Generate.cpp): text sampled from a trained language model.
+int cmdGenerate(const std::vector<std::string>& args);
+extern const char* kGenerateHelp;
 int cmdGradcheck(const std::vector<std::string>& args);
 int cmdFuzzPrograms(const std::vector<std::string>& args);
 /// kiln dot (tools/Dot.cpp): a graph, or its kernels, as Graphviz DOT or SVG.

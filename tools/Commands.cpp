@@ -315,6 +315,7 @@ const std::vector<Command>& allCommands() {
       {"llvm", "print the LLVM IR of a graph's kernels", kLlvmHelp, cmdLlvm},
       {"asm", "print the assembly of a graph's kernels", kAsmHelp, cmdAsm},
       {"train", "train a model", kTrainHelp, cmdTrain},
+      {"generate", "sample text from a trained language model", kGenerateHelp, cmdGenerate},
       {"gradcheck", "check gradients against finite differences", kGradcheckHelp, cmdGradcheck},
       {"fuse", "print the kernels fusion makes, and why edges were not fused", kFuseHelp, cmdFuse},
       {"plan", "print the memory plan: peak, lower bound, buffers", kPlanHelp, cmdPlan},

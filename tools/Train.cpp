@@ -141,6 +141,13 @@ class Progress {
   std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now(), drawn_ = start_;
 };
 
+/// What the checkpoints say about the model, for kiln generate to rebuild it.
+Metadata checkpointMetadata(const TrainSetup& s) {
+  Metadata m{{"kiln.model", s.model->name}, {"kiln.settings", s.config.sets()}};
+  if (isTextData(s.data)) m["kiln.tokenizer"] = "bytes";
+  return m;
+}
+
 /// Steps already run by the program whose state `values` holds (its optimizer.step counter).
 int64_t completedSteps(const TensorFile& values) {
   auto it = values.find("optimizer.step");
@@ -163,6 +170,7 @@ int cmdTrain(const std::vector<std::string>& argv) {
   Graph forward = s.model->build(data->evalBatch(), s.config);
   CompileOptions copts = compileOptions(args);
   std::unique_ptr<Session> engine = makeSession(s.engine, program, s.seed, copts, args.has("time-passes"), "training step");
+  engine->setMetadata(checkpointMetadata(s));
   std::unique_ptr<Session> eval = makeSession(s.engine, forward, s.seed, copts, args.has("time-passes"), "forward pass");
   int64_t perEpoch = data->stepsPerEpoch();
   int64_t total = s.steps ? s.steps : perEpoch * s.epochs;
