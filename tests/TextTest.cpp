@@ -7,6 +7,8 @@
 #include <fstream>
 #include <regex>
 
+#include <nlohmann/json.hpp>
+
 #include "compiler/ParamInit.h"
 #include "ir/Error.h"
 #include "models/TextCorpus.h"
@@ -84,6 +86,53 @@ TEST_CASE("kiln train: a data source that does not fit the model is an error nam
   CHECK(vocab.err.find("the model's vocabulary is 96; give --set vocab=256") != std::string::npos);
   test::CliResult none = test::runKiln("train gpt --steps 1");
   CHECK(none.err.find("--data is required: fashion-mnist[:DIR] or text[:PATH]") != std::string::npos);
+}
+
+TEST_CASE("kiln train --log and --plot: metrics as JSON lines and curves as SVG, kept across --resume") {
+  std::string dir = test::tempDir("trainlog");
+  std::string common = "train gpt --data text --set layers=1,width=32,heads=2,seq=16 --batch 4 --optimizer adamw --lr 0.003 "
+                       "--eval-limit 8 --eval-every 20 --log-every 10 --log " + dir + "/m.jsonl --plot " + dir + "/c.svg --save " +
+                       dir + "/g.ckpt";
+  test::CliResult first = test::runKiln(common + " --steps 30");
+  INFO(first.out, first.err);
+  REQUIRE(first.status == 0);
+  CHECK(first.out.find("step 20: validation loss") != std::string::npos);
+  test::CliResult second = test::runKiln(common + " --steps 50 --resume " + dir + "/g.ckpt");
+  REQUIRE(second.status == 0);
+  std::ifstream in(dir + "/m.jsonl");
+  std::vector<int64_t> trainSteps, evalSteps;
+  for (std::string line; std::getline(in, line);) {
+    nlohmann::json j = nlohmann::json::parse(line);
+    CHECK(j["epoch"] == 1);
+    if (j.contains("train_loss")) {
+      trainSteps.push_back(j["step"]);
+      CHECK(j["train_loss"].get<double>() > 0);
+    } else {
+      evalSteps.push_back(j["step"]);
+      CHECK(j["validation_loss"].get<double>() > 0);
+    }
+  }
+  CHECK(trainSteps == std::vector<int64_t>{10, 20, 30, 40, 50});  // the second run appended after step 30
+  CHECK(evalSteps == std::vector<int64_t>{20, 30, 40, 50});        // every 20 steps and at each run's end
+  std::ifstream svgIn(dir + "/c.svg");
+  std::string svg((std::istreambuf_iterator<char>(svgIn)), std::istreambuf_iterator<char>());
+  CHECK(svg.rfind("<svg xmlns=\"http://www.w3.org/2000/svg\"", 0) == 0);
+  CHECK(svg.find("</svg>") == svg.size() - 7);
+  auto count = [&](const std::string& what) {
+    size_t n = 0;
+    for (size_t at = svg.find(what); at != std::string::npos; at = svg.find(what, at + 1)) ++n;
+    return n;
+  };
+  CHECK(count("<polyline") == 2);  // training loss, validation loss
+  CHECK(count("<circle") == 4);    // one per evaluation
+  CHECK(svg.find("validation_loss (right axis)") != std::string::npos);
+  std::ofstream(dir + "/bad.jsonl") << "{\"step\": 1}\nnot json\n";
+  test::CliResult bad = test::runKiln("train gpt --data text --set layers=1,width=32,heads=2,seq=16 --batch 4 --optimizer adamw "
+                                      "--steps 60 --resume " + dir + "/g.ckpt --log " + dir + "/bad.jsonl");
+  CHECK(bad.status == 1);
+  CHECK(bad.err.find("bad.jsonl:2:1: error: --log: expected a JSON object with an integer \"step\" on every line") !=
+        std::string::npos);
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace kiln

@@ -19,12 +19,14 @@
 #include "tools/CliCommon.h"
 #include "tools/Engines.h"
 #include "tools/TrainData.h"
+#include "tools/TrainLog.h"
 
 namespace kiln {
 
 const char* kTrainHelp =
     "usage: kiln train MODEL --data SOURCE (--steps N | --epochs N) [--engine jit|interp] [--batch N] [--set KEY=N,...]\n"
-    "                  [--seed N] [--save CKPT] [--resume CKPT] [--eval-limit N] [--log-every N]\n"
+    "                  [--seed N] [--save CKPT] [--resume CKPT] [--eval-limit N] [--eval-every N] [--log-every N]\n"
+    "                  [--log METRICS.jsonl] [--plot CURVES.svg]\n"
     "                  [--time-passes] [--no-cache] [--threads N] [--allow-nan] [optimizer flags]\n"
     "Trains MODEL on a data source, shuffled each epoch with the seed, showing a progress bar (epoch, step,\n"
     "loss, images or tokens per second, ETA) and an evaluation after each epoch (or at the end of --steps).\n"
@@ -45,7 +47,13 @@ const char* kTrainHelp =
     "                       the same data order, so the next step is the one that was not run\n"
     "  --eval-limit N       evaluate on the first N test images (a multiple of 100; default all of them, up to\n"
     "                       10000) or validation windows (rounded down to whole batches; default all)\n"
-    "  --log-every N        without a terminal, a progress line every N steps (default 100)\n"
+    "  --eval-every N       also evaluate every N steps (the line starts \"step N:\")\n"
+    "  --log-every N        without a terminal, a progress line every N steps (default 100); --log's interval\n"
+    "  --log FILE           metrics as JSON lines, rewritten atomically as they come: {\"step\", \"epoch\",\n"
+    "                       \"train_loss\"} (the mean since the previous line) every --log-every steps and at\n"
+    "                       each epoch's end, {\"step\", \"epoch\", \"validation_loss\" or \"test_accuracy\"} at each\n"
+    "                       evaluation; with --resume the earlier run's lines are kept\n"
+    "  --plot FILE          the training loss and the evaluations as an SVG line chart, redrawn as they come\n"
     "  --time-passes        report compile time per stage\n"
     "  --no-cache           compile without the on-disk object cache\n"
     "  --threads N          with jit: threads that compile and run the steps (default $KILN_THREADS, else\n"
@@ -59,7 +67,7 @@ namespace {
 struct TrainSetup {
   const ModelSpec* model;
   ModelConfig config;  ///< the model's settings, --set applied (and vocab=256 for text unless --set gives it)
-  int64_t batch, steps, epochs, logEvery;
+  int64_t batch, steps, epochs, logEvery, evalEvery;
   std::optional<int64_t> evalLimit;
   uint64_t seed;
   std::string engine, data;
@@ -100,6 +108,7 @@ TrainSetup parseSetup(const Args& args) {
   s.epochs = args.integer("epochs", 0, 1, 10000);
   if (args.has("eval-limit")) s.evalLimit = args.integer("eval-limit", 0, 1, INT32_MAX);
   s.logEvery = args.integer("log-every", 100, 1, INT32_MAX);
+  s.evalEvery = args.integer("eval-every", 0, 1, INT32_MAX);
   s.seed = uint64_t(args.integer("seed", 0, 0, INT64_MAX));
   return s;
 }
@@ -159,7 +168,8 @@ int64_t completedSteps(const TensorFile& values) {
 int cmdTrain(const std::vector<std::string>& argv) {
   if (wantsHelp(argv, kTrainHelp)) return 0;
   Args args("train", argv,
-            withPassFlags({{"engine", "data", "steps", "epochs", "batch", "seed", "eval-limit", "log-every", "save", "resume", "threads", "set"},
+            withPassFlags({{"engine", "data", "steps", "epochs", "batch", "seed", "eval-limit", "log-every", "save", "resume", "threads", "set",
+                            "eval-every", "log", "plot"},
                            {"time-passes", "no-cache", "allow-nan"}}));
   TrainSetup s = parseSetup(args);
   PassOptions o = passOptions(args);
@@ -190,12 +200,23 @@ int cmdTrain(const std::vector<std::string>& argv) {
   std::cout << fmt::format("training {}{} on {}: batch {}, {} steps ({} per epoch), {} (lr {}), engine {}{}\n", s.model->name,
                            settings, data->describe(), s.batch, total, perEpoch, o.text("optimizer", ""), o.number("lr", 0.01),
                            s.engine, threads);
+  TrainLog log(args.value("log"), args.value("plot"), fmt::format("kiln train {}{} on {}", s.model->name, settings, s.data),
+               args.has("resume"), first);
   Progress progress(total, perEpoch, data->unitsPerStep(), data->unit(), s.logEvery);
   for (int64_t step = first; step < total; ++step) {
-    progress.update(step, step - first + 1, trainStep(*engine, data->batch(step), args, step, total));
-    if ((step + 1) % perEpoch != 0 && step != total - 1) continue;
-    if (auto path = args.value("save")) engine->save(*path);
-    std::cout << fmt::format("epoch {}: {}\n", step / perEpoch + 1, data->evaluate(*engine, *eval)) << std::flush;
+    std::optional<double> loss = trainStep(*engine, data->batch(step), args, step, total);
+    progress.update(step, step - first + 1, loss);
+    bool epochEnd = (step + 1) % perEpoch == 0 || step == total - 1;
+    log.trainLoss(step, step / perEpoch + 1, loss, s.logEvery, epochEnd);
+    if (epochEnd) {
+      if (auto path = args.value("save")) engine->save(*path);
+    } else if (!s.evalEvery || (step + 1) % s.evalEvery != 0) {
+      continue;
+    }
+    Evaluation e = data->evaluate(*engine, *eval);
+    log.evaluation(step, step / perEpoch + 1, e);
+    std::cout << (epochEnd ? fmt::format("epoch {}: {}\n", step / perEpoch + 1, e.text)
+                           : fmt::format("step {}: {}\n", step + 1, e.text)) << std::flush;
   }
   return 0;
 }

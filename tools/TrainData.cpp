@@ -67,7 +67,7 @@ class ImageData : public TrainData {
     if (epoch != orderEpoch_) order_ = epochOrder(train_.count, seed_, epoch), orderEpoch_ = epoch;
     return images(train_, order_, step % stepsPerEpoch() * batch_, batch_);
   }
-  std::string evaluate(const Session& train, Session& forward) override {
+  Evaluation evaluate(const Session& train, Session& forward) override {
     copyParameters(train, forward);
     std::vector<int64_t> order(static_cast<size_t>(test_.count));
     std::iota(order.begin(), order.end(), 0);
@@ -77,7 +77,7 @@ class ImageData : public TrainData {
       try {
         out = forward.run(images(test_, order, first, 100));
       } catch (const NonFiniteLoss&) {
-        return "no test accuracy: the test loss is not finite (the parameters hold NaN or infinity)";
+        return {"no test accuracy: the test loss is not finite (the parameters hold NaN or infinity)", "test_accuracy", NAN};
       }
       HostTensor logits = fromStored(out.at("logits"), "logits");
       for (int64_t i = 0; i < 100; ++i) {
@@ -85,7 +85,8 @@ class ImageData : public TrainData {
         correct += std::max_element(row, row + 10) - row == test_.labels[size_t(first + i)];
       }
     }
-    return fmt::format("test accuracy {:.2f}% ({} images)", 100.0 * double(correct) / double(limit_), limit_);
+    double percent = 100.0 * double(correct) / double(limit_);
+    return {fmt::format("test accuracy {:.2f}% ({} images)", percent, limit_), "test_accuracy", percent};
   }
 
  private:
@@ -141,7 +142,7 @@ class TextData : public TrainData {
     if (epoch != orderEpoch_) order_ = epochOrder(stepsPerEpoch() * batch_, seed_, epoch), orderEpoch_ = epoch;
     return windows(corpus_.train, order_, step % stepsPerEpoch() * batch_);
   }
-  std::string evaluate(const Session& train, Session& forward) override {
+  Evaluation evaluate(const Session& train, Session& forward) override {
     copyParameters(train, forward);
     std::vector<int64_t> order(static_cast<size_t>(limit_));
     std::iota(order.begin(), order.end(), 0);
@@ -150,12 +151,13 @@ class TextData : public TrainData {
       try {
         sum += fromStored(forward.run(windows(corpus_.validation, order, first)).at("loss"), "loss").data.at(0);
       } catch (const NonFiniteLoss&) {
-        return "no validation loss: it is not finite (the parameters hold NaN or infinity)";
+        return {"no validation loss: it is not finite (the parameters hold NaN or infinity)", "validation_loss", NAN};
       }
     }
     double loss = sum / double(limit_ / batch_);
-    return fmt::format("validation loss {:.4f} ({:.3f} bits per byte; unigram entropy {:.4f}; {} windows of {})", loss,
-                       loss / std::log(2.0), corpus_.unigramEntropy(), limit_, seq_);
+    return {fmt::format("validation loss {:.4f} ({:.3f} bits per byte; unigram entropy {:.4f}; {} windows of {})", loss,
+                        loss / std::log(2.0), corpus_.unigramEntropy(), limit_, seq_),
+            "validation_loss", loss};
   }
 
  private:

@@ -13,6 +13,13 @@
 
 namespace kiln {
 
+/// An evaluation of the model on held-out data.
+struct Evaluation {
+  std::string text;    ///< the rest of the epoch's line: "test accuracy 88.11% (10000 images)"
+  std::string metric;  ///< what `value` is, as --log names it: "test_accuracy" (percent) or "validation_loss"
+  double value;        ///< NaN when the model's loss was not finite
+};
+
 /// A training data source.
 class TrainData {
  public:
@@ -30,9 +37,9 @@ class TrainData {
   virtual TensorFile batch(int64_t step) = 0;
   /// The batch size of the forward program that evaluates.
   virtual int64_t evalBatch() const = 0;
-  /// The evaluation after an epoch, as the rest of its line ("test accuracy 88.11% (10000 images)"),
-  /// with the parameters of `train` copied into `forward` (the model at evalBatch()).
-  virtual std::string evaluate(const Session& train, Session& forward) = 0;
+  /// The evaluation after an epoch (or --eval-every steps), with the parameters of `train` copied into
+  /// `forward` (the model at evalBatch()).
+  virtual Evaluation evaluate(const Session& train, Session& forward) = 0;
 };
 
 /// The source `data` names for the training program `program` (whose inputs fix the batch): fashion-mnist
