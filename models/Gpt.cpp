@@ -5,6 +5,7 @@
 #include "ir/Builder.h"
 #include "ir/Error.h"
 #include "models/Models.h"
+#include "models/Transformer.h"
 
 namespace kiln {
 
@@ -12,29 +13,15 @@ namespace {
 
 constexpr int64_t kHeads = 4, kModel = 256;  // the block alone (buildGptBlock): the char-level preset's
 
-struct GptBlock {
-  Value ln1g, ln1b, wqkv, bqkv, wproj, bproj, ln2g, ln2b, wfc, bfc, wout, bout;
-  int64_t heads = 0;
-};
+using GptBlock = TransformerBlock;
 
 GptBlock makeBlock(Builder& b, const std::string& p, int64_t width, int64_t heads) {
-  auto w = [&](const std::string& n, Shape s) { return b.parameter(p + n, s, Init::Normal, 0.02); };
-  auto z = [&](const std::string& n, int64_t d) { return b.parameter(p + n, {d}, Init::Zeros); };
-  return {b.parameter(p + "ln1.weight", {width}, Init::Ones), z("ln1.bias", width),
-          w("attn.qkv.weight", {3 * width, width}), z("attn.qkv.bias", 3 * width),
-          w("attn.proj.weight", {width, width}), z("attn.proj.bias", width),
-          b.parameter(p + "ln2.weight", {width}, Init::Ones), z("ln2.bias", width),
-          w("mlp.fc.weight", {4 * width, width}), z("mlp.fc.bias", 4 * width),
-          w("mlp.proj.weight", {width, 4 * width}), z("mlp.proj.bias", width), heads};
+  return makeTransformerBlock(b, p, width, heads);
 }
 
-Value mlp(const GptBlock& k, Value x) {
-  return x + linear(gelu(linear(layerNorm(x, k.ln2g, k.ln2b), k.wfc, k.bfc)), k.wout, k.bout);
-}
+Value mlp(const GptBlock& k, Value x) { return transformerMlp(k, x); }
 
-Value applyBlock(const GptBlock& k, Value x) {
-  return mlp(k, x + causalSelfAttention(layerNorm(x, k.ln1g, k.ln1b), k.wqkv, k.bqkv, k.wproj, k.bproj, k.heads));
-}
+Value applyBlock(const GptBlock& k, Value x) { return applyTransformerBlock(k, x, {.causal = true, .keep = {}}); }
 
 /// A block on the newest position x [B, 1, C] at `pos`: its key and value are written into the caches
 /// `p`cache.k and `p`cache.v [B, context, C] (state, updated through aliasing outputs), and its query attends

@@ -33,6 +33,9 @@ struct ModelSpec {
   /// For a language model, the one-token step of incremental decoding `kiln generate` runs (inputs token
   /// i32[B, 1] and pos i32[], output logits f32[B, vocab], as buildGptDecoder); empty for other models.
   std::function<Graph(int64_t batch, const ModelConfig&)> decoder = {};
+  /// The vocabulary `kiln train --data text` sets (unless --set gives one): 256 bytes for a GPT, 257 (the
+  /// bytes and [MASK]) for a masked LM; 0 for a model that does not read text.
+  int64_t textVocab = 0;
   /// The forward graph at a batch size, with the preset's settings.
   Graph build(int64_t batch) const { return builder(batch, preset); }
   /// The forward graph at a batch size and configuration.
@@ -69,6 +72,14 @@ Graph buildGptLogits(int64_t batch, int64_t seq, const ModelConfig& config);
 /// outputs that alias them) and attends to rows 0..pos, so steps at 0, 1, ... give the logits buildGptLogits
 /// gives for the whole prefix. The parameters are buildGpt's.
 Graph buildGptDecoder(int64_t batch, const ModelConfig& config);
+/// A BERT-style encoder for masked language modelling: inputs tokens i32[B,seq] (corrupted) and labels
+/// i32[B,seq] (the original token where one is to be predicted, -100 elsewhere); embeddings with a
+/// LayerNorm, `layers` pre-LN blocks of
+/// bidirectional attention with `heads` heads over `width`, learned positions for `context`, GELU, BERT's
+/// prediction head tied to the token embeddings. Outputs loss (cross-entropy over the labelled positions)
+/// and logits [B, seq, vocab]. Preset bert: byte-level with [MASK] (vocab 257), context = seq = 128, 4
+/// layers, 4 heads, width 256.
+Graph buildBert(int64_t batch, const ModelConfig& config);
 /// The char-level preset's settings (see buildGpt).
 ModelConfig gptPreset();
 /// One block of the GPT (parameters named h0.*) on x f32[B,T,256], with loss mse(block(x), target):

@@ -73,9 +73,11 @@ const std::vector<ModelSpec>& allModels() {
       {"mlp", "784-512-512-10 MLP for Fashion-MNIST, cross-entropy", 128, plain(buildMlp)},
       {"cnn", "two conv + two linear layers for Fashion-MNIST, cross-entropy", 64, plain(buildCnn)},
       {"gpt", "char-level GPT: 4 layers, 4 heads, d_model 256, context 128, vocab 96", 16, buildGpt, gptPreset(),
-       buildGptDecoder},
+       buildGptDecoder, 256},
       {"gpt2-124m", "GPT-2 small: 12 layers, 12 heads, d_model 768, context 1024, vocab 50257, tied embeddings", 4,
-       buildGpt, gpt2Small(), buildGptDecoder},
+       buildGpt, gpt2Small(), buildGptDecoder, 256},
+      {"bert", "BERT-style masked LM over bytes: 4 layers, 4 heads, d_model 256, context 128, vocab 257 (with [MASK])",
+       16, buildBert, {{{"vocab", 257}, {"context", 128}, {"seq", 128}, {"layers", 4}, {"heads", 4}, {"width", 256}}}, {}, 257},
       {"gpt-block", "one GPT block on x [B,128,256], loss mse(block(x), target)", 16,
        [](int64_t batch, const ModelConfig&) { return buildGptBlock(batch, 128); }},
   };

@@ -91,4 +91,28 @@ TextCorpus loadTextCorpus(const std::string& data, const std::string& verb, int6
   return c;
 }
 
+namespace {
+
+/// A 64-bit finaliser (SplitMix64's): every input bit changes about half the output bits.
+uint64_t mix(uint64_t z) {
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+}  // namespace
+
+void MaskedLm::corrupt(int32_t* tokens, int32_t* labels, int64_t n, uint64_t seed, uint64_t salt) {
+  uint64_t key = mix(mix(seed + 0x9E3779B97F4A7C15ull) ^ salt);
+  for (int64_t i = 0; i < n; ++i) {
+    uint64_t r = mix(key + uint64_t(i) * 0x9E3779B97F4A7C15ull);
+    labels[i] = kIgnore;
+    if (r % 1000 >= 150) continue;  // 15% chosen
+    labels[i] = tokens[i];
+    uint64_t how = (r >> 20) % 10;
+    if (how < 8) tokens[i] = kMaskToken;
+    else if (how == 8) tokens[i] = int32_t((r >> 40) % 256);
+  }
+}
+
 }  // namespace kiln

@@ -31,6 +31,17 @@ struct TextCorpus {
   double unigramEntropy() const;
 };
 
+/// BERT's masked language modelling: the corruption of a window and the labels to predict.
+struct MaskedLm {
+  static constexpr int32_t kMaskToken = 256;  ///< [MASK], the token after the bytes (a vocabulary of 257)
+  static constexpr int32_t kIgnore = -100;    ///< the label of a position not to predict (cross-entropy's ignore index)
+  /// Corrupts the `n` tokens at `tokens` in place and writes their labels: each position is chosen with
+  /// probability 15%, from a hash of (seed, salt, position) so that a window's masking is fixed by them; a
+  /// chosen token becomes [MASK] 80% of the time, a random byte 10%, and stays 10%, and its label is the
+  /// original token; the other labels are kIgnore.
+  static void corrupt(int32_t* tokens, int32_t* labels, int64_t n, uint64_t seed, uint64_t salt);
+};
+
 /// Whether a --data value names text: "text" or "text:PATH".
 bool isTextData(const std::string& data);
 /// The corpus a --data value names: "text" is every fortune file of kFortunesDir (those without the .dat

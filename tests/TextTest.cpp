@@ -135,4 +135,52 @@ TEST_CASE("kiln train --log and --plot: metrics as JSON lines and curves as SVG,
   std::filesystem::remove_all(dir);
 }
 
+TEST_CASE("kiln train bert --data text: masked language modelling beats always guessing the most frequent byte") {
+  test::CliResult r = test::runKiln("train bert --data text --set layers=2,width=128,seq=32 --batch 32 --steps 700 --optimizer adamw "
+                                    "--lr 0.002 --eval-limit 256 --log-every 700");
+  INFO(r.out, r.err);
+  REQUIRE(r.status == 0);
+  CHECK(r.out.find("training bert (vocab=257, context=128, seq=32, layers=2, heads=4, width=128) on masked text fortunes") !=
+        std::string::npos);
+  std::smatch m;
+  REQUIRE(std::regex_search(r.out, m, std::regex(R"(masked-token accuracy ([0-9.]+)% \(always the most frequent byte: ([0-9.]+)%; ([0-9]+) masked)")));
+  double acc = std::stod(m[1]), baseline = std::stod(m[2]);
+  int64_t masked = std::stoll(m[3]);
+  CHECK(masked > 256 * 32 * 12 / 100);  // about 15% of the 8192 validation tokens
+  CHECK(masked < 256 * 32 * 18 / 100);
+  CHECK(acc > baseline + 5);  // measured: 21.19% against 12.64% (PyTorch's twin: 21.27%, bench/lm_twin.py)
+  test::CliResult vocab = test::runKiln("train bert --data text --set vocab=256,layers=1 --steps 1");
+  CHECK(vocab.status == 1);
+  CHECK(vocab.err.find("the model's vocabulary is 256; give --set vocab=257") != std::string::npos);
+}
+
+TEST_CASE("masked LM corruption: 15% chosen, of those 80% [MASK], 10% random, 10% kept, fixed by seed and salt") {
+  std::vector<int32_t> text(200000);
+  for (size_t i = 0; i < text.size(); ++i) text[i] = int32_t(i * 7 % 256);
+  std::vector<int32_t> tokens = text, labels(text.size());
+  MaskedLm::corrupt(tokens.data(), labels.data(), int64_t(text.size()), 3, 11);
+  int64_t chosen = 0, masked = 0, kept = 0, changed = 0, wrong = 0;
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (labels[i] == MaskedLm::kIgnore) {
+      wrong += tokens[i] != text[i];
+      continue;
+    }
+    wrong += labels[i] != text[i] || tokens[i] < 0 || tokens[i] > MaskedLm::kMaskToken;
+    chosen++;
+    masked += tokens[i] == MaskedLm::kMaskToken;
+    kept += tokens[i] == text[i];
+    changed += tokens[i] != text[i] && tokens[i] != MaskedLm::kMaskToken;
+  }
+  CHECK(wrong == 0);  // unchosen tokens untouched; labels the originals; tokens within the vocabulary
+  CHECK(std::fabs(double(chosen) / double(text.size()) - 0.15) < 0.005);
+  CHECK(std::fabs(double(masked) / double(chosen) - 0.8) < 0.01);
+  CHECK(std::fabs(double(kept + changed) / double(chosen) - 0.2) < 0.01);  // random bytes equal the original 1 time in 256
+  std::vector<int32_t> again = text, labels2(text.size()), other = text, labels3(text.size());
+  MaskedLm::corrupt(again.data(), labels2.data(), int64_t(text.size()), 3, 11);
+  MaskedLm::corrupt(other.data(), labels3.data(), int64_t(text.size()), 3, 12);
+  CHECK(again == tokens);
+  CHECK(labels2 == labels);
+  CHECK(labels3 != labels);
+}
+
 }  // namespace kiln

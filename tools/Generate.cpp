@@ -8,6 +8,7 @@
 
 #include <fmt/format.h>
 
+#include "compiler/ParamInit.h"
 #include "ir/Error.h"
 #include "models/Models.h"
 #include "models/TextCorpus.h"
@@ -35,21 +36,6 @@ const char* kGenerateHelp =
     "  --threads N, --no-cache  as for kiln train\n";
 
 namespace {
-
-/// SplitMix64: a small generator whose stream is fixed by the seed on every platform (std's distributions
-/// are not).
-struct SplitMix {
-  uint64_t state;
-  /// The next 64 random bits.
-  uint64_t next() {
-    uint64_t z = (state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-  }
-  /// Uniform in [0, 1), 53 bits.
-  double uniform() { return double(next() >> 11) * 0x1.0p-53; }
-};
 
 struct Decoding {
   const ModelSpec* model;
@@ -101,7 +87,7 @@ int cmdGenerate(const std::vector<std::string>& argv) {
   int64_t room = std::max<int64_t>(d.context - int64_t(prompt.size()), 0);
   int64_t count = args.integer("tokens", std::min<int64_t>(200, room), 0, INT32_MAX);
   SamplerOptions so{args.real("temperature", 1.0, 0, 1e6), args.integer("top-k", 0, 0, INT32_MAX)};
-  SplitMix rng{uint64_t(args.integer("seed", 0, 0, INT64_MAX))};
+  Rng rng(uint64_t(args.integer("seed", 0, 0, INT64_MAX)));
   if (prompt.empty()) throw Error("kiln generate: the prompt is empty; give at least one character (the default is a newline)");
   if (int64_t(prompt.size()) > d.context)
     throw Error(fmt::format("kiln generate: the prompt is {} tokens, longer than the model's context of {}", prompt.size(), d.context));

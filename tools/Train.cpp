@@ -96,8 +96,7 @@ TrainSetup parseSetup(const Args& args) {
   s.data = args.value("data").value_or("");
   if (s.data.empty()) throw Error("kiln train: --data is required: fashion-mnist[:DIR] or text[:PATH]");
   bool vocabGiven = ("," + sets).find(",vocab=") != std::string::npos;
-  bool hasVocab = std::any_of(s.model->preset.values.begin(), s.model->preset.values.end(), [](const auto& kv) { return kv.first == "vocab"; });
-  if (isTextData(s.data) && hasVocab && !vocabGiven) sets += (sets.empty() ? "" : ",") + fmt::format("vocab={}", ByteTokenizer::kVocab);
+  if (isTextData(s.data) && s.model->textVocab && !vocabGiven) sets += (sets.empty() ? "" : ",") + fmt::format("vocab={}", s.model->textVocab);
   s.config = s.model->configure(sets);
   s.engine = args.value("engine").value_or("jit");
   if (s.engine != "jit" && s.engine != "interp")

@@ -179,10 +179,99 @@ class TextData : public TrainData {
   std::vector<int64_t> order_;
 };
 
+/// Masked text, for a masked LM: windows of seq bytes of the training split in a shuffled order, corrupted
+/// as BERT's (MaskedLm; the masking of step s's window i is fixed by the seed and s * batch + i); the
+/// masked-token accuracy on the validation text, masked the same way for every run, after each epoch.
+class MaskedTextData : public TrainData {
+ public:
+  MaskedTextData(const std::string& data, const Graph& program, uint64_t seed, std::optional<int64_t> limit) : seed_(seed) {
+    Shape tokens = leafShape(program, "tokens", data, "masked byte-level tokens and labels");
+    leafShape(program, "labels", data, "masked byte-level tokens and labels");
+    batch_ = tokens.at(0), seq_ = tokens.at(1);
+    for (NodeId p : program.nodesWithOp(Op::Parameter))
+      if (leafName(program[p]) == "embed.tokens.weight" && program[p].type.shape[0] <= MaskedLm::kMaskToken)
+        throw Error(fmt::format("kiln train: --data {} has byte-level tokens and [MASK] (257) and the model's vocabulary is "
+                                "{}; give --set vocab=257", data, program[p].type.shape[0]));
+    corpus_ = loadTextCorpus(data, "kiln train", batch_ * seq_);
+    int64_t windows = int64_t(corpus_.validation.size()) / seq_ / batch_ * batch_;
+    limit_ = std::min(limit.value_or(windows), windows);
+    if (limit_ < batch_) throw Error(fmt::format("kiln train: --eval-limit {} is under one batch of {} windows", limit_, batch_));
+    limit_ = limit_ / batch_ * batch_;
+    std::vector<int64_t> counts(256);
+    for (int32_t t : corpus_.train) counts[size_t(t)]++;
+    mode_ = int32_t(std::max_element(counts.begin(), counts.end()) - counts.begin());
+  }
+  std::string describe() const override {
+    return fmt::format("masked text {} ({} training and {} validation bytes, byte-level tokens and [MASK]; 15% predicted)",
+                       corpus_.name, corpus_.train.size(), corpus_.validation.size());
+  }
+  std::string unit() const override { return "tok"; }
+  int64_t unitsPerStep() const override { return batch_ * seq_; }
+  int64_t stepsPerEpoch() const override { return int64_t(corpus_.train.size()) / seq_ / batch_; }
+  int64_t evalBatch() const override { return batch_; }
+  TensorFile batch(int64_t step) override {
+    int64_t epoch = step / stepsPerEpoch();
+    if (epoch != orderEpoch_) order_ = epochOrder(stepsPerEpoch() * batch_, seed_, epoch), orderEpoch_ = epoch;
+    return windows(corpus_.train, order_, step % stepsPerEpoch() * batch_, seed_, uint64_t(step * batch_));
+  }
+  Evaluation evaluate(const Session& train, Session& forward) override {
+    copyParameters(train, forward);
+    std::vector<int64_t> order(static_cast<size_t>(limit_));
+    std::iota(order.begin(), order.end(), 0);
+    int64_t correct = 0, common = 0, total = 0, vocab = 0;
+    for (int64_t first = 0; first < limit_; first += batch_) {
+      TensorFile in = windows(corpus_.validation, order, first, kEvalSeed, uint64_t(first));
+      HostTensor logits;
+      try {
+        logits = fromStored(forward.run(in).at("logits"), "logits");
+      } catch (const NonFiniteLoss&) {
+        return {"no masked-token accuracy: the loss is not finite (the parameters hold NaN or infinity)", "masked_accuracy", NAN};
+      }
+      vocab = logits.shape.back();
+      const int32_t* labels = reinterpret_cast<const int32_t*>(in.at("labels").bytes.data());
+      for (int64_t i = 0; i < batch_ * seq_; ++i) {
+        if (labels[i] == MaskedLm::kIgnore) continue;
+        auto row = logits.data.begin() + i * vocab;
+        correct += std::max_element(row, row + vocab) - row == labels[i];
+        common += labels[i] == mode_, total++;
+      }
+    }
+    double acc = 100.0 * double(correct) / double(std::max<int64_t>(total, 1));
+    return {fmt::format("masked-token accuracy {:.2f}% (always the most frequent byte: {:.2f}%; {} masked tokens in {} windows "
+                        "of {})", acc, 100.0 * double(common) / double(std::max<int64_t>(total, 1)), total, limit_, seq_),
+            "masked_accuracy", acc};
+  }
+
+ private:
+  static constexpr uint64_t kEvalSeed = 0x6b696c6e;  // the validation text's masking, the same for every run
+
+  /// Windows order[first..first+batch) of `split` (window w starts at byte w * seq), corrupted with `seed`
+  /// and salts salt, salt + 1, ...: tokens and labels.
+  TensorFile windows(const std::vector<int32_t>& split, const std::vector<int64_t>& order, int64_t first, uint64_t seed,
+                     uint64_t salt) const {
+    StoredTensor tokens{"I32", {batch_, seq_}, std::vector<uint8_t>(size_t(batch_ * seq_) * sizeof(int32_t))};
+    StoredTensor labels = tokens;
+    for (int64_t i = 0; i < batch_; ++i) {
+      int32_t* t = reinterpret_cast<int32_t*>(tokens.bytes.data()) + i * seq_;
+      std::memcpy(t, split.data() + order[size_t(first + i)] * seq_, size_t(seq_) * sizeof(int32_t));
+      MaskedLm::corrupt(t, reinterpret_cast<int32_t*>(labels.bytes.data()) + i * seq_, seq_, seed, salt + uint64_t(i));
+    }
+    return {{"tokens", std::move(tokens)}, {"labels", std::move(labels)}};
+  }
+
+  uint64_t seed_;
+  TextCorpus corpus_;
+  int64_t batch_ = 0, seq_ = 0, limit_ = 0, orderEpoch_ = -1;
+  int32_t mode_ = 0;  // the training split's most frequent byte: the baseline's guess
+  std::vector<int64_t> order_;
+};
+
 }  // namespace
 
 std::unique_ptr<TrainData> makeTrainData(const std::string& data, const Graph& program, uint64_t seed,
                                          std::optional<int64_t> evalLimit) {
+  if (isTextData(data) && program.findLeaf("tokens") && program.findLeaf("labels") && !program.findLeaf("targets"))
+    return std::make_unique<MaskedTextData>(data, program, seed, evalLimit);
   if (isTextData(data)) return std::make_unique<TextData>(data, program, seed, evalLimit);
   return std::make_unique<ImageData>(data, program, seed, evalLimit);
 }

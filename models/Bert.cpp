@@ -1,0 +1,38 @@
+// A BERT-style encoder for masked language modelling: learned token and position embeddings and BERT's
+// LayerNorm over their sum (without it, the small N(0, 0.02) positions leave the model at the unigram
+// plateau for thousands of steps, in kiln and in PyTorch alike), pre-LayerNorm
+// blocks of bidirectional self-attention and GELU MLPs (models/Transformer.h), a final LayerNorm, and
+// BERT's prediction head (dense, GELU, LayerNorm, the token embeddings tied as the decoder, a bias).
+// Initialised as GPT-2 is: weights N(0, 0.02), biases zero, LayerNorm one and zero.
+#include <fmt/format.h>
+
+#include "ir/Error.h"
+#include "models/Models.h"
+#include "models/Transformer.h"
+
+namespace kiln {
+
+Graph buildBert(int64_t batch, const ModelConfig& c) {
+  int64_t vocab = c.at("vocab"), context = c.at("context"), seq = c.at("seq"), width = c.at("width"), heads = c.at("heads");
+  if (width % heads != 0) throw Error(fmt::format("bert: heads={} must divide width={}", heads, width));
+  if (seq > context) throw Error(fmt::format("bert: seq={} exceeds context={} (the positions it has embeddings for)", seq, context));
+  Builder b("bert");
+  Value tokens = b.input("tokens", {DType::I32, {batch, seq}});
+  Value labels = b.input("labels", {DType::I32, {batch, seq}});
+  Value wte = b.parameter("embed.tokens.weight", {vocab, width}, Init::Normal, 0.02);
+  Value wpe = b.parameter("embed.positions.weight", {context, width}, Init::Normal, 0.02);
+  Value x = gather(wte, tokens) + (seq == context ? wpe : sliceAxis(wpe, 0, 0, seq));  // [B, T, C]
+  x = layerNorm(x, b.parameter("embed.ln.weight", {width}, Init::Ones), b.parameter("embed.ln.bias", {width}, Init::Zeros));
+  for (int64_t l = 0; l < c.at("layers"); ++l)
+    x = applyTransformerBlock(makeTransformerBlock(b, fmt::format("layers.{}.", l), width, heads), x, {});
+  x = layerNorm(x, b.parameter("ln_f.weight", {width}, Init::Ones), b.parameter("ln_f.bias", {width}, Init::Zeros));
+  Value dense = linear(x, b.parameter("head.dense.weight", {width, width}, Init::Normal, 0.02),
+                       b.parameter("head.dense.bias", {width}, Init::Zeros));
+  Value h = layerNorm(gelu(dense), b.parameter("head.ln.weight", {width}, Init::Ones), b.parameter("head.ln.bias", {width}, Init::Zeros));
+  Value logits = linear(h, wte, b.parameter("head.bias", {vocab}, Init::Zeros));  // [B, T, vocab]
+  b.output("loss", crossEntropy(reshape(logits, {batch * seq, vocab}), reshape(labels, {batch * seq}), -100));
+  b.output("logits", logits);
+  return b.finish();
+}
+
+}  // namespace kiln

@@ -1,0 +1,25 @@
+// The shared transformer block.
+#include "models/Transformer.h"
+
+namespace kiln {
+
+TransformerBlock makeTransformerBlock(Builder& b, const std::string& p, int64_t width, int64_t heads) {
+  auto w = [&](const std::string& n, Shape s) { return b.parameter(p + n, s, Init::Normal, 0.02); };
+  auto z = [&](const std::string& n, int64_t d) { return b.parameter(p + n, {d}, Init::Zeros); };
+  return {b.parameter(p + "ln1.weight", {width}, Init::Ones), z("ln1.bias", width),
+          w("attn.qkv.weight", {3 * width, width}), z("attn.qkv.bias", 3 * width),
+          w("attn.proj.weight", {width, width}), z("attn.proj.bias", width),
+          b.parameter(p + "ln2.weight", {width}, Init::Ones), z("ln2.bias", width),
+          w("mlp.fc.weight", {4 * width, width}), z("mlp.fc.bias", 4 * width),
+          w("mlp.proj.weight", {width, 4 * width}), z("mlp.proj.bias", width), heads};
+}
+
+Value transformerMlp(const TransformerBlock& k, Value x) {
+  return x + linear(gelu(linear(layerNorm(x, k.ln2g, k.ln2b), k.wfc, k.bfc)), k.wout, k.bout);
+}
+
+Value applyTransformerBlock(const TransformerBlock& k, Value x, const AttentionMask& mask) {
+  return transformerMlp(k, x + selfAttention(layerNorm(x, k.ln1g, k.ln1b), k.wqkv, k.bqkv, k.wproj, k.bproj, k.heads, mask));
+}
+
+}  // namespace kiln

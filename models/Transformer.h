@@ -1,0 +1,25 @@
+// The pre-LayerNorm transformer block GPT and BERT share: x + attention(LN(x)), then x + MLP(LN(x)) with a
+// GELU MLP four times as wide, initialised as GPT-2 is (weights N(0, 0.02), biases zero, LayerNorm one and
+// zero).
+#pragma once
+
+#include <string>
+
+#include "ir/Builder.h"
+
+namespace kiln {
+
+/// One block's parameters, named PREFIX ln1.*, attn.qkv.*, attn.proj.*, ln2.*, mlp.fc.*, mlp.proj.*.
+struct TransformerBlock {
+  Value ln1g, ln1b, wqkv, bqkv, wproj, bproj, ln2g, ln2b, wfc, bfc, wout, bout;  ///< the parameters
+  int64_t heads = 0;                                                             ///< attention heads
+};
+
+/// Declares a block's parameters in `b`, each name prefixed by `prefix` ("h0.").
+TransformerBlock makeTransformerBlock(Builder& b, const std::string& prefix, int64_t width, int64_t heads);
+/// The residual MLP half of a block: x + proj(gelu(fc(LN2(x)))).
+Value transformerMlp(const TransformerBlock& k, Value x);
+/// The whole block on x [B, T, C]: self-attention under `mask` (causal for GPT, none or padding for BERT).
+Value applyTransformerBlock(const TransformerBlock& k, Value x, const AttentionMask& mask);
+
+}  // namespace kiln
