@@ -1,6 +1,6 @@
 // PyTorch as the outside oracle: kiln's loss, every parameter gradient and the parameters after three
 // AdamW steps, for the MLP, the CNN and one GPT block, against torch autograd on the same weights and
-// inputs (exchanged as safetensors). Needs Debian's python3-torch under /usr/bin/python3; without it the
+// inputs (exchanged as safetensors); and GPT checkpoints loaded by the twin and the twin's by kiln. Needs Debian's python3-torch under /usr/bin/python3; without it the
 // test fails, it never skips.
 //
 // Tolerances, all in f32 on both sides: the loss within 1e-5 relative; each gradient within 1e-4 of the
@@ -10,6 +10,7 @@
 // that is rounding noise (~1e-9) can move its element either way by up to lr in either implementation.
 #include <doctest/doctest.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 
@@ -101,6 +102,56 @@ TEST_CASE("PyTorch agrees: loss, gradients and three AdamW steps of the MLP, the
     CHECK(r["adamw"].get<double>() <= 1e-3);
     if (!getenv("KILN_KEEP")) std::filesystem::remove_all(dir);
   }
+}
+
+namespace {
+
+/// The loss of forward program `g` on `batch` with the parameters of the checkpoint at `path` (its
+/// optimizer state left out), on the interpreter.
+double lossWithCheckpoint(const Graph& g, const std::string& path, const TensorFile& batch) {
+  InterpSession s(g, 0);
+  TensorFile file = readSafetensors(path);
+  for (auto& [name, t] : takeCheckpointPart(file, s.stateSpec(), path)) s.setState(name, t);
+  return static_cast<Session&>(s).step(batch);
+}
+
+}  // namespace
+
+TEST_CASE("checkpoints cross to PyTorch and back: the twin gets kiln's loss from kiln's GPT checkpoint, and kiln the twin's") {
+  std::string dir = test::tempDir("crossing");
+  std::string sets = "layers=2,width=32,heads=2,seq=16,context=32";
+  test::CliResult train = test::runKiln("train gpt --data text --set " + sets + " --batch 4 --steps 20 --optimizer adamw "
+                                        "--lr 0.01 --eval-limit 8 --save " + dir + "/kiln.ckpt");
+  INFO(train.out, train.err);
+  REQUIRE(train.status == 0);
+  const ModelSpec& gpt = findModel("gpt");
+  Graph forward = gpt.build(2, gpt.configure("vocab=256," + sets));
+  HostTensor tokens(DType::I32, {2, 16}), targets(DType::I32, {2, 16});
+  std::string text = "The quick brown fox jumps over the lazy dog, again and again.";
+  for (size_t i = 0; i < 32; ++i) tokens.data[i] = (unsigned char)text[i], targets.data[i] = (unsigned char)text[i + 1];
+  TensorFile batch = toStored(TensorMap{{"tokens", tokens}, {"targets", targets}});
+  writeSafetensors(dir + "/batch.safetensors", batch);
+  std::string cmd = "/usr/bin/python3 " + test::sourcePath("tests/torch/crossing.py") + " " + dir + " > " + dir +
+                    "/result.json 2> " + dir + "/stderr.txt";
+  int status = std::system(cmd.c_str());
+  std::ifstream err(dir + "/stderr.txt"), res(dir + "/result.json");
+  std::string errText((std::istreambuf_iterator<char>(err)), {}), line;
+  std::getline(res, line);
+  INFO("crossing.py: ", errText, line);
+  REQUIRE(status == 0);
+  nlohmann::json r = nlohmann::json::parse(line);
+  double kilnLoss = lossWithCheckpoint(forward, dir + "/kiln.ckpt", batch);
+  double twinWeights = lossWithCheckpoint(forward, dir + "/torch.ckpt", batch);
+  MESSAGE("kiln's weights: kiln ", kilnLoss, ", PyTorch ", r["loss_kiln_weights"].get<double>(), "; the twin's: kiln ",
+          twinWeights, ", PyTorch ", r["loss_torch_weights"].get<double>());
+  CHECK(std::fabs(kilnLoss - r["loss_kiln_weights"].get<double>()) <= 1e-5 * kilnLoss);
+  CHECK(std::fabs(twinWeights - r["loss_torch_weights"].get<double>()) <= 1e-5 * twinWeights);
+  CHECK(std::fabs(twinWeights - kilnLoss) > 1e-3);  // the twin's step changed the weights: a real second check
+  // The twin's checkpoint carries the metadata, so kiln generate rebuilds the model from it alone.
+  test::CliResult gen = test::runKiln("generate " + dir + "/torch.ckpt --prompt 'The ' --tokens 8 --temperature 0");
+  CHECK(gen.status == 0);
+  CHECK(gen.out.size() == 4 + 8 + 1);
+  if (!getenv("KILN_KEEP")) std::filesystem::remove_all(dir);
 }
 
 }  // namespace kiln

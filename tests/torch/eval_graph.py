@@ -70,9 +70,10 @@ def read_safetensors(path):
     return out
 
 
-def write_safetensors(path, tensors):
-    """Writes {name: (dtype string, numpy array)} as safetensors (header padded to 8 bytes), atomically."""
-    header, blobs, offset = {}, [], 0
+def write_safetensors(path, tensors, metadata=None):
+    """Writes {name: (dtype string, numpy array)} as safetensors (header padded to 8 bytes, with
+    `metadata`, {str: str}, as its __metadata__ when given), atomically."""
+    header, blobs, offset = ({"__metadata__": metadata} if metadata else {}), [], 0
     for name, (dtype, a) in tensors.items():
         raw = np.ascontiguousarray(a).tobytes()
         header[name] = {"dtype": dtype, "shape": list(a.shape), "data_offsets": [offset, offset + len(raw)]}

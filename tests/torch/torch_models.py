@@ -80,10 +80,10 @@ class GptBlock(nn.Module):
 class Gpt(nn.Module):
     """models/Gpt.cpp's char-level decoder: vocab 96, context 128, 4 blocks, tied embeddings."""
 
-    def __init__(self, vocab=96, context=128, layers=4, c=256):
+    def __init__(self, vocab=96, context=128, layers=4, c=256, heads=4):
         super().__init__()
         self.wte, self.wpe = nn.Embedding(vocab, c), nn.Embedding(context, c)
-        self.h = nn.ModuleList(Block(c) for _ in range(layers))
+        self.h = nn.ModuleList(Block(c, heads) for _ in range(layers))
         self.ln_f = nn.LayerNorm(c)
 
     def forward(self, tokens):
