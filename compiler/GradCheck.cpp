@@ -172,6 +172,9 @@ std::vector<GradCheckCase> compositeCases() {
         return crossEntropy(c.param("logits", {3, 4}), c.input("labels", HostTensor(DType::I32, {3}, {3, 0, 1})),
                             c.param("w", {3}, Domain::Positive));
       }),
+      make("dropout, fixed mask", [](CaseBuilder& c) {
+        return dropout(c.param("x", {3, 5}), 0.4, c.input("step", HostTensor(DType::I32, {}, {3})), 2);
+      }),
       make("mse", [](CaseBuilder& c) { return mse(c.param("a", {3, 4}), c.param("b", {3, 4})); }),
       make("causal_self_attention", [](CaseBuilder& c) {
         return causalSelfAttention(c.param("x", {1, 3, 4}), c.param("wqkv", {12, 4}), c.param("bqkv", {12}),

@@ -40,6 +40,20 @@ llvm::Value* intDiv(KernelEmitter& k, llvm::Value* a, llvm::Value* d) {
   return b.CreateSelect(minusOne, b.CreateSub(b.getInt32(0), a), b.CreateSDiv(a, safe));
 }
 
+/// Philox2x32-10's word 0 for i32 counters (a, c), scalar or vector: as philox2x32 in ir/Scalar.h.
+llvm::Value* philox(llvm::IRBuilder<>& b, llvm::Value* c0, llvm::Value* c1) {
+  llvm::Type* t = c0->getType();
+  llvm::Type* wide = t->getWithNewBitWidth(64);
+  llvm::Value* m = llvm::ConstantInt::get(wide, 0xD256D193u);
+  for (uint32_t round = 0, key = 0; round < 10; ++round, key += 0x9E3779B9u) {
+    llvm::Value* p = b.CreateMul(b.CreateZExt(c0, wide), m);
+    llvm::Value* hi = b.CreateTrunc(b.CreateLShr(p, llvm::ConstantInt::get(wide, 32)), t);
+    c0 = b.CreateXor(b.CreateXor(hi, llvm::ConstantInt::get(t, key)), c1);
+    c1 = b.CreateTrunc(p, t);
+  }
+  return c0;
+}
+
 llvm::Value* binary(KernelEmitter& k, Op op, llvm::Value* a, llvm::Value* c) {
   llvm::IRBuilder<>& b = k.b();
   llvm::Type* t = a->getType();
@@ -52,6 +66,7 @@ llvm::Value* binary(KernelEmitter& k, Op op, llvm::Value* a, llvm::Value* c) {
     case BinaryOp::Max: return k.intrinsic(fp ? llvm::Intrinsic::maximum : llvm::Intrinsic::smax, t, {a, c});
     case BinaryOp::Min: return k.intrinsic(fp ? llvm::Intrinsic::minimum : llvm::Intrinsic::smin, t, {a, c});
     case BinaryOp::Pow: return k.intrinsic(llvm::Intrinsic::pow, t, {a, c});
+    case BinaryOp::Philox: return philox(b, a, c);
   }
   KILN_ASSERT(false, "unknown binary op");
 }

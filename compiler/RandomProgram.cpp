@@ -173,6 +173,12 @@ struct Generator {
   }
 
   void binaryOp() {
+    if (chance(0.1)) {  // random bits of i32 counters, often made a keep mask as dropout makes them
+      Value a = intValue();
+      Value bits = binary(Op::Philox, a, partner(a));
+      if (chance(0.6)) ge(bits, double(pick(5) - 2) * 1e8);
+      return;
+    }
     static const std::vector<Op> ops = {Op::Add, Op::Sub, Op::Mul, Op::Div, Op::Max, Op::Min, Op::Pow};
     Op op = oneOf(ops);
     Value a = chance(0.15) ? intValue() : anyFloat();

@@ -230,6 +230,14 @@ Value crossEntropy(Value logits, Value labels, Value weights, Site site = Site::
 Value crossEntropy(Value logits, Value labels, int64_t ignoreIndex, Site site = Site::current());
 /// Mean of (a - b)^2 over all elements.
 Value mse(Value a, Value b, Site site = Site::current());
+/// 32 random bits for each pair of i32 counters (a, b), broadcast numpy-style: the op philox (Philox2x32-10).
+Value philox(const Operand& a, const Operand& b);
+/// Inverted dropout (as PyTorch's in training): each element of x is kept with probability 1 - p and scaled
+/// by 1 / (1 - p), else 0. Element i's draw is philox(i + stream * numel(x), step) against a threshold, i
+/// its row-major index: the mask is fixed by the step counter (an i32 scalar, e.g. a state the model
+/// advances each step), the stream (one per dropout site of a model) and the element, so the interpreter
+/// and the JIT draw the same masks at any thread count. p = 0 is x itself; Error unless 0 <= p < 1.
+Value dropout(Value x, double p, Value step, int64_t stream, Site site = Site::current());
 /// Which keys each query of an attention may see (none given: every key).
 struct AttentionMask {
   /// Query i sees key j only when j <= i + Tk - Tq: the queries are the last Tq of the Tk positions (Tq = Tk

@@ -92,6 +92,29 @@ Value crossEntropy(Value logits, Value labels, int64_t ignoreIndex, Site site) {
   return crossEntropy(logits, labels, counted, site);
 }
 
+Value philox(const Operand& a, const Operand& b) { return binary(Op::Philox, a, b); }
+
+Value dropout(Value x, double p, Value step, int64_t stream, Site site) {
+  if (!(p >= 0 && p < 1)) throw Error(Location::of(site), fmt::format("dropout: p must be in [0, 1), got {}", p));
+  if (step.type() != Type{DType::I32, {}})
+    throw Error(Location::of(site), fmt::format("dropout: the step counter must be i32[], got {}", step.type().str()));
+  if (p == 0) return x;
+  Builder& b = x.builder();
+  Type idx{DType::I32, x.shape()};
+  int64_t numel = 1, stride = 1;
+  for (int64_t d : x.shape()) numel *= d;
+  // The row-major index; the stream's offset wraps to 32 bits, as i32 arithmetic does in both engines.
+  Value index = b.scalar(double(int32_t(uint32_t(uint64_t(stream) * uint64_t(numel)))), DType::I32, site);
+  for (int64_t a = x.rank() - 1; a >= 0; stride *= x.dim(a), --a)
+    index = binary(Op::Add, Operand(index, site), Operand(binary(Op::Mul, Operand(b.iota(idx, a, site), site),
+                                                                 Operand(double(stride), site)), site));
+  Value bits = binary(Op::Philox, Operand(index, site), Operand(step, site));
+  // bits are uniform over [-2^31, 2^31): P(bits >= -2^31 + p 2^32) = 1 - p.
+  double threshold = std::floor(-2147483648.0 + p * 4294967296.0);
+  Value keep = ge(Operand(bits, site), Operand(threshold, site));
+  return select(keep, Operand(binary(Op::Mul, Operand(x, site), Operand(1.0 / (1.0 - p), site)), site), Operand(0.0, site), site);
+}
+
 Value mse(Value a, Value b, Site site) {
   Value d = binary(Op::Sub, Operand(a, site), Operand(b, site));
   std::vector<int64_t> all;

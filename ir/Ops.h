@@ -72,6 +72,7 @@ enum class OperandDtypes : uint8_t {
   AnyDtype,     ///< any dtype, bool included
   NumericOnly,  ///< f32, f64 or i32
   FloatOnly,    ///< f32 or f64
+  IntOnly,      ///< i32
 };
 /// Where an op's result type comes from.
 enum class TypeRule : uint8_t {

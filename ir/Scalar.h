@@ -28,8 +28,23 @@ inline double applyUnary(UnaryOp op, double x) {
   KILN_ASSERT(false, "unknown unary op");
 }
 
+/// Philox2x32-10 (Salmon et al., "Parallel random numbers: as easy as 1, 2, 3", SC 2011) with key 0: word 0
+/// of the output for the counter (c0, c1). Ten rounds of a 32x32->64 multiply, the key bumped by the
+/// golden ratio between rounds.
+inline uint32_t philox2x32(uint32_t c0, uint32_t c1) {
+  uint32_t key = 0;
+  for (int round = 0; round < 10; ++round) {
+    uint64_t p = uint64_t(0xD256D193u) * c0;
+    c0 = uint32_t(p >> 32) ^ key ^ c1;
+    c1 = uint32_t(p);
+    key += 0x9E3779B9u;
+  }
+  return c0;
+}
+
 /// y = op(a, b) for a binary arithmetic op. Integer division truncates toward zero (the caller rejects
-/// division by zero). max and min propagate NaN, as PyTorch's maximum and minimum do.
+/// division by zero). max and min propagate NaN, as PyTorch's maximum and minimum do. philox takes and
+/// gives i32 values (its operands' bits as unsigned counters).
 inline double applyBinary(BinaryOp op, double a, double b, DType dtype) {
   switch (op) {
     case BinaryOp::Add: return a + b;
@@ -39,6 +54,7 @@ inline double applyBinary(BinaryOp op, double a, double b, DType dtype) {
     case BinaryOp::Max: return std::isnan(a) || std::isnan(b) ? NAN : (a > b ? a : b);
     case BinaryOp::Min: return std::isnan(a) || std::isnan(b) ? NAN : (a < b ? a : b);
     case BinaryOp::Pow: return std::pow(a, b);
+    case BinaryOp::Philox: return double(int32_t(philox2x32(uint32_t(int32_t(a)), uint32_t(int32_t(b)))));
   }
   KILN_ASSERT(false, "unknown binary op");
 }

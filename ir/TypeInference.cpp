@@ -95,6 +95,7 @@ bool dtypeOk(Checker& c, size_t i) {
     case OperandDtypes::AnyDtype: return true;
     case OperandDtypes::NumericOnly: return c.numericOperand(i);
     case OperandDtypes::FloatOnly: return c.floatOperand(i);
+    case OperandDtypes::IntOnly: return c.in[i].dtype == DType::I32 || c.fail(fmt::format("operand {} must be i32", i));
   }
   return true;
 }

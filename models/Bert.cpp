@@ -13,7 +13,10 @@
 namespace kiln {
 
 Graph buildBert(int64_t batch, const ModelConfig& c) {
-  int64_t vocab = c.at("vocab"), context = c.at("context"), seq = c.at("seq"), width = c.at("width"), heads = c.at("heads");
+  constexpr int64_t kMax = int64_t(1) << 32;
+  int64_t vocab = c.at("vocab", 1, kMax), context = c.at("context", 1, kMax), seq = c.at("seq", 1, kMax);
+  int64_t width = c.at("width", 1, kMax), heads = c.at("heads", 1, kMax);
+  double p = double(c.at("dropout", 0, 99)) / 100;
   if (width % heads != 0) throw Error(fmt::format("bert: heads={} must divide width={}", heads, width));
   if (seq > context) throw Error(fmt::format("bert: seq={} exceeds context={} (the positions it has embeddings for)", seq, context));
   Builder b("bert");
@@ -23,8 +26,14 @@ Graph buildBert(int64_t batch, const ModelConfig& c) {
   Value wpe = b.parameter("embed.positions.weight", {context, width}, Init::Normal, 0.02);
   Value x = gather(wte, tokens) + (seq == context ? wpe : sliceAxis(wpe, 0, 0, seq));  // [B, T, C]
   x = layerNorm(x, b.parameter("embed.ln.weight", {width}, Init::Ones), b.parameter("embed.ln.bias", {width}, Init::Zeros));
-  for (int64_t l = 0; l < c.at("layers"); ++l)
-    x = applyTransformerBlock(makeTransformerBlock(b, fmt::format("layers.{}.", l), width, heads), x, {});
+  Value step;
+  if (p > 0) {  // as GPT's: streams 0 (embeddings), 1 + 2l and 2 + 2l (block l's branches)
+    step = b.state("dropout.step", {DType::I32, {}});
+    b.output("dropout.step", step + 1.0, step.id());
+    x = dropout(x, p, step, 0);
+  }
+  for (int64_t l = 0; l < c.at("layers", 0, kMax); ++l)
+    x = applyTransformerBlock(makeTransformerBlock(b, fmt::format("layers.{}.", l), width, heads), x, {}, {p, step, 1 + 2 * l});
   x = layerNorm(x, b.parameter("ln_f.weight", {width}, Init::Ones), b.parameter("ln_f.bias", {width}, Init::Zeros));
   Value dense = linear(x, b.parameter("head.dense.weight", {width, width}, Init::Normal, 0.02),
                        b.parameter("head.dense.bias", {width}, Init::Zeros));

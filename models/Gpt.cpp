@@ -45,10 +45,13 @@ Value applyBlockCached(Builder& b, const GptBlock& k, Value x, Value pos, const 
 
 struct GptSizes {
   int64_t vocab, context, seq, width, heads, layers;
+  double dropout;  ///< the probability (the setting is in percent)
 };
 
 GptSizes gptSizes(const ModelConfig& c) {
-  GptSizes s{c.at("vocab"), c.at("context"), c.at("seq"), c.at("width"), c.at("heads"), c.at("layers")};
+  constexpr int64_t kMax = int64_t(1) << 32;
+  GptSizes s{c.at("vocab", 1, kMax), c.at("context", 1, kMax), c.at("seq", 1, kMax), c.at("width", 1, kMax),
+             c.at("heads", 1, kMax), c.at("layers", 0, kMax), double(c.at("dropout", 0, 99)) / 100};
   if (s.width % s.heads != 0) throw Error(fmt::format("gpt: heads={} must divide width={}", s.heads, s.width));
   if (s.seq > s.context)
     throw Error(fmt::format("gpt: seq={} exceeds context={} (the positions it has embeddings for)", s.seq, s.context));
@@ -72,10 +75,16 @@ GptParams declareGpt(Builder& b, const GptSizes& s) {
 }
 
 /// The logits [B, T, vocab] of tokens i32[B, T] at positions 0..T-1.
-Value gptLogits(const GptParams& w, const GptSizes& s, Value tokens) {
+/// With a step counter and s.dropout > 0, dropout on the embeddings (stream 0) and on each block's branches
+/// (streams 1 + 2l and 2 + 2l), as GPT-2's (not on the attention probabilities).
+Value gptLogits(const GptParams& w, const GptSizes& s, Value tokens, Value step = {}) {
   int64_t T = tokens.dim(1);
   Value x = gather(w.wte, tokens) + (T == s.context ? w.wpe : sliceAxis(w.wpe, 0, 0, T));  // [B, T, C]
-  for (const GptBlock& k : w.blocks) x = applyBlock(k, x);
+  bool drops = s.dropout > 0 && step.id().valid();
+  if (drops) x = dropout(x, s.dropout, step, 0);
+  for (size_t l = 0; l < w.blocks.size(); ++l)
+    x = applyTransformerBlock(w.blocks[l], x, {.causal = true, .keep = {}},
+                              {drops ? s.dropout : 0, step, 1 + 2 * int64_t(l)});
   return linear(layerNorm(x, w.lnfg, w.lnfb), w.wte);  // tied
 }
 
@@ -94,7 +103,13 @@ Graph buildGpt(int64_t batch, const ModelConfig& c) {
   Builder b("gpt");
   Value tokens = b.input("tokens", {DType::I32, {batch, s.seq}});
   Value targets = b.input("targets", {DType::I32, {batch, s.seq}});
-  Value logits = gptLogits(declareGpt(b, s), s, tokens);
+  GptParams w = declareGpt(b, s);
+  Value step;
+  if (s.dropout > 0) {  // the masks' step counter, advanced by every run of the training step
+    step = b.state("dropout.step", {DType::I32, {}});
+    b.output("dropout.step", step + 1.0, step.id());
+  }
+  Value logits = gptLogits(w, s, tokens, step);
   b.output("loss", crossEntropy(reshape(logits, {batch * s.seq, s.vocab}), reshape(targets, {batch * s.seq})));
   return b.finish();
 }

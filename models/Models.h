@@ -16,6 +16,8 @@ struct ModelConfig {
   std::vector<std::pair<std::string, int64_t>> values;  ///< in the preset's order
   /// The value of `key`; Error when the model has no such setting.
   int64_t at(const std::string& key) const;
+  /// The value of `key`, Error naming it unless it is in [min, max].
+  int64_t at(const std::string& key, int64_t min, int64_t max) const;
   /// "layers=4, heads=4, ..." (empty for a model without settings).
   std::string str() const;
   /// "layers=4,heads=4,...": what ModelSpec::configure reads back (checkpoints store it).
@@ -58,9 +60,11 @@ Graph buildMlp(int64_t batch);
 Graph buildCnn(int64_t batch);
 /// A GPT-2 style decoder: inputs tokens i32[B,seq], targets i32[B,seq]; `layers` pre-LN blocks of `heads`
 /// heads over `width` (GELU MLP 4x), tied embeddings of `vocab` tokens, learned positions for `context`
-/// (seq <= context). Presets: gpt (char-level: vocab 96, context = seq = 128, 4 layers, 4 heads, width
-/// 256: 3,216,896 parameters) and gpt2-124m (vocab 50257, context 1024, 12 layers, 12 heads, width 768:
-/// 124,439,808 parameters). Error when heads does not divide width or seq exceeds context.
+/// (seq <= context), and `dropout` percent (0 to 99; default 0) on the embeddings and every residual
+/// branch, its masks drawn from a state dropout.step the training step advances. Presets: gpt (char-
+/// level: vocab 96, context = seq = 128, 4 layers, 4 heads, width 256: 3,216,896 parameters) and
+/// gpt2-124m (vocab 50257, context 1024, 12 layers, 12 heads, width 768: 124,439,808 parameters). Error
+/// when heads does not divide width, seq exceeds context, or a setting is out of its range.
 Graph buildGpt(int64_t batch, const ModelConfig& config);
 /// The GPT's logits for whole sequences: input tokens i32[B, seq] at positions 0..seq-1, output logits
 /// f32[B, seq, vocab]; the parameters of buildGpt (same names, declared in the same order). Error when seq
@@ -74,11 +78,10 @@ Graph buildGptLogits(int64_t batch, int64_t seq, const ModelConfig& config);
 Graph buildGptDecoder(int64_t batch, const ModelConfig& config);
 /// A BERT-style encoder for masked language modelling: inputs tokens i32[B,seq] (corrupted) and labels
 /// i32[B,seq] (the original token where one is to be predicted, -100 elsewhere); embeddings with a
-/// LayerNorm, `layers` pre-LN blocks of
-/// bidirectional attention with `heads` heads over `width`, learned positions for `context`, GELU, BERT's
-/// prediction head tied to the token embeddings. Outputs loss (cross-entropy over the labelled positions)
-/// and logits [B, seq, vocab]. Preset bert: byte-level with [MASK] (vocab 257), context = seq = 128, 4
-/// layers, 4 heads, width 256.
+/// LayerNorm, `layers` pre-LN blocks of bidirectional attention with `heads` heads over `width`, learned
+/// positions for `context`, GELU, BERT's prediction head tied to the token embeddings, `dropout` as the
+/// GPT's. Outputs loss (cross-entropy over the labelled positions) and logits [B, seq, vocab]. Preset
+/// bert: byte-level with [MASK] (vocab 257), context = seq = 128, 4 layers, 4 heads, width 256.
 Graph buildBert(int64_t batch, const ModelConfig& config);
 /// The char-level preset's settings (see buildGpt).
 ModelConfig gptPreset();

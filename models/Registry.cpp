@@ -17,19 +17,25 @@ std::function<Graph(int64_t, const ModelConfig&)> plain(Graph (*build)(int64_t))
 }
 
 ModelConfig gpt2Small() {
-  return {{{"vocab", 50257}, {"context", 1024}, {"seq", 1024}, {"layers", 12}, {"heads", 12}, {"width", 768}}};
+  return {{{"vocab", 50257}, {"context", 1024}, {"seq", 1024}, {"layers", 12}, {"heads", 12}, {"width", 768}, {"dropout", 0}}};
 }
 
 }  // namespace
 
 ModelConfig gptPreset() {
-  return {{{"vocab", 96}, {"context", 128}, {"seq", 128}, {"layers", 4}, {"heads", 4}, {"width", 256}}};
+  return {{{"vocab", 96}, {"context", 128}, {"seq", 128}, {"layers", 4}, {"heads", 4}, {"width", 256}, {"dropout", 0}}};
 }
 
 int64_t ModelConfig::at(const std::string& key) const {
   for (const auto& [k, v] : values)
     if (k == key) return v;
   throw Error(fmt::format("the model has no setting '{}'", key));
+}
+
+int64_t ModelConfig::at(const std::string& key, int64_t min, int64_t max) const {
+  int64_t v = at(key);
+  if (v < min || v > max) throw Error(fmt::format("the model's setting {}={} must be in [{}, {}]", key, v, min, max));
+  return v;
 }
 
 std::string ModelConfig::sets() const {
@@ -61,8 +67,8 @@ ModelConfig ModelSpec::configure(const std::string& sets) const {
     std::string value = item.find('=') == std::string::npos ? "" : item.substr(item.find('=') + 1);
     int64_t v = 0;
     auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), v);
-    if (value.empty() || ec != std::errc() || p != value.data() + value.size() || v < 1 || v > (int64_t(1) << 32))
-      throw Error(fmt::format("--set {}: expected {}=N with N a whole number from 1 to 2^32", item, key));
+    if (value.empty() || ec != std::errc() || p != value.data() + value.size() || v < 0 || v > (int64_t(1) << 32))
+      throw Error(fmt::format("--set {}: expected {}=N with N a whole number from 0 to 2^32", item, key));
     it->second = v;
   }
   return c;
@@ -77,7 +83,7 @@ const std::vector<ModelSpec>& allModels() {
       {"gpt2-124m", "GPT-2 small: 12 layers, 12 heads, d_model 768, context 1024, vocab 50257, tied embeddings", 4,
        buildGpt, gpt2Small(), buildGptDecoder, 256},
       {"bert", "BERT-style masked LM over bytes: 4 layers, 4 heads, d_model 256, context 128, vocab 257 (with [MASK])",
-       16, buildBert, {{{"vocab", 257}, {"context", 128}, {"seq", 128}, {"layers", 4}, {"heads", 4}, {"width", 256}}}, {}, 257},
+       16, buildBert, {{{"vocab", 257}, {"context", 128}, {"seq", 128}, {"layers", 4}, {"heads", 4}, {"width", 256}, {"dropout", 0}}}, {}, 257},
       {"gpt-block", "one GPT block on x [B,128,256], loss mse(block(x), target)", 16,
        [](int64_t batch, const ModelConfig&) { return buildGptBlock(batch, 128); }},
   };

@@ -14,12 +14,21 @@ TransformerBlock makeTransformerBlock(Builder& b, const std::string& p, int64_t 
           w("mlp.proj.weight", {width, 4 * width}), z("mlp.proj.bias", width), heads};
 }
 
-Value transformerMlp(const TransformerBlock& k, Value x) {
-  return x + linear(gelu(linear(layerNorm(x, k.ln2g, k.ln2b), k.wfc, k.bfc)), k.wout, k.bout);
+namespace {
+
+Value drop(Value branch, const BlockDropout& d, int64_t stream) {
+  return d.p > 0 ? dropout(branch, d.p, d.step, stream) : branch;
 }
 
-Value applyTransformerBlock(const TransformerBlock& k, Value x, const AttentionMask& mask) {
-  return transformerMlp(k, x + selfAttention(layerNorm(x, k.ln1g, k.ln1b), k.wqkv, k.bqkv, k.wproj, k.bproj, k.heads, mask));
+}  // namespace
+
+Value transformerMlp(const TransformerBlock& k, Value x, const BlockDropout& d) {
+  return x + drop(linear(gelu(linear(layerNorm(x, k.ln2g, k.ln2b), k.wfc, k.bfc)), k.wout, k.bout), d, d.stream + 1);
+}
+
+Value applyTransformerBlock(const TransformerBlock& k, Value x, const AttentionMask& mask, const BlockDropout& d) {
+  Value att = selfAttention(layerNorm(x, k.ln1g, k.ln1b), k.wqkv, k.bqkv, k.wproj, k.bproj, k.heads, mask);
+  return transformerMlp(k, x + drop(att, d, d.stream), d);
 }
 
 }  // namespace kiln

@@ -17,9 +17,17 @@ struct TransformerBlock {
 
 /// Declares a block's parameters in `b`, each name prefixed by `prefix` ("h0.").
 TransformerBlock makeTransformerBlock(Builder& b, const std::string& prefix, int64_t width, int64_t heads);
-/// The residual MLP half of a block: x + proj(gelu(fc(LN2(x)))).
-Value transformerMlp(const TransformerBlock& k, Value x);
-/// The whole block on x [B, T, C]: self-attention under `mask` (causal for GPT, none or padding for BERT).
-Value applyTransformerBlock(const TransformerBlock& k, Value x, const AttentionMask& mask);
+/// Dropout on a block's two residual branches (the attention's and the MLP's output), as GPT-2's.
+struct BlockDropout {
+  double p = 0;        ///< the probability; 0: none
+  Value step = {};     ///< the i32[] step counter the masks are drawn with (see dropout in ir/Builder.h)
+  int64_t stream = 0;  ///< the attention branch's stream; the MLP's is stream + 1
+};
+
+/// The residual MLP half of a block: x + proj(gelu(fc(LN2(x)))), the branch under dropout `d`.
+Value transformerMlp(const TransformerBlock& k, Value x, const BlockDropout& d = {});
+/// The whole block on x [B, T, C]: self-attention under `mask` (causal for GPT, none or padding for BERT),
+/// with dropout `d` on the residual branches.
+Value applyTransformerBlock(const TransformerBlock& k, Value x, const AttentionMask& mask, const BlockDropout& d = {});
 
 }  // namespace kiln

@@ -61,6 +61,7 @@ struct Rule {
       case BinaryOp::Pow:  // d a^c/da = c a^(c-1); d a^c/dc = a^c log a, taken as 0 where a <= 0
         return {to(0, [&] { return gy * (c * pow(a, c - 1.0)); }),
                 to(1, [&] { return select(gt(a, 0.0), gy * (y() * log(a)), 0.0); })};
+      case BinaryOp::Philox: return {Value(), Value()};  // i32 bits: no gradient (the row says so)
     }
     KILN_ASSERT(false, "unknown binary op");
   }

@@ -71,6 +71,10 @@ std::vector<OpCase> elementwiseCases() {
       {Op::Max, binaryBody("max"), ab({1, 5, -3}, {4, 2, -6}), F, {4, 5, -3}},
       {Op::Min, binaryBody("min"), ab({1, 5, -3}, {4, 2, -6}), F, {1, 2, -6}},
       {Op::Pow, binaryBody("pow"), ab({2, 9, 4}, {3, 0.5, -1}), F, {8, 3, 0.25}},
+      // Random123's known answer for Philox2x32-10, counter (0, 0) and key 0: 0xff1dae59; then (-1, -1) and (1, 0).
+      {Op::Philox,
+       "%0 = input {name=\"a\"} : i32[3]\n%1 = input {name=\"b\"} : i32[3]\n%2 = philox %0, %1 : i32[3]\noutput \"y\" = %2\n",
+       {{"a", tensor(I, {3}, {0, -1, 1})}, {"b", tensor(I, {3}, {0, -1, 0})}}, I, {-14832039, 1428173101, -589502379}},
       {Op::Eq, binaryBody("eq", "bool"), cmp, B, {0, 1, 0}},
       {Op::Ne, binaryBody("ne", "bool"), cmp, B, {1, 0, 1}},
       {Op::Lt, binaryBody("lt", "bool"), cmp, B, {1, 0, 0}},

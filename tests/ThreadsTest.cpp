@@ -80,16 +80,18 @@ TEST_CASE("threads: KILN_THREADS sets the default, and a malformed value is an e
   CHECK(defaultThreads() >= 1);
 }
 
-TEST_CASE("threads: the MLP, CNN and GPT training steps give the same losses and parameters at 1, 2 and 3 threads, and with any split") {
+TEST_CASE("threads: the MLP, CNN and GPT (and GPT with dropout) training steps give the same losses and parameters at 1, 2 and 3 threads, and with any split") {
   struct Case {
     const char* model;
     int64_t batch;
+    const char* sets;
   };
-  for (Case c : {Case{"mlp", 64}, Case{"cnn", 8}, Case{"gpt", 2}}) {
-    INFO(c.model);
+  for (Case c : {Case{"mlp", 64, ""}, Case{"cnn", 8, ""}, Case{"gpt", 2, ""}, Case{"gpt", 2, "layers=2,width=64,heads=2,dropout=20"}}) {
+    INFO(c.model, " ", c.sets);
     OptimizerOptions o;
     o.kind = "adamw";
-    Graph program = addOptimizer(autodiff(findModel(c.model).build(c.batch)), o);
+    const ModelSpec& spec = findModel(c.model);
+    Graph program = addOptimizer(autodiff(spec.build(c.batch, spec.configure(c.sets))), o);
     auto [losses1, state1] = train(program, 1, 20);
     for (int run = 0; run < 3; ++run) {  // 2 threads, 3, and 3 with every kernel split as finely as it allows
       int threads = run == 0 ? 2 : 3;

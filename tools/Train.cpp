@@ -149,6 +149,13 @@ class Progress {
   std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now(), drawn_ = start_;
 };
 
+/// The settings of the program that evaluates: the training ones with dropout off.
+ModelConfig evaluationConfig(ModelConfig c) {
+  for (auto& [key, value] : c.values)
+    if (key == "dropout") value = 0;
+  return c;
+}
+
 /// What the checkpoints say about the model, for kiln generate to rebuild it.
 Metadata checkpointMetadata(const TrainSetup& s) {
   Metadata m{{"kiln.model", s.model->name}, {"kiln.settings", s.config.sets()}};
@@ -176,7 +183,7 @@ int cmdTrain(const std::vector<std::string>& argv) {
   Graph model = s.model->build(s.batch, s.config);
   Graph program = findPass("optimizer")(findPass("autodiff")(model, o), o);
   std::unique_ptr<TrainData> data = makeTrainData(s.data, program, s.seed, s.evalLimit);
-  Graph forward = s.model->build(data->evalBatch(), s.config);
+  Graph forward = s.model->build(data->evalBatch(), evaluationConfig(s.config));
   CompileOptions copts = compileOptions(args);
   std::unique_ptr<Session> engine = makeSession(s.engine, program, s.seed, copts, args.has("time-passes"), "training step");
   engine->setMetadata(checkpointMetadata(s));

@@ -189,6 +189,21 @@ BINARY = {"add": torch.add, "sub": torch.sub, "mul": torch.mul}
 COMPARE = {"eq": torch.eq, "ne": torch.ne, "lt": torch.lt, "le": torch.le, "gt": torch.gt, "ge": torch.ge}
 
 
+def philox(a, b):
+    """philox(a, b) of ir/Scalar.h: word 0 of Philox2x32-10 with key 0 for counters (a, b), int64 tensors
+    holding i32 values; the 32x32-bit product is taken in 16-bit halves so int64 never overflows."""
+    c0, c1, key = a & 0xFFFFFFFF, b & 0xFFFFFFFF, 0
+    m_hi, m_lo = 0xD256, 0xD193
+    for _ in range(10):
+        hi16, lo16 = c0 >> 16, c0 & 0xFFFF
+        mid = m_hi * lo16 + m_lo * hi16
+        low = m_lo * lo16 + ((mid & 0xFFFF) << 16)
+        high = (m_hi * hi16 + (mid >> 16) + (low >> 32)) & 0xFFFFFFFF
+        c0, c1 = high ^ key ^ c1, low & 0xFFFFFFFF
+        key = (key + 0x9E3779B9) & 0xFFFFFFFF
+    return wrap32(c0)
+
+
 def eval_node(n, x):
     """The value of node n (a JSON node) from its operands' values x."""
     op, a, dtype, shape, nid = n["op"], n.get("attrs", {}), n["dtype"], list(n["shape"]), n["id"]
@@ -216,6 +231,8 @@ def eval_node(n, x):
         return max_min(x[0], x[1], op == "max")
     if op == "pow":
         return Pow.apply(x[0], x[1])
+    if op == "philox":
+        return philox(x[0], x[1])
     if op == "select":
         return torch.where(x[0], x[1], x[2])
     if op == "cast":
