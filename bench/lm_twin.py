@@ -1,7 +1,7 @@
 """kiln's language models on real text beside a PyTorch twin of the same model and recipe.
 
 usage: /usr/bin/python3 bench/lm_twin.py {gpt,bert} [--set layers=2,width=128,heads=4,seq=64] [--batch B]
-       [--steps S] [--lr LR] [--eval-limit N] [--seed S] [--threads T] [--kiln build/kiln]
+       [--steps S] [--lr LR] [--eval-limit N] [--seed S] [--threads T] [--kiln build/kiln] [--generate N]
 
 Runs `kiln train MODEL --data text` (AdamW, weight decay 0.01, no schedule) and then trains the twin in
 PyTorch (Debian's python3-torch) on the same data in the same order: the corpus split as kiln splits it
@@ -10,12 +10,15 @@ kiln's generator (SplitMix64, seed * 1000003 + epoch, Fisher-Yates from the end)
 kiln's hash (models/TextCorpus.cpp: 15% chosen; 80% [MASK], 10% a random byte, 10% kept). The twin's
 parameters are initialised by PyTorch from the seed, as kiln's are by kiln (the same distributions, not the
 same numbers). Prints both evaluations (GPT: the validation loss; BERT: the masked-token accuracy) and the
-difference.
+difference. With --generate N (GPT), also the speed of generating N tokens after a one-byte prompt: `kiln
+generate` on kiln's checkpoint (its decoder with a key/value cache) beside the twin's loop with a
+key/value cache of its own (one token per forward, eager PyTorch, no_grad), interleaved, medians of 3.
 """
 import argparse
 import math
 import os
 import re
+import statistics
 import subprocess
 import sys
 import time
@@ -85,10 +88,10 @@ def parse_sets(text):
     return out
 
 
-def run_kiln(a):
+def run_kiln(a, ckpt):
     cmd = [a.kiln, "train", a.model, "--data", "text", "--set", a.set, "--batch", str(a.batch), "--steps", str(a.steps),
            "--optimizer", "adamw", "--lr", str(a.lr), "--eval-limit", str(a.eval_limit), "--seed", str(a.seed),
-           "--threads", str(a.threads), "--log-every", str(a.steps)]
+           "--threads", str(a.threads), "--log-every", str(a.steps), "--save", ckpt]
     t0 = time.time()
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     secs = time.time() - t0
@@ -196,8 +199,38 @@ def twin(a, cfg):
             correct += (logits.argmax(-1)[keep] == y[keep]).sum().item()
             total += keep.sum().item()
     if a.model == "gpt":
-        return sum(losses) / len(losses), secs
-    return 100.0 * correct / max(total, 1), secs
+        return sum(losses) / len(losses), secs, model
+    return 100.0 * correct / max(total, 1), secs, model
+
+
+def twin_generate(model, n):
+    """Seconds for the twin to generate n tokens greedily after a one-byte prompt, with a key/value cache."""
+    import torch
+    blocks = model.blocks
+    caches = [None] * len(blocks)
+    tok = torch.tensor([[10]])
+    t0 = time.time()
+    with torch.no_grad():
+        for pos in range(n):
+            x = model.wte(tok) + model.wpe.weight[pos:pos + 1]
+            for i, b in enumerate(blocks):
+                C, H = x.shape[-1], b.heads
+                q, k, v = b.qkv(b.ln1(x)).split(C, dim=2)
+                caches[i] = (k, v) if caches[i] is None else (torch.cat([caches[i][0], k], 1), torch.cat([caches[i][1], v], 1))
+                heads = lambda t: t.view(1, -1, H, C // H).transpose(1, 2)
+                kk, vv = caches[i]
+                att = (heads(q) @ heads(kk).transpose(-1, -2) / math.sqrt(C // H)).softmax(-1) @ heads(vv)
+                x = x + b.proj(att.transpose(1, 2).reshape(1, 1, C))
+                x = x + b.out(torch.nn.functional.gelu(b.fc(b.ln2(x))))
+            tok = (model.ln_f(x) @ model.wte.weight.t()).argmax(-1)
+    return time.time() - t0
+
+
+def kiln_generate(a, ckpt, n):
+    """Seconds kiln generate reports for n tokens after a one-byte prompt (greedy)."""
+    out = subprocess.run([a.kiln, "generate", ckpt, "--prompt", "\n", "--tokens", str(n), "--temperature", "0",
+                          "--threads", str(a.threads)], capture_output=True, text=True, check=True).stderr
+    return float(re.search(r"generated: \d+ tokens in ([0-9.]+) s", out).group(1))
 
 
 def main():
@@ -211,10 +244,12 @@ def main():
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--kiln", default=os.path.join(ROOT, "build", "kiln"))
+    p.add_argument("--generate", type=int, default=0)
     a = p.parse_args()
     cfg = parse_sets(a.set)
-    kiln_value, kiln_secs = run_kiln(a)
-    torch_value, torch_secs = twin(a, cfg)
+    ckpt = f"/tmp/lm_twin-{os.getpid()}.ckpt"
+    kiln_value, kiln_secs = run_kiln(a, ckpt)
+    torch_value, torch_secs, model = twin(a, cfg)
     what = "validation loss" if a.model == "gpt" else "masked-token accuracy %"
     print(f"{a.model} ({a.set}) batch {a.batch}, {a.steps} AdamW steps at lr {a.lr}, {a.threads} thread(s)")
     print(f"  kiln    {what} {kiln_value:.4f}  ({kiln_secs:.1f} s, compile and evaluation included)")
@@ -223,6 +258,17 @@ def main():
         print(f"  kiln / PyTorch: {kiln_value / torch_value:.4f} ({100 * (kiln_value / torch_value - 1):+.2f}%)")
     else:
         print(f"  kiln - PyTorch: {kiln_value - torch_value:+.2f} points")
+    if a.generate and a.model == "gpt":
+        for b in model.blocks:
+            b.heads = cfg["heads"]
+        ks, ts = [], []
+        for _ in range(3):
+            ks.append(kiln_generate(a, ckpt, a.generate))
+            ts.append(twin_generate(model, a.generate))
+        k, t = statistics.median(ks), statistics.median(ts)
+        print(f"  generation, {a.generate} tokens with a key/value cache: kiln {a.generate / k:.0f} tokens/s, "
+              f"PyTorch {a.generate / t:.0f} tokens/s (kiln / PyTorch time {k / t:.3f})")
+    os.remove(ckpt)
 
 
 if __name__ == "__main__":

@@ -204,6 +204,15 @@ llvm::Value* KernelEmitter::intrinsic(llvm::Intrinsic::ID id, llvm::Type* t, std
   return b_.CreateCall(f, args);
 }
 
+std::vector<llvm::Value*> KernelEmitter::unflatten(llvm::Value* flat, const Shape& shape) {
+  std::vector<llvm::Value*> index(shape.size());
+  for (size_t d = shape.size(); d-- > 0;) {
+    index[d] = d == 0 ? flat : b_.CreateURem(flat, c64(shape[d]));
+    if (d > 0) flat = b_.CreateUDiv(flat, c64(shape[d]));
+  }
+  return index;
+}
+
 llvm::Value* KernelEmitter::linear(const std::vector<llvm::Value*>& index, const std::vector<int64_t>& strides, int64_t base) {
   KILN_ASSERT(index.size() == strides.size(), "linear: one stride per index");
   llvm::Value* lin = c64(base);

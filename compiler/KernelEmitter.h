@@ -94,6 +94,8 @@ class KernelEmitter {
   llvm::Value* intrinsic(llvm::Intrinsic::ID id, llvm::Type* t, std::vector<llvm::Value*> args);
   /// sum_i index[i] * stride[i] + base, as i64.
   llvm::Value* linear(const std::vector<llvm::Value*>& index, const std::vector<int64_t>& strides, int64_t base = 0);
+  /// The index into `shape` of row-major position `flat` (i64): one i64 per dim, outermost first.
+  std::vector<llvm::Value*> unflatten(llvm::Value* flat, const Shape& shape);
 
  private:
   llvm::Module& m_;

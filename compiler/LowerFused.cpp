@@ -46,7 +46,10 @@ struct Evaluator {
         std::vector<int64_t> st = stridesOf(s), mapped(n.type.shape.size(), 0);
         size_t lead = n.type.shape.size() - s.size();
         for (size_t d = lead; d < mapped.size(); ++d) mapped[d] = s[d - lead] == 1 ? 0 : st[d - lead];
-        vals[m.v] = isSplatConstant(g, src) ? immediateOrLoad(src, nullptr) : k.load(src, k.linear(idx, mapped));
+        // A stage of a rows kernel may hold a broadcast whose shape has other dims than the row's index
+        // (the same elements, another shape): its index then comes from the flat position.
+        Index at = idx.size() == mapped.size() ? idx : k.unflatten(flat, n.type.shape);
+        vals[m.v] = isSplatConstant(g, src) ? immediateOrLoad(src, nullptr) : k.load(src, k.linear(at, mapped));
         continue;
       }
       std::vector<llvm::Value*> args;

@@ -95,7 +95,7 @@ TEST_CASE("CLI errors: clear message, exit status 1") {
     std::string args, stdinText, err;
   };
   std::vector<Case> cases = {
-      {"export nosuch", "", "error: unknown model 'nosuch'; known models: mlp, cnn, gpt, gpt2-124m, gpt-block\n"},
+      {"export nosuch", "", "error: unknown model 'nosuch'; known models: mlp, cnn, gpt, gpt2-124m, bert, gpt-block\n"},
       {"export mlp --bogus", "", "error: kiln export: unknown flag --bogus; see kiln export --help\n"},
       {"export mlp --batch 0", "", "error: kiln export: --batch expects an integer in [1, 1048576], got '0'\n"},
       {"export mlp --batch", "", "error: kiln export: --batch needs a value\n"},
@@ -262,8 +262,8 @@ TEST_CASE("kiln fuzz-programs reports a failing program, shrinks it and writes i
   test::CliResult wrong = runKiln("fuzz-programs --n 1 --seed 3 --torch --no-jit --no-fd --out " + dir);
   CHECK(wrong.status == 1);
   CHECK(wrong.out.find("FAIL seed 3:\n  torch: output \"loss\": scaled error 1") != std::string::npos);
-  CHECK(wrong.out.find("shrunk from 172 to 1 nodes, still failing torch:") != std::string::npos);
-  CHECK(wrong.out.find("1 failed (torch 2)") != std::string::npos);
+  CHECK(wrong.out.find("shrunk from 180 to 1 nodes, still failing torch:") != std::string::npos);
+  CHECK(wrong.out.find("1 failed (torch 3)") != std::string::npos);
   CHECK(std::filesystem::exists(dir + "/seed-3.kir"));
   CHECK(std::filesystem::exists(dir + "/seed-3.inputs.safetensors"));
   ::setenv("WRONG_ORACLE_REFUSE", "1", 1);  // the oracle refuses every program: shrunk to one it refuses too

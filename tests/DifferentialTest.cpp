@@ -159,6 +159,19 @@ output "y" = %10
   }
 }
 
+TEST_CASE("JIT regression: a rows kernel over no elements whose stage holds a broadcast of another rank") {
+  // Random program seed 154 (after the generator drew philox too): with zero-size tensors every stage's
+  // element count matches the row's, so a stage of shape [0] ran as a map over rows [0] x 3 and its
+  // broadcast [0] was indexed with the row's two-dim index: the lowering aborted on an assertion.
+  checkJitAgrees(R"(%0 = input {name="x"} : f32[0,3]
+%1 = reduce_sum %0 {axes=[1]} : f32[0]
+%2 = input {name="s"} : f32[]
+%3 = broadcast %2 : f32[0]
+%4 = mul %1, %3 : f32[0]
+output "y" = %4
+)");
+}
+
 TEST_CASE("JIT regression: a parameter that is also an output keeps its value when its update lands on it") {
   // The update of p was placed in p's buffer although p itself is the output "loss": the loss read back
   // after the step was the updated parameter.

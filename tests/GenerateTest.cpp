@@ -19,7 +19,7 @@ namespace kiln {
 namespace {
 
 ModelConfig tinyGpt() {
-  return {{{"vocab", 32}, {"context", 12}, {"seq", 12}, {"layers", 2}, {"heads", 2}, {"width", 16}}};
+  return {{{"vocab", 32}, {"context", 12}, {"seq", 12}, {"layers", 2}, {"heads", 2}, {"width", 16}, {"dropout", 0}}};
 }
 
 /// The decoder's logits at positions 0..n-1 of `tokens` beside the full program's logits of the same prefix,

@@ -45,10 +45,14 @@ TEST_CASE("models: parameter counts and default batches") {
   CHECK(parameterCount(findModel("mlp").build(128)) == 784 * 512 + 512 + 512 * 512 + 512 + 512 * 10 + 10);
   CHECK(parameterCount(findModel("cnn").build(64)) == 32 * 25 + 32 + 64 * 32 * 25 + 64 + 1024 * 512 + 512 + 5120 + 10);
   CHECK(parameterCount(findModel("gpt").build(16)) == 3216896);
+  // BERT: embeddings (vocab + context) w and their LayerNorm 2 w, 12 w^2 + 13 w per layer, the final
+  // LayerNorm 2 w, the head's dense w^2 + w and LayerNorm 2 w, and its bias per token.
+  int64_t w = 256, v = 257;
+  CHECK(parameterCount(findModel("bert").build(16)) == (v + 128) * w + 2 * w + 4 * (12 * w * w + 13 * w) + 2 * w + w * w + w + 2 * w + v);
   CHECK(findModel("mlp").defaultBatch == 128);
   CHECK(findModel("cnn").defaultBatch == 64);
   CHECK(findModel("gpt").defaultBatch == 16);
-  CHECK_THROWS_WITH_AS(findModel("resnet"), "error: unknown model 'resnet'; known models: mlp, cnn, gpt, gpt2-124m, gpt-block",
+  CHECK_THROWS_WITH_AS(findModel("resnet"), "error: unknown model 'resnet'; known models: mlp, cnn, gpt, gpt2-124m, bert, gpt-block",
                        Error);
 }
 
@@ -56,7 +60,7 @@ TEST_CASE("models: the GPT's settings, its presets and GPT-2 small's 124,439,808
   const ModelSpec& gpt2 = findModel("gpt2-124m");
   CHECK(parameterCount(gpt2.build(1, gpt2.configure("seq=8"))) == 124439808);
   const ModelSpec& gpt = findModel("gpt");
-  CHECK(gpt.configure("").str() == "vocab=96, context=128, seq=128, layers=4, heads=4, width=256");
+  CHECK(gpt.configure("").str() == "vocab=96, context=128, seq=128, layers=4, heads=4, width=256, dropout=0");
   // Per layer 12 w^2 + 13 w, plus the embeddings (vocab + context) w and the final LayerNorm 2 w.
   auto expected = [](int64_t vocab, int64_t context, int64_t layers, int64_t w) {
     return (vocab + context) * w + layers * (12 * w * w + 13 * w) + 2 * w;
@@ -68,7 +72,10 @@ TEST_CASE("models: the GPT's settings, its presets and GPT-2 small's 124,439,808
   CHECK(shorter[*shorter.findLeaf("tokens")].type.shape == Shape{3, 32});
   CHECK(parameterCount(shorter) == 3216896);
   CHECK_THROWS_WITH_AS(gpt.configure("depth=3"), doctest::Contains("gpt has no setting 'depth' (its settings: vocab, context"), Error);
-  CHECK_THROWS_WITH_AS(gpt.configure("layers=0"), doctest::Contains("expected layers=N with N a whole number from 1"), Error);
+  CHECK_THROWS_WITH_AS(gpt.configure("layers=-1"), doctest::Contains("expected layers=N with N a whole number from 0"), Error);
+  CHECK_THROWS_WITH_AS(gpt.build(1, gpt.configure("heads=0")), doctest::Contains("the model's setting heads=0 must be in [1, "), Error);
+  CHECK_THROWS_WITH_AS(gpt.build(1, gpt.configure("dropout=100")), doctest::Contains("dropout=100 must be in [0, 99]"), Error);
+  CHECK(parameterCount(gpt.build(1, gpt.configure("layers=0"))) == expected(96, 128, 0, 256));  // embeddings alone
   CHECK_THROWS_WITH_AS(gpt.build(1, gpt.configure("heads=3")), doctest::Contains("heads=3 must divide width=256"), Error);
   CHECK_THROWS_WITH_AS(findModel("mlp").configure("layers=2"), doctest::Contains("mlp has no setting 'layers' (it has no settings)"),
                        Error);

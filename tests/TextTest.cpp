@@ -65,7 +65,7 @@ TEST_CASE("kiln train gpt --data text: a small GPT gets under the fortunes' unig
       "adamw --lr 0.003 --eval-limit 256");
   INFO(r.out, r.err);
   REQUIRE(r.status == 0);
-  CHECK(r.out.find("training gpt (vocab=256, context=128, seq=64, layers=2, heads=4, width=128) on text fortunes") !=
+  CHECK(r.out.find("training gpt (vocab=256, context=128, seq=64, layers=2, heads=4, width=128, dropout=0) on text fortunes") !=
         std::string::npos);
   CHECK(r.err.find("tok/s") != std::string::npos);
   std::smatch m;
@@ -140,7 +140,7 @@ TEST_CASE("kiln train bert --data text: masked language modelling beats always g
                                     "--lr 0.002 --eval-limit 256 --log-every 700");
   INFO(r.out, r.err);
   REQUIRE(r.status == 0);
-  CHECK(r.out.find("training bert (vocab=257, context=128, seq=32, layers=2, heads=4, width=128) on masked text fortunes") !=
+  CHECK(r.out.find("training bert (vocab=257, context=128, seq=32, layers=2, heads=4, width=128, dropout=0) on masked text fortunes") !=
         std::string::npos);
   std::smatch m;
   REQUIRE(std::regex_search(r.out, m, std::regex(R"(masked-token accuracy ([0-9.]+)% \(always the most frequent byte: ([0-9.]+)%; ([0-9]+) masked)")));
