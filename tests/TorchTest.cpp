@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "compiler/Interpreter.h"
@@ -40,10 +41,14 @@ TensorMap fashionInputs(const Graph& g, int64_t batch) {
   return {{"x", x}, {"labels", l}};
 }
 
-/// Runs kiln on `g`, writes everything compare.py needs to `dir`, runs it, and returns its JSON line.
-nlohmann::json compareWithTorch(const std::string& model, const Graph& g, const TensorMap& inputs, const std::string& dir) {
-  TensorMap params = initParameters(g, 11);
-  TensorMap feeds = params;
+/// Runs kiln on `g`, writes everything compare.py needs to `dir` (with `config`, the model's settings, for
+/// gpt and bert), runs it, and returns its JSON line.
+nlohmann::json compareWithTorch(const std::string& model, const Graph& g, const TensorMap& inputs, const std::string& dir,
+                                const nlohmann::json& config = nullptr) {
+  TensorMap leaves = initParameters(g, 11), params;  // parameters, and state (dropout.step) fed as it starts
+  for (auto& [k, v] : leaves)
+    if (g[*g.findLeaf(k)].op == Op::Parameter) params[k] = v;
+  TensorMap feeds = leaves;
   for (auto& [k, v] : inputs) feeds[k] = v;
   Graph withGrads = autodiff(g);
   TensorMap out = evaluate(withGrads, feeds);
@@ -60,6 +65,7 @@ nlohmann::json compareWithTorch(const std::string& model, const Graph& g, const 
   writeSafetensors(dir + "/kiln.safetensors", toStored(kiln));
   nlohmann::json c = {{"lr", kLr}, {"weight_decay", kWeightDecay}, {"steps", kSteps},
                       {"tolerance", {{"loss", 1e-5}, {"grad", 1e-4}, {"adamw", 1e-3}}}};
+  if (!config.is_null()) c["config"] = config;
   std::ofstream(dir + "/case.json") << c.dump();
   std::string cmd = "/usr/bin/python3 " + test::sourcePath("tests/torch/compare.py") + " " + dir + " " + model + " > " +
                     dir + "/result.json 2> " + dir + "/stderr.txt";
@@ -102,6 +108,33 @@ TEST_CASE("PyTorch agrees: loss, gradients and three AdamW steps of the MLP, the
     CHECK(r["adamw"].get<double>() <= 1e-3);
     if (!getenv("KILN_KEEP")) std::filesystem::remove_all(dir);
   }
+}
+
+TEST_CASE("PyTorch agrees: loss, gradients and three AdamW steps of a small GPT and BERT, with kiln's dropout masks and without") {
+  Rng rng(9);
+  auto tokens = [&](int64_t vocab, bool ignore) {
+    HostTensor t(DType::I32, {2, 8});
+    for (double& v : t.data) v = ignore && rng.next() % 3 != 0 ? -100 : double(rng.next() % uint64_t(vocab));
+    return t;
+  };
+  for (std::string model : {"gpt", "bert"})
+    for (int dropout : {0, 20}) {
+      INFO(model, " dropout ", dropout, "%");
+      const ModelSpec& spec = findModel(model);
+      int64_t vocab = model == "gpt" ? 64 : 65;
+      std::string sets = fmt::format("vocab={},context=16,seq=8,layers=2,width=32,heads=2,dropout={}", vocab, dropout);
+      Graph g = spec.build(2, spec.configure(sets));
+      TensorMap in{{"tokens", tokens(vocab, false)}, {model == "gpt" ? "targets" : "labels", tokens(vocab, model == "bert")}};
+      nlohmann::json config = {{"vocab", vocab}, {"context", 16}, {"layers", 2}, {"width", 32}, {"heads", 2}, {"dropout", dropout / 100.0}};
+      std::string dir = test::tempDir(fmt::format("torch-{}-{}", model, dropout));
+      nlohmann::json r = compareWithTorch(model, g, in, dir, config);
+      MESSAGE(model, " dropout ", dropout, "%: ", r.dump());
+      REQUIRE(r.contains("grad"));
+      CHECK(r["loss"].get<double>() <= 1e-5);
+      CHECK(r["grad"].get<double>() <= 1e-4);
+      CHECK(r["adamw"].get<double>() <= 1e-3);
+      if (!getenv("KILN_KEEP")) std::filesystem::remove_all(dir);
+    }
 }
 
 namespace {

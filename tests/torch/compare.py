@@ -2,13 +2,16 @@
 (safetensors files written by the C++ test), and compares the loss, every parameter gradient, and the
 parameters after three AdamW steps on that batch. Run with Debian's /usr/bin/python3 (python3-torch).
 
-usage: compare.py DIR MODEL   (MODEL: mlp, cnn or gpt-block)
+usage: compare.py DIR MODEL   (MODEL: mlp, cnn, gpt-block, gpt or bert; for gpt and bert, case.json's
+"config" gives vocab, context, layers, width, heads and dropout, a probability, whose masks the twin
+draws as kiln does)
 DIR holds weights.safetensors (initial parameters), inputs.safetensors, and kiln.safetensors ("loss",
 "grad/NAME" and "after/NAME" for every parameter NAME), and case.json (lr, weight_decay, steps,
 tolerances). Prints one JSON line of the worst relative differences; exits 1 if any exceeds its
 tolerance, 2 on a setup problem (missing torch is one: the test fails, it never skips).
 """
 import json
+import re
 import sys
 
 import numpy as np
@@ -16,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from eval_graph import read_safetensors as read_typed
-from torch_models import Cnn, GptBlock, Mlp
+from torch_models import Cnn, GptBlock, Mlp, Transformer
 
 def read_safetensors(path):
     """{name: numpy array} of a safetensors file (the reader of eval_graph.py, without the dtype names)."""
@@ -31,7 +34,30 @@ def regression_loss(model, inputs):
     return F.mse_loss(model(torch.from_numpy(inputs["x"])), torch.from_numpy(inputs["target"]))
 
 
-MODELS = {"mlp": (Mlp, classification_loss), "cnn": (Cnn, classification_loss), "gpt-block": (GptBlock, regression_loss)}
+def language_loss(model, inputs):
+    targets = torch.from_numpy(inputs["targets" if "targets" in inputs else "labels"]).long()
+    logits = model(torch.from_numpy(inputs["tokens"]).long())
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=-100)
+
+
+def transformer(kind):
+    def make(case):
+        c = case["config"]
+        return Transformer(kind, c["vocab"], c["context"], c["layers"], c["width"], c["heads"], c["dropout"])
+    return make
+
+
+MODELS = {"mlp": (lambda case: Mlp(), classification_loss), "cnn": (lambda case: Cnn(), classification_loss),
+          "gpt-block": (lambda case: GptBlock(), regression_loss), "gpt": (transformer("gpt"), language_loss),
+          "bert": (transformer("bert"), language_loss)}
+
+
+NAME = sys.argv[2] if len(sys.argv) > 2 else ""
+
+
+def torch_name(kiln_name):
+    """kiln's GPT layer names h<l>. are h.<l>. in the twin's ModuleList (the GPT block's h0 is an attribute)."""
+    return re.sub(r"^h(\d+)\.", r"h.\1.", kiln_name) if NAME == "gpt" else kiln_name
 
 
 def rel_diff(a, b):
@@ -40,10 +66,10 @@ def rel_diff(a, b):
     return float(np.abs(a.astype(np.float64) - b.astype(np.float64)).max()) / scale if b.size else 0.0
 
 
-def fresh_model(name, weights):
+def fresh_model(name, weights, case):
     torch.manual_seed(0)
-    model = MODELS[name][0]()
-    model.load_state_dict({k: torch.from_numpy(v) for k, v in weights.items()}, strict=True)
+    model = MODELS[name][0](case)
+    model.load_state_dict({torch_name(k): torch.from_numpy(v) for k, v in weights.items()}, strict=True)
     return model
 
 
@@ -56,16 +82,17 @@ def main():
     torch.set_num_threads(1)
 
     loss_fn = MODELS[name][1]
-    model = fresh_model(name, weights)
+    model = fresh_model(name, weights, case)
     loss = loss_fn(model, inputs)
     loss.backward()
     result = {"model": name, "loss_torch": float(loss), "loss_kiln": float(kiln["loss"])}
     result["loss"] = abs(float(kiln["loss"]) - float(loss)) / abs(float(loss))
     params = dict(model.named_parameters())
-    result["grad"] = max(rel_diff(kiln["grad/" + k], p.grad.numpy()) for k, p in params.items())
-    result["grad_worst"] = max(params, key=lambda k: rel_diff(kiln["grad/" + k], params[k].grad.numpy()))
+    kname = {torch_name(k): k for k in weights}
+    result["grad"] = max(rel_diff(kiln["grad/" + kname[k]], p.grad.numpy()) for k, p in params.items())
+    result["grad_worst"] = max(params, key=lambda k: rel_diff(kiln["grad/" + kname[k]], params[k].grad.numpy()))
 
-    model = fresh_model(name, weights)
+    model = fresh_model(name, weights, case)
     opt = torch.optim.AdamW(model.parameters(), lr=case["lr"], weight_decay=case["weight_decay"])
     for _ in range(case["steps"]):
         opt.zero_grad()
@@ -79,7 +106,7 @@ def main():
     moved = case["lr"] * case["steps"]
     worst, worst_all = 0.0, 0.0
     for k, p in after.items():
-        diff = np.abs(kiln["after/" + k] - p.detach().numpy()) / moved
+        diff = np.abs(kiln["after/" + kname[k]] - p.detach().numpy()) / moved
         conditioned = np.abs(params[k].grad.numpy()) >= 1e-5
         worst_all = max(worst_all, float(diff.max()))
         if conditioned.any():

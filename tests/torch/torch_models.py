@@ -1,5 +1,6 @@
 """kiln's models written in PyTorch, with kiln's parameter names: the oracle of tests/torch/compare.py and the
 peer of bench/step_vs_torch.py."""
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -31,17 +32,18 @@ class Cnn(nn.Module):
 
 
 class Attention(nn.Module):
-    def __init__(self, c, heads):
+    def __init__(self, c, heads, causal=True):
         super().__init__()
-        self.qkv, self.proj, self.heads = nn.Linear(c, 3 * c), nn.Linear(c, c), heads
+        self.qkv, self.proj, self.heads, self.causal = nn.Linear(c, 3 * c), nn.Linear(c, c), heads, causal
 
     def forward(self, x):
         b, t, c = x.shape
         q, k, v = self.qkv(x).split(c, dim=2)
         q, k, v = (z.view(b, t, self.heads, c // self.heads).transpose(1, 2) for z in (q, k, v))
         att = (q @ k.transpose(-2, -1)) / (c // self.heads) ** 0.5
-        mask = torch.tril(torch.ones(t, t, dtype=torch.bool))
-        att = F.softmax(att.masked_fill(~mask, float("-inf")), dim=-1)
+        if self.causal:
+            att = att.masked_fill(~torch.tril(torch.ones(t, t, dtype=torch.bool)), float("-inf"))
+        att = F.softmax(att, dim=-1)
         return self.proj((att @ v).transpose(1, 2).reshape(b, t, c))
 
 
@@ -57,9 +59,9 @@ class MlpBlock(nn.Module):
 class Block(nn.Module):
     """A pre-LayerNorm GPT block, as models/Gpt.cpp."""
 
-    def __init__(self, c=256, heads=4):
+    def __init__(self, c=256, heads=4, causal=True):
         super().__init__()
-        self.ln1, self.attn, self.ln2, self.mlp = nn.LayerNorm(c), Attention(c, heads), nn.LayerNorm(c), MlpBlock(c)
+        self.ln1, self.attn, self.ln2, self.mlp = nn.LayerNorm(c), Attention(c, heads, causal), nn.LayerNorm(c), MlpBlock(c)
 
     def forward(self, x):
         x = x + self.attn(self.ln1(x))
@@ -91,3 +93,62 @@ class Gpt(nn.Module):
         for block in self.h:
             x = block(x)
         return self.ln_f(x) @ self.wte.weight.t()
+
+
+def philox(a, b):
+    """kiln's philox op (ir/Scalar.h): word 0 of Philox2x32-10 with key 0 for uint32 counters (a, b), numpy
+    arrays; numpy's uint64 products wrap as C's do."""
+    c0, c1, key = a.astype(np.uint64), np.broadcast_to(np.uint64(b), a.shape).astype(np.uint64), np.uint64(0)
+    for _ in range(10):
+        p = c0 * np.uint64(0xD256D193)
+        c0, c1 = ((p >> np.uint64(32)) ^ key ^ c1) & np.uint64(0xFFFFFFFF), p & np.uint64(0xFFFFFFFF)
+        key = (key + np.uint64(0x9E3779B9)) & np.uint64(0xFFFFFFFF)
+    return c0.astype(np.int64) - (c0 >= 2**31).astype(np.int64) * 2**32  # as i32
+
+
+def kiln_dropout(x, p, step, stream):
+    """dropout(x, p, step, stream) of ir/Composites.cpp, with kiln's masks."""
+    if p == 0:
+        return x
+    n = x.numel()
+    index = (np.arange(n, dtype=np.uint64) + np.uint64((stream * n) % 2**32)) & np.uint64(0xFFFFFFFF)
+    keep = philox(index, step) >= np.floor(-2147483648.0 + p * 4294967296.0)
+    return torch.where(torch.from_numpy(keep).reshape(x.shape), x * (1.0 / (1.0 - p)), torch.zeros((), dtype=x.dtype))
+
+
+class Transformer(nn.Module):
+    """models/Gpt.cpp's GPT or models/Bert.cpp's encoder at any size, with kiln's parameter names (h.<l>. for
+    kiln's h<l>.: compare.py maps them) and kiln's dropout masks, drawn with self.step, which each forward
+    in training advances, as the state dropout.step does."""
+
+    def __init__(self, kind, vocab, context, layers, c, heads, dropout=0.0):
+        super().__init__()
+        self.kind, self.p, self.step = kind, dropout, 0
+        blocks = nn.ModuleList(Block(c, heads, causal=kind == "gpt") for _ in range(layers))
+        if kind == "gpt":
+            self.wte, self.wpe, self.h = nn.Embedding(vocab, c), nn.Embedding(context, c), blocks
+        else:
+            self.embed = nn.Module()
+            self.embed.tokens, self.embed.positions, self.embed.ln = nn.Embedding(vocab, c), nn.Embedding(context, c), nn.LayerNorm(c)
+            self.layers = blocks
+            self.head = nn.Module()
+            self.head.dense, self.head.ln = nn.Linear(c, c), nn.LayerNorm(c)
+            self.head.bias = nn.Parameter(torch.zeros(vocab))
+        self.ln_f = nn.LayerNorm(c)
+
+    def forward(self, tokens):
+        p = self.p if self.training else 0.0
+        emb, pos = (self.wte, self.wpe) if self.kind == "gpt" else (self.embed.tokens, self.embed.positions)
+        x = emb(tokens) + pos.weight[: tokens.shape[1]]
+        if self.kind == "bert":
+            x = self.embed.ln(x)
+        x = kiln_dropout(x, p, self.step, 0)
+        for l, b in enumerate(self.h if self.kind == "gpt" else self.layers):
+            x = x + kiln_dropout(b.attn(b.ln1(x)), p, self.step, 1 + 2 * l)
+            x = x + kiln_dropout(b.mlp(b.ln2(x)), p, self.step, 2 + 2 * l)
+        if self.training:
+            self.step += 1
+        x = self.ln_f(x)
+        if self.kind == "gpt":
+            return x @ self.wte.weight.t()
+        return self.head.ln(F.gelu(self.head.dense(x))) @ self.embed.tokens.weight.t() + self.head.bias
