@@ -111,7 +111,7 @@ int cmdGenerate(const std::vector<std::string>& argv) {
   }
   auto secs = [](Clock::duration d) { return std::max(std::chrono::duration<double>(d).count(), 1e-9); };
   std::cout << "\n";
-  std::cerr << fmt::format("prompt: {} tokens in {:.3f} s; generated: {} tokens in {:.3f} s, {:.1f} tokens/s\n", prompt.size(),
+  std::cerr << fmt::format("prompt: {} tokens in {:.6f} s; generated: {} tokens in {:.6f} s, {:.1f} tokens/s\n", prompt.size(),
                            secs(prompted - start), count, secs(Clock::now() - prompted),
                            double(count) / secs(Clock::now() - prompted));
   return 0;
