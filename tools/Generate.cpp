@@ -110,7 +110,7 @@ int cmdGenerate(const std::vector<std::string>& argv) {
     if (i + 1 < count) logits = gen.feed(token);
   }
   auto secs = [](Clock::duration d) { return std::max(std::chrono::duration<double>(d).count(), 1e-9); };
-  std::cout << "\n";
+  std::cout << "\n" << std::flush;  // the text, then the speed on stderr
   std::cerr << fmt::format("prompt: {} tokens in {:.6f} s; generated: {} tokens in {:.6f} s, {:.1f} tokens/s\n", prompt.size(),
                            secs(prompted - start), count, secs(Clock::now() - prompted),
                            double(count) / secs(Clock::now() - prompted));
