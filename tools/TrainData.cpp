@@ -111,41 +111,74 @@ class ImageData : public TrainData {
   std::vector<int64_t> order_;
 };
 
-/// Text: windows of seq + 1 bytes of the training split (tokens, and targets one byte on) in a shuffled
-/// order; the validation loss after each epoch.
-class TextData : public TrainData {
+/// What the text sources share: the corpus, batches of windows of seq tokens (window w starts at token
+/// w * seq; `extra` more tokens are read past it: 1 for targets one byte on), each epoch's order, and the
+/// validation windows to evaluate on.
+class TextSource : public TrainData {
  public:
-  TextData(const std::string& data, const Graph& program, uint64_t seed, std::optional<int64_t> limit) : seed_(seed) {
-    Shape tokens = leafShape(program, "tokens", data, "byte-level tokens and targets");
-    leafShape(program, "targets", data, "byte-level tokens and targets");
-    batch_ = tokens.at(0), seq_ = tokens.at(1);
+  std::string unit() const override { return "tok"; }
+  int64_t unitsPerStep() const override { return batch_ * seq_; }
+  int64_t stepsPerEpoch() const override { return (int64_t(corpus_.train.size()) - extra_) / seq_ / batch_; }
+  int64_t evalBatch() const override { return batch_; }
+
+ protected:
+  /// Reads `program`'s inputs tokens and `second` (Error naming `feeds`, what the source feeds, when one is
+  /// missing), requires the embedding `embedding` to hold `vocab` tokens (`tokens` naming them), and loads
+  /// the corpus `data`.
+  TextSource(const std::string& data, const Graph& program, uint64_t seed, std::optional<int64_t> limit, int64_t extra,
+             const std::string& second, const std::string& feeds, const std::string& embedding, int64_t vocab,
+             const std::string& tokens)
+      : seed_(seed), extra_(extra) {
+    Shape shape = leafShape(program, "tokens", data, feeds);
+    leafShape(program, second, data, feeds);
+    batch_ = shape.at(0), seq_ = shape.at(1);
     for (NodeId p : program.nodesWithOp(Op::Parameter))
-      if (leafName(program[p]) == "wte.weight" && program[p].type.shape[0] < ByteTokenizer::kVocab)
-        throw Error(fmt::format("kiln train: --data {} has byte-level tokens (256) and the model's vocabulary is {}; "
-                                "give --set vocab=256", data, program[p].type.shape[0]));
-    corpus_ = loadTextCorpus(data, "kiln train", batch_ * seq_ + 1);
-    int64_t windows = int64_t(corpus_.validation.size() - 1) / seq_ / batch_ * batch_;
+      if (leafName(program[p]) == embedding && program[p].type.shape[0] < vocab)
+        throw Error(fmt::format("kiln train: --data {} has {} ({}) and the model's vocabulary is {}; give --set vocab={}",
+                                data, tokens, vocab, program[p].type.shape[0], vocab));
+    corpus_ = loadTextCorpus(data, "kiln train", batch_ * seq_ + extra_);
+    int64_t windows = (int64_t(corpus_.validation.size()) - extra_) / seq_ / batch_ * batch_;
     limit_ = std::min(limit.value_or(windows), windows);
     if (limit_ < batch_) throw Error(fmt::format("kiln train: --eval-limit {} is under one batch of {} windows", limit_, batch_));
     limit_ = limit_ / batch_ * batch_;
   }
+  /// The order of the training windows in the epoch of `step`.
+  const std::vector<int64_t>& orderFor(int64_t step) {
+    int64_t epoch = step / stepsPerEpoch();
+    if (epoch != orderEpoch_) order_ = epochOrder(stepsPerEpoch() * batch_, seed_, epoch), orderEpoch_ = epoch;
+    return order_;
+  }
+  /// The validation windows in their order: 0, 1, ..., limit - 1.
+  std::vector<int64_t> validationOrder() const {
+    std::vector<int64_t> order(static_cast<size_t>(limit_));
+    std::iota(order.begin(), order.end(), 0);
+    return order;
+  }
+
+  uint64_t seed_;
+  TextCorpus corpus_;
+  int64_t extra_, batch_ = 0, seq_ = 0, limit_ = 0;
+
+ private:
+  int64_t orderEpoch_ = -1;
+  std::vector<int64_t> order_;
+};
+
+/// Text: windows of seq + 1 bytes of the training split (tokens, and targets one byte on) in a shuffled
+/// order; the validation loss after each epoch.
+class TextData : public TextSource {
+ public:
+  TextData(const std::string& data, const Graph& program, uint64_t seed, std::optional<int64_t> limit)
+      : TextSource(data, program, seed, limit, 1, "targets", "byte-level tokens and targets", "wte.weight",
+                   ByteTokenizer::kVocab, "byte-level tokens") {}
   std::string describe() const override {
     return fmt::format("text {} ({} training and {} validation bytes, byte-level tokens; unigram entropy {:.4f})",
                        corpus_.name, corpus_.train.size(), corpus_.validation.size(), corpus_.unigramEntropy());
   }
-  std::string unit() const override { return "tok"; }
-  int64_t unitsPerStep() const override { return batch_ * seq_; }
-  int64_t stepsPerEpoch() const override { return int64_t(corpus_.train.size() - 1) / seq_ / batch_; }
-  int64_t evalBatch() const override { return batch_; }
-  TensorFile batch(int64_t step) override {
-    int64_t epoch = step / stepsPerEpoch();
-    if (epoch != orderEpoch_) order_ = epochOrder(stepsPerEpoch() * batch_, seed_, epoch), orderEpoch_ = epoch;
-    return windows(corpus_.train, order_, step % stepsPerEpoch() * batch_);
-  }
+  TensorFile batch(int64_t step) override { return windows(corpus_.train, orderFor(step), step % stepsPerEpoch() * batch_); }
   Evaluation evaluate(const Session& train, Session& forward) override {
     copyParameters(train, forward);
-    std::vector<int64_t> order(static_cast<size_t>(limit_));
-    std::iota(order.begin(), order.end(), 0);
+    std::vector<int64_t> order = validationOrder();
     double sum = 0;
     for (int64_t first = 0; first < limit_; first += batch_) {
       try {
@@ -172,31 +205,16 @@ class TextData : public TrainData {
     }
     return {{"tokens", std::move(tokens)}, {"targets", std::move(targets)}};
   }
-
-  uint64_t seed_;
-  TextCorpus corpus_;
-  int64_t batch_ = 0, seq_ = 0, limit_ = 0, orderEpoch_ = -1;
-  std::vector<int64_t> order_;
 };
 
 /// Masked text, for a masked LM: windows of seq bytes of the training split in a shuffled order, corrupted
 /// as BERT's (MaskedLm; the masking of step s's window i is fixed by the seed and s * batch + i); the
 /// masked-token accuracy on the validation text, masked the same way for every run, after each epoch.
-class MaskedTextData : public TrainData {
+class MaskedTextData : public TextSource {
  public:
-  MaskedTextData(const std::string& data, const Graph& program, uint64_t seed, std::optional<int64_t> limit) : seed_(seed) {
-    Shape tokens = leafShape(program, "tokens", data, "masked byte-level tokens and labels");
-    leafShape(program, "labels", data, "masked byte-level tokens and labels");
-    batch_ = tokens.at(0), seq_ = tokens.at(1);
-    for (NodeId p : program.nodesWithOp(Op::Parameter))
-      if (leafName(program[p]) == "embed.tokens.weight" && program[p].type.shape[0] <= MaskedLm::kMaskToken)
-        throw Error(fmt::format("kiln train: --data {} has byte-level tokens and [MASK] (257) and the model's vocabulary is "
-                                "{}; give --set vocab=257", data, program[p].type.shape[0]));
-    corpus_ = loadTextCorpus(data, "kiln train", batch_ * seq_);
-    int64_t windows = int64_t(corpus_.validation.size()) / seq_ / batch_ * batch_;
-    limit_ = std::min(limit.value_or(windows), windows);
-    if (limit_ < batch_) throw Error(fmt::format("kiln train: --eval-limit {} is under one batch of {} windows", limit_, batch_));
-    limit_ = limit_ / batch_ * batch_;
+  MaskedTextData(const std::string& data, const Graph& program, uint64_t seed, std::optional<int64_t> limit)
+      : TextSource(data, program, seed, limit, 0, "labels", "masked byte-level tokens and labels", "embed.tokens.weight",
+                   MaskedLm::kMaskToken + 1, "byte-level tokens and [MASK]") {
     std::vector<int64_t> counts(256);
     for (int32_t t : corpus_.train) counts[size_t(t)]++;
     mode_ = int32_t(std::max_element(counts.begin(), counts.end()) - counts.begin());
@@ -205,19 +223,12 @@ class MaskedTextData : public TrainData {
     return fmt::format("masked text {} ({} training and {} validation bytes, byte-level tokens and [MASK]; 15% predicted)",
                        corpus_.name, corpus_.train.size(), corpus_.validation.size());
   }
-  std::string unit() const override { return "tok"; }
-  int64_t unitsPerStep() const override { return batch_ * seq_; }
-  int64_t stepsPerEpoch() const override { return int64_t(corpus_.train.size()) / seq_ / batch_; }
-  int64_t evalBatch() const override { return batch_; }
   TensorFile batch(int64_t step) override {
-    int64_t epoch = step / stepsPerEpoch();
-    if (epoch != orderEpoch_) order_ = epochOrder(stepsPerEpoch() * batch_, seed_, epoch), orderEpoch_ = epoch;
-    return windows(corpus_.train, order_, step % stepsPerEpoch() * batch_, seed_, uint64_t(step * batch_));
+    return windows(corpus_.train, orderFor(step), step % stepsPerEpoch() * batch_, seed_, uint64_t(step * batch_));
   }
   Evaluation evaluate(const Session& train, Session& forward) override {
     copyParameters(train, forward);
-    std::vector<int64_t> order(static_cast<size_t>(limit_));
-    std::iota(order.begin(), order.end(), 0);
+    std::vector<int64_t> order = validationOrder();
     int64_t correct = 0, common = 0, total = 0, vocab = 0;
     for (int64_t first = 0; first < limit_; first += batch_) {
       TensorFile in = windows(corpus_.validation, order, first, kEvalSeed, uint64_t(first));
@@ -259,11 +270,7 @@ class MaskedTextData : public TrainData {
     return {{"tokens", std::move(tokens)}, {"labels", std::move(labels)}};
   }
 
-  uint64_t seed_;
-  TextCorpus corpus_;
-  int64_t batch_ = 0, seq_ = 0, limit_ = 0, orderEpoch_ = -1;
   int32_t mode_ = 0;  // the training split's most frequent byte: the baseline's guess
-  std::vector<int64_t> order_;
 };
 
 }  // namespace
