@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "ir/Error.h"
+#include "models/Layers.h"
 #include "models/Models.h"
 #include "models/Transformer.h"
 
@@ -22,9 +23,9 @@ Graph buildBert(int64_t batch, const ModelConfig& c) {
   Builder b("bert");
   Value tokens = b.input("tokens", {DType::I32, {batch, seq}});
   Value labels = b.input("labels", {DType::I32, {batch, seq}});
-  Value wte = b.parameter("embed.tokens.weight", {vocab, width}, Init::Normal, 0.02);
-  Value wpe = b.parameter("embed.positions.weight", {context, width}, Init::Normal, 0.02);
-  Value x = gather(wte, tokens) + (seq == context ? wpe : sliceAxis(wpe, 0, 0, seq));  // [B, T, C]
+  EmbeddingLayer embed = makeEmbedding(b, "embed.tokens", vocab, width, 0.02);
+  Value wte = embed.weight, wpe = makeEmbedding(b, "embed.positions", context, width, 0.02).weight;
+  Value x = embed(tokens) + (seq == context ? wpe : sliceAxis(wpe, 0, 0, seq));  // [B, T, C]
   x = layerNorm(x, b.parameter("embed.ln.weight", {width}, Init::Ones), b.parameter("embed.ln.bias", {width}, Init::Zeros));
   Value step;
   if (p > 0) {  // as GPT's: streams 0 (embeddings), 1 + 2l and 2 + 2l (block l's branches)

@@ -4,6 +4,7 @@
 
 #include "ir/Builder.h"
 #include "ir/Error.h"
+#include "models/Layers.h"
 #include "models/Models.h"
 #include "models/Transformer.h"
 
@@ -60,14 +61,13 @@ GptSizes gptSizes(const ModelConfig& c) {
 
 /// The parameters, in the order every GPT program declares them (so one seed initialises them alike).
 struct GptParams {
-  Value wte, wpe;
+  EmbeddingLayer wte, wpe;
   std::vector<GptBlock> blocks;
   Value lnfg, lnfb;
 };
 
 GptParams declareGpt(Builder& b, const GptSizes& s) {
-  GptParams w{b.parameter("wte.weight", {s.vocab, s.width}, Init::Normal, 0.02),
-              b.parameter("wpe.weight", {s.context, s.width}, Init::Normal, 0.02), {}, {}, {}};
+  GptParams w{makeEmbedding(b, "wte", s.vocab, s.width, 0.02), makeEmbedding(b, "wpe", s.context, s.width, 0.02), {}, {}, {}};
   for (int64_t l = 0; l < s.layers; ++l) w.blocks.push_back(makeBlock(b, "h" + std::to_string(l) + ".", s.width, s.heads));
   w.lnfg = b.parameter("ln_f.weight", {s.width}, Init::Ones);
   w.lnfb = b.parameter("ln_f.bias", {s.width}, Init::Zeros);
@@ -79,13 +79,13 @@ GptParams declareGpt(Builder& b, const GptSizes& s) {
 /// (streams 1 + 2l and 2 + 2l), as GPT-2's (not on the attention probabilities).
 Value gptLogits(const GptParams& w, const GptSizes& s, Value tokens, Value step = {}) {
   int64_t T = tokens.dim(1);
-  Value x = gather(w.wte, tokens) + (T == s.context ? w.wpe : sliceAxis(w.wpe, 0, 0, T));  // [B, T, C]
+  Value x = w.wte(tokens) + (T == s.context ? w.wpe.weight : sliceAxis(w.wpe.weight, 0, 0, T));  // [B, T, C]
   bool drops = s.dropout > 0 && step.id().valid();
   if (drops) x = dropout(x, s.dropout, step, 0);
   for (size_t l = 0; l < w.blocks.size(); ++l)
     x = applyTransformerBlock(w.blocks[l], x, {.causal = true, .keep = {}},
                               {drops ? s.dropout : 0, step, 1 + 2 * int64_t(l)});
-  return linear(layerNorm(x, w.lnfg, w.lnfb), w.wte);  // tied
+  return linear(layerNorm(x, w.lnfg, w.lnfb), w.wte.weight);  // tied
 }
 
 }  // namespace
@@ -129,10 +129,10 @@ Graph buildGptDecoder(int64_t batch, const ModelConfig& c) {
   Value token = b.input("token", {DType::I32, {batch, 1}});
   Value pos = b.input("pos", {DType::I32, {}});
   GptParams w = declareGpt(b, s);
-  Value x = gather(w.wte, token) + gather(w.wpe, reshape(pos, {1}));  // [B, 1, C]
+  Value x = w.wte(token) + w.wpe(reshape(pos, {1}));  // [B, 1, C]
   for (int64_t l = 0; l < s.layers; ++l)
     x = applyBlockCached(b, w.blocks[size_t(l)], x, pos, "h" + std::to_string(l) + ".", s.context);
-  Value logits = linear(layerNorm(x, w.lnfg, w.lnfb), w.wte);
+  Value logits = linear(layerNorm(x, w.lnfg, w.lnfb), w.wte.weight);
   b.output("logits", reshape(logits, {batch, s.vocab}));
   return b.finish();
 }

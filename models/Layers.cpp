@@ -11,6 +11,10 @@ LinearLayer makeLinear(Builder& b, const std::string& name, int64_t in, int64_t 
           b.parameter(name + ".bias", {out}, Init::Uniform, bound)};
 }
 
+EmbeddingLayer makeEmbedding(Builder& b, const std::string& name, int64_t rows, int64_t width, double stddev) {
+  return {b.parameter(name + ".weight", {rows, width}, Init::Normal, stddev)};
+}
+
 Conv2dLayer makeConv2d(Builder& b, const std::string& name, int64_t in, int64_t out, int64_t kernel,
                        int64_t stride, int64_t padding) {
   double bound = 1.0 / std::sqrt(double(in * kernel * kernel));

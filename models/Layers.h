@@ -17,6 +17,15 @@ struct LinearLayer {
 /// Declares the parameters `name`.weight and `name`.bias of a Linear(in, out) in `b`.
 LinearLayer makeLinear(Builder& b, const std::string& name, int64_t in, int64_t out);
 
+/// nn.Embedding(rows, width): weight [rows, width], N(0, stddev) (PyTorch's stddev is 1; GPT-2's 0.02).
+struct EmbeddingLayer {
+  Value weight;  ///< the parameter NAME.weight
+  /// The rows at i32 `indices` [...]: [..., width].
+  Value operator()(Value indices, Site site = Site::current()) const { return gather(weight, indices, site); }
+};
+/// Declares the parameter `name`.weight of an Embedding(rows, width) in `b`.
+EmbeddingLayer makeEmbedding(Builder& b, const std::string& name, int64_t rows, int64_t width, double stddev = 1.0);
+
 /// nn.Conv2d(in, out, k): weight [out, in, k, k] and bias [out], both U(-1/sqrt(in*k*k), ...).
 struct Conv2dLayer {
   Value weight, bias;               ///< the parameters NAME.weight and NAME.bias
