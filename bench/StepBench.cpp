@@ -58,19 +58,19 @@ double median(std::vector<double> v) {
   return v.empty() ? 0 : v[v.size() / 2];
 }
 
-Graph trainingProgram(const ModelSpec& m, int64_t batch) {
+Graph trainingProgram(const ModelSpec& m, int64_t batch, const ModelConfig& c) {
   OptimizerOptions o;
   o.kind = "sgd-momentum";
   o.lr = 0.01;
-  return addOptimizer(autodiff(m.build(batch)), o);
+  return addOptimizer(autodiff(m.build(batch, c)), o);
 }
 
 /// Steps at `threads` threads and at 1: two sessions of one program from one seed, run in alternating
 /// rounds of 5 steps (each session's steps follow each other, as in training; the first step of a round,
 /// which wakes the pool, is not timed). The median of each, the speedup, and whether both gave the same
 /// loss bit for bit at every step.
-int stepBench(const ModelSpec& m, int64_t batch, int64_t steps, bool unfused, int threads) {
-  Graph prog = trainingProgram(m, batch);
+int stepBench(const ModelSpec& m, const ModelConfig& c, int64_t batch, int64_t steps, bool unfused, int threads) {
+  Graph prog = trainingProgram(m, batch, c);
   CompileOptions opts;
   opts.optimize = !unfused;
   std::unique_ptr<JitSession> sessions[2] = {compileSession(prog, 0, opts), compileSession(prog, 0, opts)};
@@ -105,8 +105,8 @@ double residentMb() {
 
 /// Trains `steps` steps and samples resident memory 20 times: after the first tenth (warm-up) it must stay
 /// flat, within 2% (a leak of a kilobyte a step shows over 10,000 steps).
-int soakBench(const ModelSpec& m, int64_t batch, int64_t steps) {
-  Graph prog = trainingProgram(m, batch);
+int soakBench(const ModelSpec& m, const ModelConfig& c, int64_t batch, int64_t steps) {
+  Graph prog = trainingProgram(m, batch, c);
   auto session = compileSession(prog, 0, {});
   TensorFile data = toStored(randomInputs(prog, 1));
   std::vector<double> samples;
@@ -125,8 +125,8 @@ int soakBench(const ModelSpec& m, int64_t batch, int64_t steps) {
   return flat ? 0 : 1;
 }
 
-int planBench(const ModelSpec& m, int64_t batch) {
-  PipelineState fusedState{trainingProgram(m, batch), {}, {}}, plainState{trainingProgram(m, batch), {}, {}};
+int planBench(const ModelSpec& m, const ModelConfig& c, int64_t batch) {
+  PipelineState fusedState{trainingProgram(m, batch, c), {}, {}}, plainState{trainingProgram(m, batch, c), {}, {}};
   runPipeline(fusedState, compileStages(true));
   runPipeline(plainState, compileStages(false));
   const Schedule& fused = *fusedState.schedule;
@@ -181,8 +181,8 @@ int elementwiseBench(int64_t repeats) {
   return 0;
 }
 
-int compileBench(const ModelSpec& m, int64_t batch) {
-  Graph prog = trainingProgram(m, batch);
+int compileBench(const ModelSpec& m, const ModelConfig& c, int64_t batch) {
+  Graph prog = trainingProgram(m, batch, c);
   std::string dir = (std::filesystem::temp_directory_path() / ("kiln-bench-cache-" + std::to_string(::getpid()))).string();
   std::filesystem::remove_all(dir);
   CompileStats cold, cached;
@@ -211,16 +211,17 @@ int main(int argc, char** argv) {
       return gemmBench(models, int(args.integer("repeats", 7, 1, 1000)), int(args.integer("threads", 1, 1, 256)));
     }
     if (argc < 3)
-      throw Error("usage: kiln_bench step|compile|plan|soak MODEL [--batch N] [--steps N] [--threads N] | elementwise [--steps N] | gemm [MODEL|SHAPE...]");
+      throw Error("usage: kiln_bench step|compile|plan|soak MODEL [--batch N] [--set KEY=N,...] [--steps N] [--threads N] | elementwise [--steps N] | gemm [MODEL|SHAPE...]");
     std::string what = argv[1];
-    Args args("bench", std::vector<std::string>(argv + 3, argv + argc), {{"batch", "steps", "threads"}, {"unfused"}});
+    Args args("bench", std::vector<std::string>(argv + 3, argv + argc), {{"batch", "steps", "threads", "set"}, {"unfused"}});
     const ModelSpec& m = findModel(argv[2]);
+    ModelConfig c = m.configure(args.value("set").value_or(""));
     int64_t batch = args.integer("batch", m.defaultBatch, 1, 1 << 16);
     if (what == "step")
-      return stepBench(m, batch, args.integer("steps", 20, 1, 100000), args.has("unfused"), int(args.integer("threads", defaultThreads(), 1, 256)));
-    if (what == "compile") return compileBench(m, batch);
-    if (what == "plan") return planBench(m, batch);
-    if (what == "soak") return soakBench(m, batch, args.integer("steps", 10000, 20, 10000000));
+      return stepBench(m, c, batch, args.integer("steps", 20, 1, 100000), args.has("unfused"), int(args.integer("threads", defaultThreads(), 1, 256)));
+    if (what == "compile") return compileBench(m, c, batch);
+    if (what == "plan") return planBench(m, c, batch);
+    if (what == "soak") return soakBench(m, c, batch, args.integer("steps", 10000, 20, 10000000));
     throw Error(fmt::format("unknown benchmark '{}'; expected step, compile, plan, soak, elementwise or gemm", what));
   } catch (const std::exception& e) {
     std::cerr << e.what() << "\n";

@@ -1,7 +1,8 @@
 """kiln's training step against PyTorch's, side by side in one run, on the same number of threads.
 
 usage: /usr/bin/python3 bench/step_vs_torch.py [MODEL ...] [--repeats R] [--steps S] [--threads T]
-Models: mlp (batch 128), cnn (batch 64), gpt (batch 16). Each repeat runs kiln (build/kiln_bench, the JIT) and then PyTorch
+Models: mlp (batch 128), cnn (batch 64), gpt (batch 16), gpt2-124m (batch 4, sequence 64), bert (batch 16, 15% of
+the positions predicted; its twin is tests/torch/torch_models.py's Transformer, as gpt2-124m's). Each repeat runs kiln (build/kiln_bench, the JIT) and then PyTorch
 (Debian's python3-torch) on the same model, batch and optimizer (SGD, momentum 0.9, lr 0.01), each timing S
 steps and keeping its median; the figures are medians over the repeats, and the ratio kiln / PyTorch
 (below 1: kiln is faster). Both run on T threads (default 1): kiln with --threads T (it also times each
@@ -48,16 +49,22 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "torch"))
 
 import torch  # noqa: E402  (after the environment is set)
 import torch.nn.functional as F  # noqa: E402
-from torch_models import Cnn, Gpt, Mlp  # noqa: E402
-BATCH = {"mlp": 128, "cnn": 64, "gpt": 16}
+from torch_models import Cnn, Gpt, Mlp, Transformer  # noqa: E402
+BATCH = {"mlp": 128, "cnn": 64, "gpt": 16, "gpt2-124m": 4, "bert": 16}
+SETS = {"gpt2-124m": ["--set", "seq=64"]}  # kiln_bench's settings of each model: GPT-2 small at sequence 64
+TEXT = {"gpt": (96, 128), "gpt2-124m": (50257, 64), "bert": (257, 128)}  # vocabulary, sequence
 
 
 def make_step(model_name):
     torch.manual_seed(0)
-    model = {"mlp": Mlp, "cnn": Cnn, "gpt": Gpt}[model_name]()
+    model = {"mlp": Mlp, "cnn": Cnn, "gpt": Gpt, "gpt2-124m": lambda: Transformer("gpt", 50257, 1024, 12, 768, 12),
+             "bert": lambda: Transformer("bert", 257, 128, 4, 256, 4)}[model_name]()
     batch = BATCH[model_name]
-    if model_name == "gpt":
-        x, y = torch.randint(0, 96, (batch, 128)), torch.randint(0, 96, (batch * 128,))
+    if model_name in TEXT:
+        vocab, seq = TEXT[model_name]
+        x, y = torch.randint(0, vocab, (batch, seq)), torch.randint(0, vocab, (batch * seq,))
+        if model_name == "bert":  # 15% of the positions predicted, the others ignored (-100)
+            y = torch.where(torch.rand(batch * seq) < 0.15, y, torch.full_like(y, -100))
     else:
         x = torch.randn(batch, 784) if model_name == "mlp" else torch.randn(batch, 1, 28, 28)
         y = torch.randint(0, 10, (batch,))
@@ -120,7 +127,7 @@ def main():
         k, k1, t, same = [], [], [], True
         for _ in range(a.repeats):
             time.sleep(0.3)  # the other side's spinning workers asleep before each is timed
-            r = kiln("step", m, "--steps", str(a.steps), "--threads", str(a.threads))
+            r = kiln("step", m, *SETS.get(m, []), "--steps", str(a.steps), "--threads", str(a.threads))
             k.append(r["ms_per_step"])
             k1.append(r["ms_per_step_1_thread"])
             same = same and r["same_bits"]
@@ -130,10 +137,10 @@ def main():
         speedup = f", kiln's speedup from 1 thread {statistics.median(k1) / km:.2f} (same bits: {same})" if a.threads > 1 else ""
         print(f"{m} (batch {BATCH[m]}) training step on {a.threads} threads, median of {a.repeats} x {a.steps} steps: "
               f"kiln {km:.2f} ms, PyTorch {tm:.2f} ms, ratio kiln/PyTorch {km / tm:.2f}{speedup}")
-        c = kiln("compile", m)
+        c = kiln("compile", m, *SETS.get(m, []))
         print(f"{m} training step compile ({c['kernels']} kernels): cold {c['cold_ms']:.0f} ms "
               f"(optimise {c['optimize_ms']:.0f}, codegen {c['codegen_ms']:.0f}), cached {c['cached_ms']:.1f} ms")
-        p = kiln("plan", m)
+        p = kiln("plan", m, *SETS.get(m, []))
         _, model = make_step(m)
         params = sum(t.numel() * 4 for t in model.parameters())
         print(f"{m} kernels per training step: {p['kernels_unfused']} without fusion, {p['kernels_fused']} with; arena "
