@@ -14,20 +14,10 @@ namespace {
 
 constexpr int64_t kHeads = 4, kModel = 256;  // the block alone (buildGptBlock): the char-level preset's
 
-using GptBlock = TransformerBlock;
-
-GptBlock makeBlock(Builder& b, const std::string& p, int64_t width, int64_t heads) {
-  return makeTransformerBlock(b, p, width, heads);
-}
-
-Value mlp(const GptBlock& k, Value x) { return transformerMlp(k, x); }
-
-Value applyBlock(const GptBlock& k, Value x) { return applyTransformerBlock(k, x, {.causal = true, .keep = {}}); }
-
 /// A block on the newest position x [B, 1, C] at `pos`: its key and value are written into the caches
 /// `p`cache.k and `p`cache.v [B, context, C] (state, updated through aliasing outputs), and its query attends
 /// to the positions the caches hold, 0 to pos.
-Value applyBlockCached(Builder& b, const GptBlock& k, Value x, Value pos, const std::string& p, int64_t context) {
+Value applyBlockCached(Builder& b, const TransformerBlock& k, Value x, Value pos, const std::string& p, int64_t context) {
   int64_t C = x.dim(2);
   Value qkv = linear(layerNorm(x, k.ln1g, k.ln1b), k.wqkv, k.bqkv);
   auto part = [&](int64_t i) { return sliceAxis(qkv, 2, i * C, (i + 1) * C); };
@@ -41,7 +31,7 @@ Value applyBlockCached(Builder& b, const GptBlock& k, Value x, Value pos, const 
   };
   Value keys = cached("cache.k", part(1)), values = cached("cache.v", part(2));
   Value att = attention(part(0), keys, values, k.heads, {.causal = false, .keep = le(positions, pos)});
-  return mlp(k, x + linear(att, k.wproj, k.bproj));
+  return transformerMlp(k, x + linear(att, k.wproj, k.bproj));
 }
 
 struct GptSizes {
@@ -62,13 +52,14 @@ GptSizes gptSizes(const ModelConfig& c) {
 /// The parameters, in the order every GPT program declares them (so one seed initialises them alike).
 struct GptParams {
   EmbeddingLayer wte, wpe;
-  std::vector<GptBlock> blocks;
+  std::vector<TransformerBlock> blocks;
   Value lnfg, lnfb;
 };
 
 GptParams declareGpt(Builder& b, const GptSizes& s) {
   GptParams w{makeEmbedding(b, "wte", s.vocab, s.width, 0.02), makeEmbedding(b, "wpe", s.context, s.width, 0.02), {}, {}, {}};
-  for (int64_t l = 0; l < s.layers; ++l) w.blocks.push_back(makeBlock(b, "h" + std::to_string(l) + ".", s.width, s.heads));
+  for (int64_t l = 0; l < s.layers; ++l)
+    w.blocks.push_back(makeTransformerBlock(b, "h" + std::to_string(l) + ".", s.width, s.heads));
   w.lnfg = b.parameter("ln_f.weight", {s.width}, Init::Ones);
   w.lnfb = b.parameter("ln_f.bias", {s.width}, Init::Zeros);
   return w;
@@ -94,7 +85,8 @@ Graph buildGptBlock(int64_t batch, int64_t seq) {
   Builder b("gpt-block");
   Value x = b.input("x", {DType::F32, {batch, seq, kModel}});
   Value target = b.input("target", {DType::F32, {batch, seq, kModel}});
-  b.output("loss", mse(applyBlock(makeBlock(b, "h0.", kModel, kHeads), x), target));
+  TransformerBlock block = makeTransformerBlock(b, "h0.", kModel, kHeads);
+  b.output("loss", mse(applyTransformerBlock(block, x, {.causal = true, .keep = {}}), target));
   return b.finish();
 }
 

@@ -1,9 +1,12 @@
 """kiln's models written in PyTorch, with kiln's parameter names: the oracle of tests/torch/compare.py and the
 peer of bench/step_vs_torch.py."""
-import numpy as np
+import math
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from eval_graph import philox, wrap32  # kiln's philox op, as the PyTorch oracle evaluates it
 
 
 class Mlp(nn.Module):
@@ -95,25 +98,14 @@ class Gpt(nn.Module):
         return self.ln_f(x) @ self.wte.weight.t()
 
 
-def philox(a, b):
-    """kiln's philox op (ir/Scalar.h): word 0 of Philox2x32-10 with key 0 for uint32 counters (a, b), numpy
-    arrays; numpy's uint64 products wrap as C's do."""
-    c0, c1, key = a.astype(np.uint64), np.broadcast_to(np.uint64(b), a.shape).astype(np.uint64), np.uint64(0)
-    for _ in range(10):
-        p = c0 * np.uint64(0xD256D193)
-        c0, c1 = ((p >> np.uint64(32)) ^ key ^ c1) & np.uint64(0xFFFFFFFF), p & np.uint64(0xFFFFFFFF)
-        key = (key + np.uint64(0x9E3779B9)) & np.uint64(0xFFFFFFFF)
-    return c0.astype(np.int64) - (c0 >= 2**31).astype(np.int64) * 2**32  # as i32
-
-
 def kiln_dropout(x, p, step, stream):
     """dropout(x, p, step, stream) of ir/Composites.cpp, with kiln's masks."""
     if p == 0:
         return x
     n = x.numel()
-    index = (np.arange(n, dtype=np.uint64) + np.uint64((stream * n) % 2**32)) & np.uint64(0xFFFFFFFF)
-    keep = philox(index, step) >= np.floor(-2147483648.0 + p * 4294967296.0)
-    return torch.where(torch.from_numpy(keep).reshape(x.shape), x * (1.0 / (1.0 - p)), torch.zeros((), dtype=x.dtype))
+    index = wrap32(torch.arange(n, dtype=torch.int64) + (stream * n) % 2**32)
+    keep = philox(index, torch.full((n,), step, dtype=torch.int64)) >= math.floor(-2147483648.0 + p * 4294967296.0)
+    return torch.where(keep.reshape(x.shape), x * (1.0 / (1.0 - p)), torch.zeros((), dtype=x.dtype))
 
 
 class Transformer(nn.Module):
