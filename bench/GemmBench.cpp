@@ -7,13 +7,10 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
-#include <cctype>
-#include <charconv>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
-#include <optional>
 #include <optional>
 #include <set>
 #include <thread>
@@ -124,6 +121,10 @@ struct Peers {
   std::string openblasCore = "not found";
 
   explicit Peers(int threads) {
+    // A healthy peer chooses its own kernels: a shell's OPENBLAS_CORETYPE=Haswell (these machines set it)
+    // held OpenBLAS to its AVX2 kernels at half its AVX-512 speed. It reads them when it loads, below.
+    unsetenv("OPENBLAS_CORETYPE");
+    unsetenv("OPENBLAS_L2_SIZE");
     if (void* h = dlopen("libopenblas.so.0", RTLD_NOW)) {
       openblas = SgemmFn(dlsym(h, "cblas_sgemm"));
       if (auto setThreads = (void (*)(int))dlsym(h, "openblas_set_num_threads")) setThreads(threads);

@@ -16,6 +16,7 @@
 //                                                   shapes [BATCHx]MxNxK[:ta][:tb]) beside OpenBLAS and
 //                                                   oneDNN, and the FMA peak, on N threads (default 1;
 //                                                   set OMP_NUM_THREADS=N for oneDNN) (bench/GemmBench.cpp)
+//   kiln_bench peak [--threads N]                   only the FMA peak of N cores and OpenBLAS's core name
 // The optimizer is SGD with momentum 0.9, lr 0.01, as the PyTorch baseline. Prints one JSON object.
 #include <unistd.h>
 
@@ -210,8 +211,12 @@ int main(int argc, char** argv) {
       if (models.empty()) models = {"mlp", "gpt"};
       return gemmBench(models, int(args.integer("repeats", 7, 1, 1000)), int(args.integer("threads", 1, 1, 256)));
     }
+    if (argc >= 2 && std::string(argv[1]) == "peak") {
+      Args args("bench", std::vector<std::string>(argv + 2, argv + argc), {{"threads"}, {}});
+      return gemmBench({}, 1, int(args.integer("threads", 1, 1, 256)));
+    }
     if (argc < 3)
-      throw Error("usage: kiln_bench step|compile|plan|soak MODEL [--batch N] [--set KEY=N,...] [--steps N] [--threads N] | elementwise [--steps N] | gemm [MODEL|SHAPE...]");
+      throw Error("usage: kiln_bench step|compile|plan|soak MODEL [--batch N] [--set KEY=N,...] [--steps N] [--threads N] | elementwise [--steps N] | gemm [MODEL|SHAPE...] | peak [--threads N]");
     std::string what = argv[1];
     Args args("bench", std::vector<std::string>(argv + 3, argv + argc), {{"batch", "steps", "threads", "set"}, {"unfused"}});
     const ModelSpec& m = findModel(argv[2]);
@@ -222,7 +227,7 @@ int main(int argc, char** argv) {
     if (what == "compile") return compileBench(m, c, batch);
     if (what == "plan") return planBench(m, c, batch);
     if (what == "soak") return soakBench(m, c, batch, args.integer("steps", 10000, 20, 10000000));
-    throw Error(fmt::format("unknown benchmark '{}'; expected step, compile, plan, soak, elementwise or gemm", what));
+    throw Error(fmt::format("unknown benchmark '{}'; expected step, compile, plan, soak, elementwise, gemm or peak", what));
   } catch (const std::exception& e) {
     std::cerr << e.what() << "\n";
     return 1;

@@ -1,6 +1,6 @@
 """kiln's language models on real text beside a PyTorch twin of the same model and recipe.
 
-usage: /usr/bin/python3 bench/lm_twin.py {gpt,bert} [--set layers=2,width=128,heads=4,seq=64] [--batch B]
+usage: /usr/bin/python3 bench/lm_twin.py {gpt,gpt2-124m,bert} [--set layers=2,width=128,heads=4,seq=64] [--batch B]
        [--steps S] [--lr LR] [--eval-limit N] [--seed S] [--threads T] [--kiln build/kiln] [--generate N]
 
 Runs `kiln train MODEL --data text` (AdamW, weight decay 0.01, no schedule) and then trains the twin in
@@ -9,7 +9,8 @@ PyTorch (Debian's python3-torch) on the same data in the same order: the corpus 
 kiln's generator (SplitMix64, seed * 1000003 + epoch, Fisher-Yates from the end) and, for BERT, masked by
 kiln's hash (models/TextCorpus.cpp: 15% chosen; 80% [MASK], 10% a random byte, 10% kept). The twin's
 parameters are initialised by PyTorch from the seed, as kiln's are by kiln (the same distributions, not the
-same numbers). Prints both evaluations (GPT: the validation loss; BERT: the masked-token accuracy) and the
+same numbers), and its sizes are kiln's preset of the model (`kiln models`) with the --set changes. OpenBLAS
+under PyTorch chooses its own kernels (OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset). Prints both evaluations (GPT: the validation loss; BERT: the masked-token accuracy) and the
 difference. With --generate N (GPT), also the speed of generating N tokens after a one-byte prompt: `kiln
 generate` on kiln's checkpoint (its decoder with a key/value cache) beside the twin's loop with a
 key/value cache of its own (one token per forward, eager PyTorch, no_grad), interleaved, medians of 3.
@@ -23,6 +24,8 @@ import subprocess
 import sys
 import time
 
+for var in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):  # before torch loads OpenBLAS: its own choice of kernels
+    os.environ.pop(var, None)
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FORTUNES = "/usr/share/games/fortunes"
 MASK64 = (1 << 64) - 1
@@ -80,6 +83,13 @@ def corpus():
     return text[:split], text[split:]
 
 
+def model_settings(a):
+    """kiln's preset settings of the model, from `kiln models` (the line under the model's name)."""
+    lines = subprocess.run([a.kiln, "models"], capture_output=True, text=True, check=True).stdout.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.split()[:1] == [a.model])
+    return parse_sets(lines[at + 1].split("settings:")[1].replace(" ", ""))
+
+
 def parse_sets(text):
     out = {}
     for item in filter(None, text.split(",")):
@@ -95,7 +105,7 @@ def run_kiln(a, ckpt):
     t0 = time.time()
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     secs = time.time() - t0
-    if a.model == "gpt":
+    if a.model != "bert":
         return float(re.search(r"validation loss ([0-9.]+)", out).group(1)), secs
     return float(re.search(r"masked-token accuracy ([0-9.]+)%", out).group(1)), secs
 
@@ -107,7 +117,7 @@ def twin(a, cfg):
     torch.manual_seed(a.seed)
     torch.set_num_threads(a.threads)
     V = 257 if a.model == "bert" else 256
-    C, H, T, ctx = cfg["width"], cfg["heads"], cfg["seq"], cfg.get("context", 128)
+    C, H, T, ctx = cfg["width"], cfg["heads"], cfg["seq"], cfg["context"]
 
     class Block(nn.Module):
         def __init__(self):
@@ -122,7 +132,7 @@ def twin(a, cfg):
             heads = lambda t: t.view(B, -1, H, C // H).transpose(1, 2)
             q, k, v = heads(q), heads(k), heads(v)
             scores = q @ k.transpose(-1, -2) / math.sqrt(C // H)
-            if a.model == "gpt":
+            if a.model != "bert":
                 n = scores.shape[-1]
                 scores = scores.masked_fill(torch.ones(n, n, dtype=torch.bool).triu(1), float("-inf"))
             att = scores.softmax(-1) @ v
@@ -156,8 +166,8 @@ def twin(a, cfg):
             return x @ self.wte.weight.t()
 
     train, val = corpus()
-    width = T + 1 if a.model == "gpt" else T
-    per_epoch = ((len(train) - 1) if a.model == "gpt" else len(train)) // T // a.batch
+    width = T + 1 if a.model != "bert" else T
+    per_epoch = ((len(train) - 1) if a.model != "bert" else len(train)) // T // a.batch
     model = Model()
     opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=0.01, eps=1e-8)
     order, order_epoch = None, -1
@@ -166,7 +176,7 @@ def twin(a, cfg):
         toks, labels = [], []
         for i, w in enumerate(idx):
             chunk = list(split[w * T:w * T + width])
-            if a.model == "gpt":
+            if a.model != "bert":
                 toks.append(chunk[:T])
                 labels.append(chunk[1:])
             else:
@@ -187,7 +197,7 @@ def twin(a, cfg):
         opt.step()
     secs = time.time() - t0
     model.eval()
-    windows_avail = (len(val) - (1 if a.model == "gpt" else 0)) // T // a.batch * a.batch
+    windows_avail = (len(val) - (1 if a.model != "bert" else 0)) // T // a.batch * a.batch
     limit = min(a.eval_limit, windows_avail) // a.batch * a.batch
     losses, correct, total = [], 0, 0
     with torch.no_grad():
@@ -198,7 +208,7 @@ def twin(a, cfg):
             keep = y != -100
             correct += (logits.argmax(-1)[keep] == y[keep]).sum().item()
             total += keep.sum().item()
-    if a.model == "gpt":
+    if a.model != "bert":
         return sum(losses) / len(losses), secs, model
     return 100.0 * correct / max(total, 1), secs, model
 
@@ -235,7 +245,7 @@ def kiln_generate(a, ckpt, n):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("model", choices=["gpt", "bert"])
+    p.add_argument("model", choices=["gpt", "gpt2-124m", "bert"])
     p.add_argument("--set", default="layers=2,width=128,heads=4,seq=64")
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--steps", type=int, default=300)
@@ -246,19 +256,19 @@ def main():
     p.add_argument("--kiln", default=os.path.join(ROOT, "build", "kiln"))
     p.add_argument("--generate", type=int, default=0)
     a = p.parse_args()
-    cfg = parse_sets(a.set)
+    cfg = {**model_settings(a), **parse_sets(a.set)}
     ckpt = f"/tmp/lm_twin-{os.getpid()}.ckpt"
     kiln_value, kiln_secs = run_kiln(a, ckpt)
     torch_value, torch_secs, model = twin(a, cfg)
-    what = "validation loss" if a.model == "gpt" else "masked-token accuracy %"
+    what = "validation loss" if a.model != "bert" else "masked-token accuracy %"
     print(f"{a.model} ({a.set}) batch {a.batch}, {a.steps} AdamW steps at lr {a.lr}, {a.threads} thread(s)")
     print(f"  kiln    {what} {kiln_value:.4f}  ({kiln_secs:.1f} s, compile and evaluation included)")
     print(f"  PyTorch {what} {torch_value:.4f}  ({torch_secs:.1f} s of training steps)")
-    if a.model == "gpt":
+    if a.model != "bert":
         print(f"  kiln / PyTorch: {kiln_value / torch_value:.4f} ({100 * (kiln_value / torch_value - 1):+.2f}%)")
     else:
         print(f"  kiln - PyTorch: {kiln_value - torch_value:+.2f} points")
-    if a.generate and a.model == "gpt":
+    if a.generate and a.model != "bert":
         for b in model.blocks:
             b.heads = cfg["heads"]
         ks, ts = [], []

@@ -106,6 +106,18 @@ def torch_step_ms(model_name, steps):
     return statistics.median(times)
 
 
+def openblas_core():
+    """The core name of the OpenBLAS this PyTorch runs on (AVX-512 kernels: SkylakeX or Cooperlake)."""
+    import ctypes
+    with open("/proc/self/maps") as f:
+        libs = sorted({line.split()[-1] for line in f if "libopenblas" in line})
+    if not libs:
+        return "no OpenBLAS loaded"
+    lib = ctypes.CDLL(libs[0])
+    lib.openblas_get_corename.restype = ctypes.c_char_p
+    return f"{lib.openblas_get_corename().decode()} ({os.path.basename(libs[0])})"
+
+
 def kiln(*args):
     out = subprocess.run([os.path.join(ROOT, "build", "kiln_bench"), *args], check=True, capture_output=True, text=True)
     return json.loads(out.stdout)
@@ -120,6 +132,11 @@ def main():
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; BLAS: {torch.__config__.show().count('BLAS')} BLAS lines in its config")
+    torch.ones(64, 64) @ torch.ones(64, 64)  # OpenBLAS loaded and set up
+    peak = kiln("peak", "--threads", str(a.threads))
+    print(f"OpenBLAS core under PyTorch: {openblas_core()} (OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset, "
+          f"OPENBLAS_NUM_THREADS={os.environ['OPENBLAS_NUM_THREADS']}); FMA peak of {a.threads} core(s) probed now: "
+          f"{peak['fma_peak_gflops']:.1f} GFLOP/s")
     e = kiln("elementwise")
     print(f"fused y = relu(a*b + c)*0.5 + d over 16M floats: kiln {e['kiln_ms']:.2f} ms ({e['kernels']} kernel), "
           f"C loop -O3 -march=native {e['c_loop_ms']:.2f} ms, ratio {e['ratio']:.2f}")
