@@ -184,6 +184,10 @@ std::vector<GradCheckCase> compositeCases() {
         Value keep = cast(c.input("keep", HostTensor(DType::I32, {2, 5}, {1, 1, 1, 0, 0, 1, 1, 1, 1, 1})), DType::Bool);
         return attention(c.param("q", {2, 3, 4}), c.param("k", {2, 5, 4}), c.param("v", {2, 5, 4}), 2, {.causal = false, .keep = keep});
       }),
+      make("causal attention, dropout on the probabilities (fixed mask)", [](CaseBuilder& c) {
+        return attention(c.param("q", {1, 3, 4}), c.param("k", {1, 3, 4}), c.param("v", {1, 3, 4}), 2,
+                         {.causal = true, .keep = {}, .dropout = 0.3, .step = c.input("step", HostTensor(DType::I32, {}, {2})), .stream = 1});
+      }),
       make("attention causal, cache, key mask", [](CaseBuilder& c) {
         Value keep = cast(c.input("keep", HostTensor(DType::I32, {4}, {0, 1, 1, 1})), DType::Bool);
         return attention(c.param("q", {1, 2, 4}), c.param("k", {1, 4, 4}), c.param("v", {1, 4, 4}), 2, {.causal = true, .keep = keep});

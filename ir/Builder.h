@@ -238,7 +238,8 @@ Value philox(const Operand& a, const Operand& b);
 /// advances each step), the stream (one per dropout site of a model) and the element, so the interpreter
 /// and the JIT draw the same masks at any thread count. p = 0 is x itself; Error unless 0 <= p < 1.
 Value dropout(Value x, double p, Value step, int64_t stream, Site site = Site::current());
-/// Which keys each query of an attention may see (none given: every key).
+/// Which keys each query of an attention may see (none given: every key), and the dropout on its
+/// probabilities (none by default).
 struct AttentionMask {
   /// Query i sees key j only when j <= i + Tk - Tq: the queries are the last Tq of the Tk positions (Tq = Tk
   /// in training; the newest positions when decoding with a cache of keys).
@@ -246,6 +247,11 @@ struct AttentionMask {
   /// Optional bool [Tk] (for every row of the batch) or [B, Tk]: the keys that may be seen, e.g. the
   /// tokens that are not padding, or the positions a key/value cache has filled.
   Value keep = {};
+  /// Dropout on the probabilities [B, heads, Tq, Tk] after the softmax, as GPT-2's and BERT's attention
+  /// dropout: dropout(probs, dropout, step, stream) (see dropout); 0: none.
+  double dropout = 0;
+  Value step = {};     ///< with dropout > 0: the i32[] step counter of its masks
+  int64_t stream = 0;  ///< with dropout > 0: its stream
 };
 /// Multi-head scaled dot-product attention: q [B, Tq, C], k and v [B, Tk, C], split into `heads` heads of
 /// C/heads; per head softmax(q k^T / sqrt(C/heads)) over the keys `mask` allows, times v, heads merged

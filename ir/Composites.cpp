@@ -166,6 +166,7 @@ Value attention(Value q, Value k, Value v, int64_t heads, const AttentionMask& m
                                                    Operand(-std::numeric_limits<double>::infinity(), site), site)
                                           : scores,
                         -1, site);
+  if (mask.dropout > 0) probs = dropout(probs, mask.dropout, mask.step, mask.stream, site);
   Value att = matmul(probs, splitHeads(v, heads, site), false, false, site);  // [B, H, Tq, D]
   return reshape(permute(att, {0, 2, 1, 3}, site), {B, tq, C}, site);
 }

@@ -28,7 +28,7 @@ Graph buildBert(int64_t batch, const ModelConfig& c) {
   Value x = embed(tokens) + (seq == context ? wpe : sliceAxis(wpe, 0, 0, seq));  // [B, T, C]
   x = layerNorm(x, b.parameter("embed.ln.weight", {width}, Init::Ones), b.parameter("embed.ln.bias", {width}, Init::Zeros));
   Value step;
-  if (p > 0) {  // as GPT's: streams 0 (embeddings), 1 + 2l and 2 + 2l (block l's branches)
+  if (p > 0) {  // as GPT's: streams 0 (embeddings), 1 + 2l and 2 + 2l (block l's branches and probabilities)
     step = b.state("dropout.step", {DType::I32, {}});
     b.output("dropout.step", step + 1.0, step.id());
     x = dropout(x, p, step, 0);

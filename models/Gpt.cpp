@@ -67,7 +67,7 @@ GptParams declareGpt(Builder& b, const GptSizes& s) {
 
 /// The logits [B, T, vocab] of tokens i32[B, T] at positions 0..T-1.
 /// With a step counter and s.dropout > 0, dropout on the embeddings (stream 0) and on each block's branches
-/// (streams 1 + 2l and 2 + 2l), as GPT-2's (not on the attention probabilities).
+/// (streams 1 + 2l and 2 + 2l) and attention probabilities (stream 1 + 2l, see BlockDropout), as GPT-2's.
 Value gptLogits(const GptParams& w, const GptSizes& s, Value tokens, Value step = {}) {
   int64_t T = tokens.dim(1);
   Value x = w.wte(tokens) + (T == s.context ? w.wpe.weight : sliceAxis(w.wpe.weight, 0, 0, T));  // [B, T, C]

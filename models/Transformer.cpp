@@ -16,6 +16,9 @@ TransformerBlock makeTransformerBlock(Builder& b, const std::string& p, int64_t 
 
 namespace {
 
+/// The attention probabilities' masks draw with the step counter plus this (see BlockDropout).
+constexpr int64_t kProbabilityStepOffset = int64_t(1) << 30;
+
 Value drop(Value branch, const BlockDropout& d, int64_t stream) {
   return d.p > 0 ? dropout(branch, d.p, d.step, stream) : branch;
 }
@@ -27,7 +30,9 @@ Value transformerMlp(const TransformerBlock& k, Value x, const BlockDropout& d) 
 }
 
 Value applyTransformerBlock(const TransformerBlock& k, Value x, const AttentionMask& mask, const BlockDropout& d) {
-  Value att = selfAttention(layerNorm(x, k.ln1g, k.ln1b), k.wqkv, k.bqkv, k.wproj, k.bproj, k.heads, mask);
+  AttentionMask m = mask;
+  if (d.p > 0) m.dropout = d.p, m.step = d.step + double(kProbabilityStepOffset), m.stream = d.stream;
+  Value att = selfAttention(layerNorm(x, k.ln1g, k.ln1b), k.wqkv, k.bqkv, k.wproj, k.bproj, k.heads, m);
   return transformerMlp(k, x + drop(att, d, d.stream), d);
 }
 

@@ -17,11 +17,15 @@ struct TransformerBlock {
 
 /// Declares a block's parameters in `b`, each name prefixed by `prefix` ("h0.").
 TransformerBlock makeTransformerBlock(Builder& b, const std::string& prefix, int64_t width, int64_t heads);
-/// Dropout on a block's two residual branches (the attention's and the MLP's output), as GPT-2's.
+/// Dropout in a block, as GPT-2's: on the two residual branches (the attention's and the MLP's output)
+/// and on the attention probabilities.
 struct BlockDropout {
   double p = 0;        ///< the probability; 0: none
   Value step = {};     ///< the i32[] step counter the masks are drawn with (see dropout in ir/Builder.h)
-  int64_t stream = 0;  ///< the attention branch's stream; the MLP's is stream + 1
+  /// The attention branch's stream; the MLP's is stream + 1. The probabilities use stream too, with the
+  /// step counter plus 2^30: their counters (element + stream * numel, step) have another size of
+  /// tensor, so they are kept apart from the branches' by the second word.
+  int64_t stream = 0;
 };
 
 /// The residual MLP half of a block: x + proj(gelu(fc(LN2(x)))), the branch under dropout `d`.

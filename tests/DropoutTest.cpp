@@ -74,13 +74,45 @@ TEST_CASE("dropout: the mask changes with the step and the stream, and is fixed 
   CHECK_THROWS_WITH_AS(dropout(x, 0.5, x, 0), doctest::Contains("the step counter must be i32[], got f32[4]"), Error);
 }
 
+TEST_CASE("dropout on the attention probabilities: each output is the mean of v over the keys its mask keeps") {
+  // q = k = 0: every probability is 1/Tk, so with v = ones each output element of head h at query t is
+  // (the kept probabilities of row [b, h, t]) / (Tk (1 - p)), the mask that dropout draws on a [B, H, Tq, Tk].
+  const int64_t B = 2, T = 6, C = 8, H = 2;
+  const double p = 0.5;
+  Builder b("attention dropout");
+  Value zero = b.input("zero", {DType::F32, {B, T, C}});
+  Value v = b.input("v", {DType::F32, {B, T, C}});
+  Value step = b.input("step", {DType::I32, {}});
+  Value probs = b.input("probs", {DType::F32, {B, H, T, T}});
+  b.output("y", attention(zero, zero, v, H, {.causal = false, .keep = {}, .dropout = p, .step = step, .stream = 5}));
+  b.output("mask", dropout(probs, p, step, 5));
+  Graph g = b.finish();
+  HostTensor ones(DType::F32, {B, T, C}), onesP(DType::F32, {B, H, T, T});
+  for (double& x : ones.data) x = 1.0;
+  for (double& x : onesP.data) x = 1.0;
+  TensorMap out = evaluate(g, {{"zero", HostTensor(DType::F32, {B, T, C})}, {"v", ones}, {"probs", onesP},
+                               {"step", test::tensor(DType::I32, {}, {4})}});
+  const HostTensor &y = out.at("y"), &mask = out.at("mask");
+  int64_t dropped = 0;
+  for (int64_t bi = 0; bi < B; ++bi)
+    for (int64_t h = 0; h < H; ++h)
+      for (int64_t t = 0; t < T; ++t) {
+        double kept = 0;
+        for (int64_t j = 0; j < T; ++j) kept += mask.data[size_t(((bi * H + h) * T + t) * T + j)];
+        dropped += kept < double(T) / (1 - p) - 1e-9;
+        for (int64_t d = 0; d < C / H; ++d)
+          CHECK(y.data[size_t((bi * T + t) * C + h * (C / H) + d)] == doctest::Approx(kept / double(T)).epsilon(1e-6));
+      }
+  CHECK(dropped > 0);  // the rows are not all kept
+}
+
 TEST_CASE("dropout in a model: the GPT's step advances its counter, and the evaluation program has none") {
   const ModelSpec& gpt = findModel("gpt");
   Graph on = gpt.build(2, gpt.configure("layers=1,width=32,heads=2,seq=8,dropout=10"));
   Graph off = gpt.build(2, gpt.configure("layers=1,width=32,heads=2,seq=8"));
   CHECK(on.findLeaf("dropout.step"));
   CHECK_FALSE(off.findLeaf("dropout.step"));
-  CHECK(on.nodesWithOp(Op::Philox).size() == 3);  // the embeddings and the block's two branches
+  CHECK(on.nodesWithOp(Op::Philox).size() == 4);  // the embeddings, the block's two branches and its probabilities
   CHECK(off.nodesWithOp(Op::Philox).empty());
   InterpSession s(on, 0);
   TensorMap batch{{"tokens", HostTensor(DType::I32, {2, 8})}, {"targets", HostTensor(DType::I32, {2, 8})}};

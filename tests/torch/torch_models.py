@@ -39,14 +39,16 @@ class Attention(nn.Module):
         super().__init__()
         self.qkv, self.proj, self.heads, self.causal = nn.Linear(c, 3 * c), nn.Linear(c, c), heads, causal
 
-    def forward(self, x):
+    def forward(self, x, p=0.0, step=0, stream=0):
+        """With p > 0: dropout on the probabilities with kiln's masks (models/Transformer.h's BlockDropout:
+        the step counter plus 2^30)."""
         b, t, c = x.shape
         q, k, v = self.qkv(x).split(c, dim=2)
         q, k, v = (z.view(b, t, self.heads, c // self.heads).transpose(1, 2) for z in (q, k, v))
         att = (q @ k.transpose(-2, -1)) / (c // self.heads) ** 0.5
         if self.causal:
             att = att.masked_fill(~torch.tril(torch.ones(t, t, dtype=torch.bool)), float("-inf"))
-        att = F.softmax(att, dim=-1)
+        att = kiln_dropout(F.softmax(att, dim=-1), p, step + 2**30, stream)
         return self.proj((att @ v).transpose(1, 2).reshape(b, t, c))
 
 
@@ -136,7 +138,7 @@ class Transformer(nn.Module):
             x = self.embed.ln(x)
         x = kiln_dropout(x, p, self.step, 0)
         for l, b in enumerate(self.h if self.kind == "gpt" else self.layers):
-            x = x + kiln_dropout(b.attn(b.ln1(x)), p, self.step, 1 + 2 * l)
+            x = x + kiln_dropout(b.attn(b.ln1(x), p, self.step, 1 + 2 * l), p, self.step, 1 + 2 * l)
             x = x + kiln_dropout(b.mlp(b.ln2(x)), p, self.step, 2 + 2 * l)
         if self.training:
             self.step += 1
