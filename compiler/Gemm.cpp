@@ -3,7 +3,8 @@
 // into scratch as panels of NR columns and MR rows (zero-padded at the edges, transposes absorbed by the
 // packing), and every MR x NR tile of C computed by a micro-kernel of MR x NR/VL vector accumulators fed by
 // FMAs. Tiles at the edges are stored with masked stores and row guards; the epilogue of a fused kernel
-// runs on each tile after its last block of K, while the tile is in cache.
+// runs on the register tile after its last block of K, before anything is stored (or, when some member
+// cannot compute on vectors, on each stored tile element by element, while it is in cache).
 #include <algorithm>
 
 #include <fmt/format.h>
@@ -44,6 +45,9 @@ struct GemmLowering {
   /// apart); only the panel of the last M % MR rows is packed, zero-padded.
   bool directA = spec.aLayout != GemmSpec::Other && !prepackA;
   int64_t mFull = M / p.mr * p.mr;  // rows in whole panels
+  /// The epilogue runs on the register tile (else on the stored tile, element by element): when it
+  /// computes on vectors, and the result is not a batch's scratch that finishBatch scatters.
+  bool vectorEpilogue = epi && epi->applyVector && !spec.finishBatch;
 
   /// Where a micro-kernel reads A: element (i, kk) of its panel at base + i * rowStride + kk * kStride.
   struct PanelA {
@@ -313,6 +317,34 @@ struct GemmLowering {
     }
   }
 
+  /// The epilogue on the register tile at (row0, col0) after its last block of K, before anything is
+  /// stored: each accumulator (plus C's partial sum unless `first`) goes to the epilogue as a vector,
+  /// lanes past N masked, rows past M skipped; the partial sums are not stored.
+  void epilogueRegisters(llvm::Value* bi, llvm::Value* row0, llvm::Value* col0, llvm::Value* first) {
+    llvm::Value* laneIndex = lanes([&](int64_t l) { return b.getInt64(uint64_t(l)); });
+    llvm::Value* limit = b.CreateVectorSplat(unsigned(p.vl), k.c64(N));
+    llvm::Value* readC = b.CreateVectorSplat(unsigned(p.vl), b.CreateNot(first));
+    for (int64_t i = 0; i < p.mr; ++i) {
+      llvm::Value* row = b.CreateAdd(row0, k.c64(i));
+      when(b.CreateICmpSLT(row, k.c64(M)), [&] {
+        for (int64_t v = 0; v < nv; ++v) {
+          llvm::Value* col = b.CreateAdd(col0, k.c64(v * p.vl));
+          auto one = [&] {
+            llvm::Value* mask = b.CreateICmpSLT(b.CreateAdd(b.CreateVectorSplat(unsigned(p.vl), col), laneIndex), limit);
+            llvm::Value* sum = b.CreateLoad(vt, acc[size_t(i * nv + v)]);
+            llvm::Value* old = b.CreateMaskedLoad(vt, resultPtr(bi, row, col), llvm::Align(bytes), b.CreateAnd(mask, readC),
+                                                  llvm::ConstantFP::get(vt, 0.0));
+            sum = b.CreateSelect(first, sum, b.CreateFAdd(old, sum));
+            llvm::Value* flat = b.CreateAdd(b.CreateMul(resultBatch(bi), k.c64(M * N)), b.CreateAdd(b.CreateMul(row, k.c64(N)), col));
+            epi->applyVector(sum, flat, spec.indexOf(k, bi, row, col), mask);
+          };
+          if (v == 0) one();  // col0 < N
+          else when(b.CreateICmpSLT(col, k.c64(N)), one);
+        }
+      });
+    }
+  }
+
   /// The epilogue on the tile at (row0, col0), element by element, once its last block of K is stored.
   void epilogueTile(llvm::Value* bi, llvm::Value* row0, llvm::Value* col0) {
     k.loop(p.mr, [&](llvm::Value* i) {
@@ -350,8 +382,13 @@ struct GemmLowering {
         else if (mFull == M) microKernel(directPanel(bi, row0, pc), bp, kcCur);
         else ifElse(b.CreateICmpSLT(row0, k.c64(mFull)), [&] { microKernel(directPanel(bi, row0, pc), bp, kcCur); },
                     [&] { microKernel(packed, bp, kcCur); });
-        ifElse(first, [&] { storeTile(bi, row0, col0, false); }, [&] { storeTile(bi, row0, col0, true); });
-        if (epi) when(last, [&] { epilogueTile(bi, row0, col0); });
+        auto store = [&] { ifElse(first, [&] { storeTile(bi, row0, col0, false); }, [&] { storeTile(bi, row0, col0, true); }); };
+        if (vectorEpilogue) {
+          ifElse(last, [&] { epilogueRegisters(bi, row0, col0, first); }, store);
+        } else {
+          store();
+          if (epi) when(last, [&] { epilogueTile(bi, row0, col0); });
+        }
       }, true);
     }, true);
   }

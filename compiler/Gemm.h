@@ -64,4 +64,11 @@ std::optional<GemmShape> gemmShapeOf(const Graph& g, NodeId id);
 /// this host; empty for a node that is not a contraction.
 std::string describeGemm(const Graph& g, NodeId id);
 
+/// A kernel of a schedule (passes/Fuse.h), declared here rather than included.
+struct FusedKernel;
+/// Where a fused contraction kernel runs its epilogue (compiler/LowerFused.cpp): "epilogue on the register
+/// tile" when every member computes on vectors of a row of the result, else element by element on the
+/// stored tile, naming the first member that cannot; empty for other kernels.
+std::string describeEpilogue(const Graph& g, const FusedKernel& kernel);
+
 }  // namespace kiln

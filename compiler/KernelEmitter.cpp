@@ -140,6 +140,22 @@ void KernelEmitter::store(NodeId id, llvm::Value* index, llvm::Value* v) {
   accesses_.push_back({b_.CreateStore(v, address(id, index)), buffer(id)});
 }
 
+llvm::Value* KernelEmitter::loadVector(NodeId id, llvm::Value* index, llvm::Value* mask) {
+  DType t = g_[id].type.dtype;
+  auto lanes = llvm::cast<llvm::FixedVectorType>(mask->getType())->getNumElements();
+  llvm::Type* vt = llvm::FixedVectorType::get(storageType(t), lanes);
+  llvm::Align align(uint64_t(dtypeSize(t)));
+  llvm::CallInst* v = b_.CreateMaskedLoad(vt, address(id, index), align, mask, llvm::Constant::getNullValue(vt));
+  accesses_.push_back({v, buffer(id)});
+  return t == DType::Bool ? b_.CreateICmpNE(v, llvm::Constant::getNullValue(vt)) : v;
+}
+
+void KernelEmitter::storeVector(NodeId id, llvm::Value* index, llvm::Value* v, llvm::Value* mask) {
+  DType t = g_[id].type.dtype;
+  if (t == DType::Bool) v = b_.CreateZExt(v, llvm::FixedVectorType::get(b_.getInt8Ty(), llvm::cast<llvm::FixedVectorType>(v->getType())->getNumElements()));
+  accesses_.push_back({b_.CreateMaskedStore(v, address(id, index), llvm::Align(uint64_t(dtypeSize(t))), mask), buffer(id)});
+}
+
 void KernelEmitter::loop(llvm::Value* lo, llvm::Value* hi, const std::function<void(llvm::Value*)>& body, bool keepRolled) {
   llvm::BasicBlock* pre = b_.GetInsertBlock();
   llvm::BasicBlock* header = llvm::BasicBlock::Create(ctx(), "loop", fn_);

@@ -69,6 +69,11 @@ class KernelEmitter {
   void store(NodeId id, llvm::Value* index, llvm::Value* v);
   /// The address of element `index` of node `id`'s buffer.
   llvm::Value* address(NodeId id, llvm::Value* index);
+  /// Elements index.. of node `id`'s buffer as a vector of `mask`'s lanes (value types); lanes off the
+  /// mask are not read and are 0.
+  llvm::Value* loadVector(NodeId id, llvm::Value* index, llvm::Value* mask);
+  /// Stores the lanes of vector `v` that `mask` holds at elements index.. of node `id`'s buffer.
+  void storeVector(NodeId id, llvm::Value* index, llvm::Value* v, llvm::Value* mask);
 
   /// for (i = lo; i < hi; ++i) body(i), with i64 bounds. With `keepRolled`, LLVM may not unroll it (a loop
   /// over GEMM tiles whose body is already large: fully unrolled, codegen takes seconds).

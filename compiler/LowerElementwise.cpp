@@ -14,12 +14,13 @@ using llvm::Intrinsic::ID;
 llvm::Value* unary(KernelEmitter& k, Op op, llvm::Value* x) {
   llvm::IRBuilder<>& b = k.b();
   llvm::Type* t = x->getType();
-  bool fp = t->isFloatingPointTy();
+  bool fp = t->isFPOrFPVectorTy();
   switch (unaryOp(op)) {
-    case UnaryOp::Neg: return fp ? b.CreateFNeg(x) : b.CreateSub(b.getInt32(0), x);
-    case UnaryOp::Abs:
-      return fp ? k.intrinsic(llvm::Intrinsic::fabs, t, {x})
-                : b.CreateSelect(b.CreateICmpSLT(x, b.getInt32(0)), b.CreateSub(b.getInt32(0), x), x);
+    case UnaryOp::Neg: return fp ? b.CreateFNeg(x) : b.CreateSub(llvm::Constant::getNullValue(t), x);
+    case UnaryOp::Abs: {
+      llvm::Value* zero = llvm::Constant::getNullValue(t);
+      return fp ? k.intrinsic(llvm::Intrinsic::fabs, t, {x}) : b.CreateSelect(b.CreateICmpSLT(x, zero), b.CreateSub(zero, x), x);
+    }
     case UnaryOp::Exp: case UnaryOp::Log: case UnaryOp::Tanh: case UnaryOp::Sigmoid: case UnaryOp::Erf:
       return emitTranscendental(k, op, x);
     case UnaryOp::Sqrt: return k.intrinsic(llvm::Intrinsic::sqrt, t, {x});
@@ -57,7 +58,7 @@ llvm::Value* philox(llvm::IRBuilder<>& b, llvm::Value* c0, llvm::Value* c1) {
 llvm::Value* binary(KernelEmitter& k, Op op, llvm::Value* a, llvm::Value* c) {
   llvm::IRBuilder<>& b = k.b();
   llvm::Type* t = a->getType();
-  bool fp = t->isFloatingPointTy();
+  bool fp = t->isFPOrFPVectorTy();
   switch (binaryOp(op)) {
     case BinaryOp::Add: return fp ? b.CreateFAdd(a, c) : b.CreateAdd(a, c);
     case BinaryOp::Sub: return fp ? b.CreateFSub(a, c) : b.CreateSub(a, c);
@@ -74,7 +75,7 @@ llvm::Value* binary(KernelEmitter& k, Op op, llvm::Value* a, llvm::Value* c) {
 llvm::Value* compare(KernelEmitter& k, Op op, llvm::Value* a, llvm::Value* c) {
   llvm::IRBuilder<>& b = k.b();
   using P = llvm::CmpInst::Predicate;
-  bool fp = a->getType()->isFloatingPointTy(), flag = a->getType()->isIntegerTy(1);
+  bool fp = a->getType()->isFPOrFPVectorTy(), flag = a->getType()->getScalarType()->isIntegerTy(1);
   P p = P::FCMP_OEQ;
   switch (compareOp(op)) {  // NaN compares false, except ne
     case CompareOp::Eq: p = fp ? P::FCMP_OEQ : P::ICMP_EQ; break;
@@ -91,6 +92,7 @@ llvm::Value* compare(KernelEmitter& k, Op op, llvm::Value* a, llvm::Value* c) {
 llvm::Value* castValue(KernelEmitter& k, llvm::Value* x, DType from, DType to) {
   llvm::IRBuilder<>& b = k.b();
   llvm::Type* dst = k.valueType(to);
+  if (auto* v = llvm::dyn_cast<llvm::VectorType>(x->getType())) dst = llvm::VectorType::get(dst, v);  // lane by lane
   if (from == to) return x;
   if (to == DType::Bool)
     return isFloat(from) ? b.CreateFCmpUNE(x, llvm::ConstantFP::get(x->getType(), 0.0))
@@ -121,6 +123,19 @@ llvm::Value* emitElementwiseOp(KernelEmitter& k, const Node& n, const std::vecto
     case OpClass::Window: case OpClass::Index: break;
   }
   KILN_ASSERT(false, "not an element-wise op");
+}
+
+bool emitsOnVectors(const Graph& g, const Node& n) {
+  DType in = n.inputs.empty() ? n.type.dtype : g[n.inputs[0]].type.dtype;
+  switch (opInfo(n.op).cls) {
+    case OpClass::Unary: return !(in == DType::F64 && (n.op == Op::Tanh || n.op == Op::Erf));  // libm's
+    case OpClass::Binary: return !(n.op == Op::Div && !isFloat(n.type.dtype));  // fails on a zero divisor
+    case OpClass::Compare: case OpClass::Select: return true;
+    case OpClass::Cast: return !(isFloat(in) && n.type.dtype == DType::I32);  // fails on NaN and out of range
+    case OpClass::Leaf: case OpClass::Movement: case OpClass::Reduction: case OpClass::Contraction:
+    case OpClass::Window: case OpClass::Index: break;
+  }
+  return false;
 }
 
 int64_t lowerIota(KernelEmitter& k, NodeId id) {

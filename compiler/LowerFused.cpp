@@ -4,6 +4,7 @@
 #include <limits>
 #include <map>
 
+#include <fmt/format.h>
 #include <llvm/IR/Intrinsics.h>
 
 #include "compiler/Lowering.h"
@@ -16,19 +17,69 @@ namespace {
 
 using Index = std::vector<llvm::Value*>;
 
-/// Evaluates the expression members of a kernel at one element of its iteration space.
+/// The strides of broadcast `n`'s source along each of n's dims (0 where it is broadcast).
+std::vector<int64_t> broadcastStrides(const Graph& g, const Node& n) {
+  const Shape& s = g[n.inputs[0]].type.shape;
+  std::vector<int64_t> st = stridesOf(s), mapped(n.type.shape.size(), 0);
+  size_t lead = n.type.shape.size() - s.size();
+  for (size_t d = lead; d < mapped.size(); ++d) mapped[d] = s[d - lead] == 1 ? 0 : st[d - lead];
+  return mapped;
+}
+
+/// Along a vector of consecutive elements of broadcast `n` within its last `laneDims` dims: 0 when they
+/// read one element of the source, 1 when they read consecutive ones, -1 when neither.
+int laneStride(const Graph& g, const Node& n, size_t laneDims) {
+  std::vector<int64_t> mapped = broadcastStrides(g, n), strides = stridesOf(n.type.shape);
+  bool one = true, consecutive = true;
+  for (size_t d = n.type.shape.size() - std::min(laneDims, n.type.shape.size()); d < mapped.size(); ++d) {
+    if (n.type.shape[d] == 1) continue;  // never varies
+    one = one && mapped[d] == 0;
+    consecutive = consecutive && mapped[d] == strides[d];
+  }
+  return one ? 0 : consecutive ? 1 : -1;
+}
+
+/// The first expression member of `kernel` but `host` that cannot compute on vectors of consecutive
+/// elements within the last `laneDims` dims (vector mode below); none when all can.
+NodeId firstScalarMember(const Graph& g, const FusedKernel& kernel, NodeId host, size_t laneDims) {
+  for (NodeId m : kernel.nodes) {
+    if (m == host || !isExpressionMember(g, kernel, m)) continue;
+    if (g[m].op == Op::Broadcast ? laneStride(g, g[m], laneDims) < 0 : isElementwise(g[m].op) && !emitsOnVectors(g, g[m]))
+      return m;
+  }
+  return {};
+}
+
+/// The contraction a fused matmul or conv2d kernel runs its epilogue on, and how many dims of its index a
+/// row of the GEMM's result runs along (a matmul's last; a conv's last two, col = oh * OW + ow).
+std::pair<NodeId, size_t> contractionHost(const Graph& g, const FusedKernel& kernel) {
+  NodeId host;
+  for (NodeId m : kernel.nodes)
+    if (g[m].op == Op::Matmul || g[m].op == Op::Conv2d) host = m;
+  return {host, host.valid() && g[host].op == Op::Matmul ? 1 : 2};
+}
+
+/// Evaluates the expression members of a kernel at one element of its iteration space, or, with a
+/// `mask`, at a vector of consecutive elements (within the last `laneDims` dims of the index) under it.
 struct Evaluator {
   KernelEmitter& k;
   const Graph& g;
   const FusedKernel& kernel;
   std::map<int32_t, llvm::Value*> vals;
+  llvm::Value* mask = nullptr;  ///< vector mode: the lanes computed (elements flat..)
+  size_t laneDims = 1;
 
   bool member(NodeId n) const { return std::find(kernel.nodes.begin(), kernel.nodes.end(), n) != kernel.nodes.end(); }
 
-  llvm::Value* immediateOrLoad(NodeId x, llvm::Value* at) {
-    if (isSplatConstant(g, x)) return k.constant(g[x].type.dtype, std::get<ConstAttrs>(g[x].attrs).values[0]);
-    return k.load(x, at);
+  /// v, or in vector mode v in every lane.
+  llvm::Value* splat(llvm::Value* v) {
+    return mask ? k.b().CreateVectorSplat(llvm::cast<llvm::FixedVectorType>(mask->getType())->getElementCount(), v) : v;
   }
+  llvm::Value* immediateOrLoad(NodeId x, llvm::Value* at) {
+    if (isSplatConstant(g, x)) return splat(k.constant(g[x].type.dtype, std::get<ConstAttrs>(g[x].attrs).values[0]));
+    return mask ? k.loadVector(x, at, mask) : k.load(x, at);
+  }
+
 
   llvm::Value* operand(NodeId x, llvm::Value* flat) {
     auto it = vals.find(x.v);
@@ -42,14 +93,14 @@ struct Evaluator {
       const Node& n = g[m];
       if (n.op == Op::Broadcast) {
         NodeId src = n.inputs[0];
-        const Shape& s = g[src].type.shape;
-        std::vector<int64_t> st = stridesOf(s), mapped(n.type.shape.size(), 0);
-        size_t lead = n.type.shape.size() - s.size();
-        for (size_t d = lead; d < mapped.size(); ++d) mapped[d] = s[d - lead] == 1 ? 0 : st[d - lead];
+        std::vector<int64_t> mapped = broadcastStrides(g, n);
         // A stage of a rows kernel may hold a broadcast whose shape has other dims than the row's index
         // (the same elements, another shape): its index then comes from the flat position.
         Index at = idx.size() == mapped.size() ? idx : k.unflatten(flat, n.type.shape);
-        vals[m.v] = isSplatConstant(g, src) ? immediateOrLoad(src, nullptr) : k.load(src, k.linear(at, mapped));
+        llvm::Value* from = k.linear(at, mapped);
+        if (isSplatConstant(g, src)) vals[m.v] = immediateOrLoad(src, nullptr);
+        else if (mask && laneStride(g, n, laneDims) == 1) vals[m.v] = k.loadVector(src, from, mask);
+        else vals[m.v] = splat(k.load(src, from));  // vector mode: lane 0's element (in range) in every lane
         continue;
       }
       std::vector<llvm::Value*> args;
@@ -61,7 +112,10 @@ struct Evaluator {
   /// Stores the kernel's stored members that the expression computed.
   void store(llvm::Value* flat, bool includeRoot) {
     for (NodeId s : kernel.stores)
-      if ((includeRoot || s != kernel.root) && vals.count(s.v)) k.store(s, flat, vals[s.v]);
+      if ((includeRoot || s != kernel.root) && vals.count(s.v)) {
+        if (mask) k.storeVector(s, flat, vals[s.v], mask);
+        else k.store(s, flat, vals[s.v]);
+      }
   }
 
   bool needsIndex() const {
@@ -199,9 +253,7 @@ struct ReductionLowering {
 /// A matmul or conv2d with an element-wise epilogue.
 int64_t lowerContractionKernel(KernelEmitter& k, const FusedKernel& kernel) {
   const Graph& g = k.graph();
-  NodeId host;
-  for (NodeId m : kernel.nodes)
-    if (g[m].op == Op::Matmul || g[m].op == Op::Conv2d) host = m;
+  auto [host, laneDims] = contractionHost(g, kernel);
   // Partial sums go to the host's own scratch buffer (planned for this kernel only), so the epilogue may
   // write results over operands it reads (a parameter updated in place).
   Epilogue epi{host, [&](llvm::Value* value, llvm::Value* flat, const Index& idx) {
@@ -209,6 +261,12 @@ int64_t lowerContractionKernel(KernelEmitter& k, const FusedKernel& kernel) {
                  e.evaluate(flat, idx);
                  e.store(flat, true);
                }};
+  if (!firstScalarMember(g, kernel, host, laneDims).valid())  // on the register tile
+    epi.applyVector = [&, laneDims](llvm::Value* value, llvm::Value* flat, const Index& idx, llvm::Value* mask) {
+      Evaluator e{k, g, kernel, {{host.v, value}}, mask, laneDims};
+      e.evaluate(flat, idx);
+      e.store(flat, true);
+    };
   return g[host].op == Op::Matmul ? lowerMatmul(k, host, &epi) : lowerConv(k, host, &epi);
 }
 
@@ -313,6 +371,15 @@ struct RowsLowering {
 };
 
 }  // namespace
+
+std::string describeEpilogue(const Graph& g, const FusedKernel& kernel) {
+  if ((kernel.kind != KernelKind::Matmul && kernel.kind != KernelKind::Conv2d) || kernel.nodes.size() == 1) return "";
+  auto [host, laneDims] = contractionHost(g, kernel);
+  NodeId scalar = firstScalarMember(g, kernel, host, laneDims);
+  if (!scalar.valid()) return "epilogue on the register tile";
+  return fmt::format("epilogue element by element on the stored tile (%{} {} cannot compute on vectors)", scalar.v,
+                     opInfo(g[scalar].op).name);
+}
 
 int64_t lowerKernel(KernelEmitter& k, const FusedKernel& kernel, const std::string& name) {
   bool ownLoopNest = kernel.kind != KernelKind::Elementwise && kernel.kind != KernelKind::Reduction;

@@ -17,10 +17,19 @@ struct Epilogue {
   NodeId target;  ///< the node whose buffer holds the partial sums: the kernel's root
   /// Called with each finished element `value`, its row-major index `flat` (i64) and its index per dim.
   std::function<void(llvm::Value* value, llvm::Value* flat, const std::vector<llvm::Value*>& idx)> apply;
+  /// Set when the epilogue can run on a vector of finished elements in registers (a GEMM's register tile,
+  /// before anything is stored): `value` holds elements flat.. of one row of the GEMM's result, those
+  /// lanes `mask` holds; `idx` is the first one's index.
+  std::function<void(llvm::Value* value, llvm::Value* flat, const std::vector<llvm::Value*>& idx, llvm::Value* mask)>
+      applyVector = {};
 };
 
-/// The scalar computation of element-wise node `n` over operand values `args` (value types).
+/// The scalar computation of element-wise node `n` over operand values `args` (value types), or of each
+/// lane when they are vectors (where emitsOnVectors holds).
 llvm::Value* emitElementwiseOp(KernelEmitter& k, const Node& n, const std::vector<llvm::Value*>& args);
+/// Whether emitElementwiseOp computes element-wise node `n` on vectors: not the ops that can fail a
+/// kernel (integer division, a float cast to i32), nor f64 tanh and erf (libm's scalars).
+bool emitsOnVectors(const Graph& g, const Node& n);
 /// iota: each element's index along the axis (compiler/LowerElementwise.cpp).
 int64_t lowerIota(KernelEmitter& k, NodeId id);
 /// broadcast, permute, slice, concat and pad as strided copies; a reshape is a view and has no kernel

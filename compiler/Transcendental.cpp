@@ -23,12 +23,17 @@ constexpr float kErfSmall[] = {1.12837923f,    -0.376126289f,  0.112836257f, -0.
 constexpr float kErfLarge[] = {0.000114669296f, 0.561885715f, 0.0196039155f, -0.371693611f, 0.218765482f,
                                0.259326607f,    -0.561503887f, 0.456214011f,  -0.187195152f, 0.0320658349f};
 
+/// On f32 scalars or vectors of f32 (a GEMM's epilogue on its register tile): f is the type computed on and
+/// i the i32 type of as many lanes.
 struct F32 {
   KernelEmitter& k;
   llvm::IRBuilder<>& b;
-  llvm::Type* f = b.getFloatTy();
+  llvm::Type* f;
+  llvm::Type* i = f->isVectorTy() ? static_cast<llvm::Type*>(llvm::VectorType::get(b.getInt32Ty(), llvm::cast<llvm::VectorType>(f)))
+                                  : b.getInt32Ty();
 
   llvm::Value* c(float v) { return llvm::ConstantFP::get(f, v); }
+  llvm::Value* ci(int32_t v) { return llvm::ConstantInt::get(i, uint64_t(uint32_t(v))); }
   llvm::Value* fma(llvm::Value* a, llvm::Value* x, llvm::Value* y) { return k.intrinsic(llvm::Intrinsic::fma, f, {a, x, y}); }
   /// Horner: sum_i coeffs[i] t^i.
   template <size_t N>
@@ -44,7 +49,7 @@ struct F32 {
   llvm::Value* copysign(llvm::Value* mag, llvm::Value* sign) { return k.intrinsic(llvm::Intrinsic::copysign, f, {mag, sign}); }
   /// 2^e for an i32 e in the normal range [-126, 127].
   llvm::Value* pow2(llvm::Value* e) {
-    return b.CreateBitCast(b.CreateShl(b.CreateAdd(e, b.getInt32(127)), b.getInt32(23)), f);
+    return b.CreateBitCast(b.CreateShl(b.CreateAdd(e, ci(127)), ci(23)), f);
   }
 
   /// exp: x = n ln2 + r with |r| <= ln2/2; exp(r) by polynomial; 2^n applied in two halves so that results
@@ -56,8 +61,8 @@ struct F32 {
     llvm::Value* r = fma(n, c(-0.693359375f), xc);  // ln2 split in a short high part and a correction
     r = fma(n, c(2.12194440e-4f), r);
     llvm::Value* p = poly(r, kExp);
-    llvm::Value* ni = b.CreateFPToSI(sel(b.CreateFCmpUNO(n, n), c(0.0f), n), b.getInt32Ty());
-    llvm::Value* n1 = b.CreateAShr(ni, b.getInt32(1));
+    llvm::Value* ni = b.CreateFPToSI(sel(b.CreateFCmpUNO(n, n), c(0.0f), n), i);
+    llvm::Value* n1 = b.CreateAShr(ni, ci(1));
     llvm::Value* n2 = b.CreateSub(ni, n1);
     return b.CreateFMul(b.CreateFMul(p, pow2(n1)), pow2(n2));
   }
@@ -66,13 +71,13 @@ struct F32 {
   llvm::Value* log(llvm::Value* x) {
     llvm::Value* tiny = lt(x, 1.17549435e-38f);  // denormals: scale into the normal range first
     llvm::Value* xs = sel(tiny, b.CreateFMul(x, c(8388608.0f)), x);
-    llvm::Value* bits = b.CreateBitCast(xs, b.getInt32Ty());
-    llvm::Value* e = b.CreateSub(b.CreateLShr(bits, b.getInt32(23)), b.getInt32(127));
-    e = b.CreateSub(e, b.CreateSelect(tiny, b.getInt32(23), b.getInt32(0)));
-    llvm::Value* m = b.CreateBitCast(b.CreateOr(b.CreateAnd(bits, b.getInt32(0x007fffff)), b.getInt32(0x3f800000)), f);
+    llvm::Value* bits = b.CreateBitCast(xs, i);
+    llvm::Value* e = b.CreateSub(b.CreateLShr(bits, ci(23)), ci(127));
+    e = b.CreateSub(e, b.CreateSelect(tiny, ci(23), ci(0)));
+    llvm::Value* m = b.CreateBitCast(b.CreateOr(b.CreateAnd(bits, ci(0x007fffff)), ci(0x3f800000)), f);
     llvm::Value* big = gt(m, 1.41421356f);
     m = sel(big, b.CreateFMul(m, c(0.5f)), m);
-    e = b.CreateAdd(e, b.CreateZExt(big, b.getInt32Ty()));
+    e = b.CreateAdd(e, b.CreateZExt(big, i));
     llvm::Value* fr = b.CreateFSub(m, c(1.0f));
     llvm::Value* ef = b.CreateSIToFP(e, f);
     llvm::Value* r = fma(b.CreateFMul(fr, fr), poly(fr, kLog), fr);
@@ -114,11 +119,12 @@ struct F32 {
   }
 };
 
-/// f64: LLVM's exp/log intrinsics and libm's tanh and erf.
+/// f64 (scalars, or vectors but for tanh and erf): LLVM's exp/log intrinsics and libm's tanh and erf.
 llvm::Value* emitF64(KernelEmitter& k, Op op, llvm::Value* x) {
   llvm::IRBuilder<>& b = k.b();
-  llvm::Type* d = b.getDoubleTy();
+  llvm::Type* d = x->getType();
   auto libm = [&](const char* name) {
+    KILN_ASSERT(!d->isVectorTy(), "libm's f64 tanh and erf take scalars");
     llvm::FunctionCallee f = k.module().getOrInsertFunction(name, llvm::FunctionType::get(d, {d}, false));
     return b.CreateCall(f, {x});
   };
@@ -139,8 +145,8 @@ llvm::Value* emitF64(KernelEmitter& k, Op op, llvm::Value* x) {
 }  // namespace
 
 llvm::Value* emitTranscendental(KernelEmitter& k, Op op, llvm::Value* x) {
-  if (x->getType()->isDoubleTy()) return emitF64(k, op, x);
-  F32 e{k, k.b()};
+  if (x->getType()->getScalarType()->isDoubleTy()) return emitF64(k, op, x);
+  F32 e{k, k.b(), x->getType()};
   switch (op) {
     case Op::Exp: return e.exp(x);
     case Op::Log: return e.log(x);

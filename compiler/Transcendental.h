@@ -21,7 +21,8 @@ namespace kiln {
 /// The kernel emitter (compiler/KernelEmitter.h), declared here rather than included.
 class KernelEmitter;
 
-/// op(x) for Exp, Log, Tanh, Erf or Sigmoid; x is f32 or f64.
+/// op(x) for Exp, Log, Tanh, Erf or Sigmoid; x is f32 or f64, a scalar or a vector (f64 Tanh and Erf: a
+/// scalar).
 llvm::Value* emitTranscendental(KernelEmitter& k, Op op, llvm::Value* x);
 
 }  // namespace kiln

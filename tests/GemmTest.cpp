@@ -1,7 +1,9 @@
 // The GEMM engine against the interpreter over awkward shapes: M, N and K drawn from {1, 2, 3, 7, 15, 16,
 // 17, 31, 33, 64, 100, 257}, every transpose combination, batched and not, f32 and f64, bare and with a
-// fused epilogue (bias and ReLU). Each element must be within the forward error bound of any summation
-// order, (K + 2) u sum_k |a_ik| |b_kj| (u the unit roundoff of the dtype), of the interpreter's f64 value.
+// fused epilogue: on the register tile (a bias and ReLU; biases along the rows and the columns), or element
+// by element on the stored tile (a member that cannot compute on vectors: a cast to i32). Each element
+// must be within the forward error bound of any summation order, (K + 2) u sum_k |a_ik| |b_kj| (u the unit
+// roundoff of the dtype), of the interpreter's f64 value.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -13,31 +15,44 @@
 #include "compiler/Interpreter.h"
 #include "compiler/ParamInit.h"
 #include "ir/Builder.h"
+#include "ir/Printer.h"
 #include "tests/TestUtil.h"
 
 namespace kiln {
 
 namespace {
 
+/// The sweep's epilogues.
+enum class Epi {
+  None,
+  Relu,    ///< relu(y + 0.25): on the register tile
+  Biases,  ///< relu(y + r[N] + s[M, 1]): on the register tile, r read as vectors, s as one value a row
+  Scalar,  ///< select(y > 1e30, f(cast(y, i32)), y) + 0.5 = y + 0.5: element by element (the cast)
+};
+
 struct GemmCase {
   int64_t batch, M, N, K;
-  bool ta, tb, epilogue;
+  bool ta, tb;
+  Epi epilogue;
   DType dtype;
   std::string name() const {
-    return fmt::format("{}x[{}x{}x{}]{}{}{} {}", batch, M, N, K, ta ? " ta" : "", tb ? " tb" : "", epilogue ? " +relu" : "",
+    const char* epi[] = {"", " +relu", " +biases", " +scalar"};
+    return fmt::format("{}x[{}x{}x{}]{}{}{} {}", batch, M, N, K, ta ? " ta" : "", tb ? " tb" : "", epi[int(epilogue)],
                        dtypeName(dtype));
   }
 };
 
 /// About 240 cases: the dims crossed sparsely by a fixed stride through all 12^3 triples, each case with
-/// the next transpose combination, every third batched, every third with an epilogue, dtypes alternating.
+/// the next transpose combination, every third batched, every third with an epilogue (of each kind in
+/// turn), dtypes alternating.
 std::vector<GemmCase> cases() {
   const int64_t dims[] = {1, 2, 3, 7, 15, 16, 17, 31, 33, 64, 100, 257};
   std::vector<GemmCase> out;
   for (int64_t i = 0, c = 0; i < 12 * 12 * 12; i += 7, ++c) {
     int64_t M = dims[i % 12], N = dims[i / 12 % 12], K = dims[i / 144];
     if (M * N * K > (1 << 21)) continue;  // the interpreter's loops stay quick
-    out.push_back({c % 3 == 1 ? 3 : 1, M, N, K, (c & 1) != 0, (c & 2) != 0, c % 3 == 2, c % 2 ? DType::F64 : DType::F32});
+    Epi epi = c % 3 == 2 ? Epi(1 + c / 3 % 3) : Epi::None;
+    out.push_back({c % 3 == 1 ? 3 : 1, M, N, K, (c & 1) != 0, (c & 2) != 0, epi, c % 2 ? DType::F64 : DType::F32});
   }
   return out;
 }
@@ -50,7 +65,10 @@ void checkGroup(const std::vector<GemmCase>& group) {
     Shape as = c.ta ? Shape{c.K, c.M} : Shape{c.M, c.K}, bs = c.tb ? Shape{c.N, c.K} : Shape{c.K, c.N};
     if (c.batch > 1) as.insert(as.begin(), c.batch), bs.insert(bs.begin(), c.batch);
     Value y = matmul(b.input(fmt::format("a{}", i), {c.dtype, as}), b.input(fmt::format("b{}", i), {c.dtype, bs}), c.ta, c.tb);
-    if (c.epilogue) y = relu(y + 0.25);
+    if (c.epilogue == Epi::Relu) y = relu(y + 0.25);
+    if (c.epilogue == Epi::Biases)
+      y = relu(y + b.input(fmt::format("r{}", i), {c.dtype, {c.N}}) + b.input(fmt::format("s{}", i), {c.dtype, {c.M, 1}}));
+    if (c.epilogue == Epi::Scalar) y = select(gt(y, 1e30), cast(cast(y, DType::I32), c.dtype), y) + 0.5;
     b.output(fmt::format("y{}", i), y);
   }
   Graph g = b.finish();
@@ -74,7 +92,10 @@ void checkGroup(const std::vector<GemmCase>& group) {
             absSum += std::fabs(a * bv);
           }
           size_t at = size_t((bi * c.M + m) * c.N + n);
-          double bound = double(c.K + 2) * u * absSum + 4 * u * std::fabs(want.data[at]) + 1e-300;
+          double biases = 0;  // the epilogue's two roundings of the biases' adds
+          if (c.epilogue == Epi::Biases)
+            biases = std::fabs(feeds.at(fmt::format("r{}", i)).data[size_t(n)]) + std::fabs(feeds.at(fmt::format("s{}", i)).data[size_t(m)]);
+          double bound = double(c.K + 2) * u * absSum + 4 * u * (std::fabs(want.data[at]) + biases) + 1e-300;
           double excess = std::fabs(got.data[at] - want.data[at]) / bound;
           if (excess > worstExcess) worstExcess = excess, worst = int64_t(at);
         }
@@ -149,7 +170,14 @@ TEST_CASE("GEMM engine: conv2d and both its gradients, strides 1-3, padding 0-2,
     Value y = conv2d(x, w, {c.s, c.s}, {c.p, c.p});
     Value gy = b.input(fmt::format("g{}", i), y.type());
     ConvAttrs a{{c.s, c.s}, {c.p, c.p}, {}};
-    b.output(fmt::format("y{}", i), i % 2 ? relu(y + 0.5) : y);  // every other one with a fused epilogue
+    // Every other one with a fused epilogue: on the register tile (a constant bias, or one per channel,
+    // one value along a row of the GEMM's result), or element by element (a bias along the output's
+    // width, which is not consecutive along a row of OH * OW).
+    int64_t OH = y.dim(2), OW = y.dim(3);
+    if (i % 6 == 1 || i % 6 == 5) y = relu(y + 0.5);
+    if (i % 6 == 3) y = y + b.input(fmt::format("c{}", i), {DType::F32, {c.O, 1, 1}});
+    if (i % 6 == 3 && OH > 1 && OW > 1) y = y + b.input(fmt::format("v{}", i), {DType::F32, {OW}});
+    b.output(fmt::format("y{}", i), y);
     b.output(fmt::format("dx{}", i), b.add(Op::Conv2dGradInput, {gy, w}, a, x.type(), Site::current()));
     b.output(fmt::format("dw{}", i), b.add(Op::Conv2dGradWeight, {x, gy}, a, w.type(), Site::current()));
   }
@@ -180,6 +208,29 @@ TEST_CASE("GEMM engine: conv2d and both its gradients, strides 1-3, padding 0-2,
 }  // namespace kiln
 
 namespace kiln {
+
+TEST_CASE("kiln kernels says where each fused contraction runs its epilogue") {
+  Builder b("epilogues");
+  Value a = b.input("a", {DType::F32, {16, 32}}), w = b.input("w", {DType::F32, {32, 48}});
+  Value x = b.input("x", {DType::F32, {2, 3, 9, 9}}), k = b.input("k", {DType::F32, {4, 3, 3, 3}});
+  b.output("biased", relu(matmul(a, w) + b.input("bias", {DType::F32, {48}})));
+  Value y = matmul(a, b.input("w2", {DType::F32, {32, 48}}));  // another weight, so no common subexpression
+  b.output("scalar", select(gt(y, 1e30), cast(cast(y, DType::I32), DType::F32), y) + 0.5);
+  b.output("channels", conv2d(x, k, {1, 1}, {0, 0}) + b.input("cb", {DType::F32, {4, 1, 1}}));
+  b.output("columns", conv2d(x, b.input("k2", {DType::F32, {4, 3, 3, 3}}), {1, 1}, {0, 0}) * b.input("wb", {DType::F32, {7}}));
+  test::CliResult r = test::runKiln("kernels -", printGraph(b.finish()));
+  INFO(r.out, r.err);
+  REQUIRE(r.status == 0);
+  auto count = [&](const std::string& s) {
+    size_t n = 0;
+    for (size_t at = r.out.find(s); at != std::string::npos; at = r.out.find(s, at + 1)) ++n;
+    return n;
+  };
+  CHECK(count("epilogue on the register tile") == 2);  // the bias and ReLU; the channels' bias
+  CHECK(count("epilogue element by element on the stored tile (%") == 2);
+  CHECK(count(" cast cannot compute on vectors)") == 1);
+  CHECK(count(" broadcast cannot compute on vectors)") == 1);  // wb: not consecutive along OH * OW
+}
 
 TEST_CASE("kiln kernels prints the GEMM every matmul and convolution runs as, with its plan") {
   std::string kir = "kiln 1\n%0 = input {name=\"x\"} : f32[2,1,8,8]\n%1 = input {name=\"w\"} : f32[4,1,3,3]\n"

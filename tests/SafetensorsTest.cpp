@@ -93,7 +93,13 @@ TEST_CASE("a writer killed with SIGKILL mid-save leaves the old file whole, and 
     if (child == 0) {  // saves in a loop until killed
       for (;;) writeSafetensors(path, big);
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20 + 15 * round));
+    if (round % 2) {  // kill at a moment set by the clock
+      std::this_thread::sleep_for(std::chrono::milliseconds(20 + 15 * round));
+    } else {  // kill once a temporary exists, so at least these rounds land mid-write however loaded the machine
+      auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+      while (temporaries(dir, "ck.safetensors").empty() && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
     ::kill(child, SIGKILL);
     int status = 0;
     ::waitpid(child, &status, 0);

@@ -263,7 +263,8 @@ const char* kKernelsHelp =
     "usage: kiln kernels FILE|- [--no-simplify]\n"
     "Simplifies and fuses a graph and prints its kernels: each one's kind and root and, for a matmul or\n"
     "convolution, the GEMM the engine runs it as (batches and M x N x K) with the register tile and the\n"
-    "cache blocks it chose for this host.\n";
+    "cache blocks it chose for this host, and where a fused kernel runs its epilogue (on the register tile,\n"
+    "or element by element on the stored tile when a member cannot compute on vectors).\n";
 
 int cmdKernels(const std::vector<std::string>& argv) {
   if (wantsHelp(argv, kKernelsHelp)) return 0;
@@ -276,6 +277,7 @@ int cmdKernels(const std::vector<std::string>& argv) {
     std::cout << fmt::format("kernel {} {} -> %{} {}", i, kindName(g, kn), kn.root.v, g[kn.root].type.str());
     for (NodeId m : kn.nodes)
       if (std::string gemm = describeGemm(g, m); !gemm.empty()) std::cout << fmt::format("; %{} {}", m.v, gemm);
+    if (std::string epi = describeEpilogue(g, kn); !epi.empty()) std::cout << "; " << epi;
     std::cout << "\n";
   }
   return 0;
