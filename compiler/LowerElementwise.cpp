@@ -127,15 +127,10 @@ llvm::Value* emitElementwiseOp(KernelEmitter& k, const Node& n, const std::vecto
 
 bool emitsOnVectors(const Graph& g, const Node& n) {
   DType in = n.inputs.empty() ? n.type.dtype : g[n.inputs[0]].type.dtype;
-  switch (opInfo(n.op).cls) {
-    case OpClass::Unary: return !(in == DType::F64 && (n.op == Op::Tanh || n.op == Op::Erf));  // libm's
-    case OpClass::Binary: return !(n.op == Op::Div && !isFloat(n.type.dtype));  // fails on a zero divisor
-    case OpClass::Compare: case OpClass::Select: return true;
-    case OpClass::Cast: return !(isFloat(in) && n.type.dtype == DType::I32);  // fails on NaN and out of range
-    case OpClass::Leaf: case OpClass::Movement: case OpClass::Reduction: case OpClass::Contraction:
-    case OpClass::Window: case OpClass::Index: break;
-  }
-  return false;
+  if (n.op == Op::Div) return isFloat(n.type.dtype);                           // i32: fails on a zero divisor
+  if (n.op == Op::Cast) return !isFloat(in) || n.type.dtype != DType::I32;     // fails on NaN and out of range
+  if (n.op == Op::Tanh || n.op == Op::Erf) return in != DType::F64;            // f64: libm's scalars
+  return true;
 }
 
 int64_t lowerIota(KernelEmitter& k, NodeId id) {

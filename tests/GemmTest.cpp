@@ -209,6 +209,25 @@ TEST_CASE("GEMM engine: conv2d and both its gradients, strides 1-3, padding 0-2,
 
 namespace kiln {
 
+TEST_CASE("GEMM engine: an epilogue on the register tile reads and writes bool tensors") {
+  Builder b("bool-epilogue");
+  Value y = matmul(b.input("a", {DType::F32, {5, 20}}), b.input("w", {DType::F32, {20, 33}}));
+  Value keep = b.input("keep", {DType::Bool, {5, 33}});
+  b.output("kept", select(keep, Operand(y), Operand(0.0)));
+  b.output("positive", gt(y, 0.05));
+  Graph g = b.finish();
+  TensorMap feeds = randomInputs(g, 3);
+  HostTensor& k = feeds.at("keep");
+  for (size_t i = 0; i < k.data.size(); ++i) k.data[i] = double(i % 3 != 0);
+  TensorMap ref = evaluate(g, feeds, Precision::F64);
+  TensorMap jit = runCompiled(g, feeds, {true, std::string(KILN_BUILD_DIR) + "/kiln-cache"});
+  CHECK(jit.at("positive").data == ref.at("positive").data);  // no element within rounding of 0.05 at this seed
+  for (size_t i = 0; i < k.data.size(); ++i) {
+    CHECK(jit.at("kept").data[i] == doctest::Approx(ref.at("kept").data[i]).epsilon(1e-5));
+    if (k.data[i] == 0) CHECK(jit.at("kept").data[i] == 0);
+  }
+}
+
 TEST_CASE("kiln kernels says where each fused contraction runs its epilogue") {
   Builder b("epilogues");
   Value a = b.input("a", {DType::F32, {16, 32}}), w = b.input("w", {DType::F32, {32, 48}});
