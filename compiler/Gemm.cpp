@@ -294,36 +294,13 @@ struct GemmLowering {
   /// Runs `body` when `cond` holds (an empty else, which LLVM folds away).
   void when(llvm::Value* cond, const std::function<void()>& body) { ifElse(cond, body, [] {}); }
 
-  /// Stores the tile at (row0, col0) of batch bi: C = acc (not `accumulate`: the first block of K, of the
-  /// first batch when the batches are summed), else C += acc; masked past N, rows past M skipped.
-  void storeTile(llvm::Value* bi, llvm::Value* row0, llvm::Value* col0, bool accumulate) {
+  /// Calls f(slot, row, col, mask) for each accumulator of the tile at (row0, col0): `slot` holds the
+  /// accumulator of C's row `row`, columns col.., `mask` the lanes within N; rows past M are skipped, and
+  /// with `skipEmpty` so are vectors with no lane within N.
+  void tileVectors(llvm::Value* row0, llvm::Value* col0, bool skipEmpty,
+                   const std::function<void(llvm::Value*, llvm::Value*, llvm::Value*, llvm::Value*)>& f) {
     llvm::Value* laneIndex = lanes([&](int64_t l) { return b.getInt64(uint64_t(l)); });
     llvm::Value* limit = b.CreateVectorSplat(unsigned(p.vl), k.c64(N));
-    for (int64_t i = 0; i < p.mr; ++i) {
-      llvm::Value* row = b.CreateAdd(row0, k.c64(i));
-      when(b.CreateICmpSLT(row, k.c64(M)), [&] {
-        for (int64_t v = 0; v < nv; ++v) {
-          llvm::Value* col = b.CreateAdd(col0, k.c64(v * p.vl));
-          llvm::Value* mask = b.CreateICmpSLT(b.CreateAdd(b.CreateVectorSplat(unsigned(p.vl), col), laneIndex), limit);
-          llvm::Value* ptr = resultPtr(bi, row, col);
-          llvm::Value* sum = b.CreateLoad(vt, acc[size_t(i * nv + v)]);
-          if (accumulate) {
-            llvm::Value* old = b.CreateMaskedLoad(vt, ptr, llvm::Align(bytes), mask, llvm::ConstantFP::get(vt, 0.0));
-            sum = b.CreateFAdd(old, sum);
-          }
-          b.CreateMaskedStore(sum, ptr, llvm::Align(bytes), mask);
-        }
-      });
-    }
-  }
-
-  /// The epilogue on the register tile at (row0, col0) after its last block of K, before anything is
-  /// stored: each accumulator (plus C's partial sum unless `first`) goes to the epilogue as a vector,
-  /// lanes past N masked, rows past M skipped; the partial sums are not stored.
-  void epilogueRegisters(llvm::Value* bi, llvm::Value* row0, llvm::Value* col0, llvm::Value* first) {
-    llvm::Value* laneIndex = lanes([&](int64_t l) { return b.getInt64(uint64_t(l)); });
-    llvm::Value* limit = b.CreateVectorSplat(unsigned(p.vl), k.c64(N));
-    llvm::Value* readC = b.CreateVectorSplat(unsigned(p.vl), b.CreateNot(first));
     for (int64_t i = 0; i < p.mr; ++i) {
       llvm::Value* row = b.CreateAdd(row0, k.c64(i));
       when(b.CreateICmpSLT(row, k.c64(M)), [&] {
@@ -331,18 +308,39 @@ struct GemmLowering {
           llvm::Value* col = b.CreateAdd(col0, k.c64(v * p.vl));
           auto one = [&] {
             llvm::Value* mask = b.CreateICmpSLT(b.CreateAdd(b.CreateVectorSplat(unsigned(p.vl), col), laneIndex), limit);
-            llvm::Value* sum = b.CreateLoad(vt, acc[size_t(i * nv + v)]);
-            llvm::Value* old = b.CreateMaskedLoad(vt, resultPtr(bi, row, col), llvm::Align(bytes), b.CreateAnd(mask, readC),
-                                                  llvm::ConstantFP::get(vt, 0.0));
-            sum = b.CreateSelect(first, sum, b.CreateFAdd(old, sum));
-            llvm::Value* flat = b.CreateAdd(b.CreateMul(resultBatch(bi), k.c64(M * N)), b.CreateAdd(b.CreateMul(row, k.c64(N)), col));
-            epi->applyVector(sum, flat, spec.indexOf(k, bi, row, col), mask);
+            f(acc[size_t(i * nv + v)], row, col, mask);
           };
-          if (v == 0) one();  // col0 < N
+          if (v == 0 || !skipEmpty) one();  // col0 < N
           else when(b.CreateICmpSLT(col, k.c64(N)), one);
         }
       });
     }
+  }
+
+  /// Stores the tile at (row0, col0) of batch bi: C = acc (not `accumulate`: the first block of K, of the
+  /// first batch when the batches are summed), else C += acc; masked past N, rows past M skipped.
+  void storeTile(llvm::Value* bi, llvm::Value* row0, llvm::Value* col0, bool accumulate) {
+    tileVectors(row0, col0, false, [&](llvm::Value* slot, llvm::Value* row, llvm::Value* col, llvm::Value* mask) {
+      llvm::Value* ptr = resultPtr(bi, row, col);
+      llvm::Value* sum = b.CreateLoad(vt, slot);
+      if (accumulate)
+        sum = b.CreateFAdd(b.CreateMaskedLoad(vt, ptr, llvm::Align(bytes), mask, llvm::ConstantFP::get(vt, 0.0)), sum);
+      b.CreateMaskedStore(sum, ptr, llvm::Align(bytes), mask);
+    });
+  }
+
+  /// The epilogue on the register tile at (row0, col0) after its last block of K, before anything is
+  /// stored: each accumulator (plus C's partial sum unless `first`) goes to the epilogue as a vector,
+  /// lanes past N masked, rows past M skipped; the partial sums are not stored.
+  void epilogueRegisters(llvm::Value* bi, llvm::Value* row0, llvm::Value* col0, llvm::Value* first) {
+    llvm::Value* readC = b.CreateVectorSplat(unsigned(p.vl), b.CreateNot(first));
+    tileVectors(row0, col0, true, [&](llvm::Value* slot, llvm::Value* row, llvm::Value* col, llvm::Value* mask) {
+      llvm::Value* old = b.CreateMaskedLoad(vt, resultPtr(bi, row, col), llvm::Align(bytes), b.CreateAnd(mask, readC),
+                                            llvm::ConstantFP::get(vt, 0.0));
+      llvm::Value* sum = b.CreateSelect(first, b.CreateLoad(vt, slot), b.CreateFAdd(old, b.CreateLoad(vt, slot)));
+      llvm::Value* flat = b.CreateAdd(b.CreateMul(resultBatch(bi), k.c64(M * N)), b.CreateAdd(b.CreateMul(row, k.c64(N)), col));
+      epi->applyVector(sum, flat, spec.indexOf(k, bi, row, col), mask);
+    });
   }
 
   /// The epilogue on the tile at (row0, col0), element by element, once its last block of K is stored.
