@@ -311,34 +311,33 @@ void storeWindowRow(KernelEmitter& k, NodeId id, llvm::Value* rowBase, const std
   }
 }
 
-/// max_pool2d and max_pool2d_grad when the windows tile the input (stride = kernel, no padding), VL windows
-/// of a row at a time: each window row's KW * VL inputs are read as KW vectors and split by shuffles into
-/// KW vectors of one window column each; the maximum (the first one, NaN beating any number) is found lane
-/// by lane, and the gradient written back through the inverse shuffle, zero off each window's maximum.
-int64_t lowerMaxPoolTiledVector(KernelEmitter& k, NodeId id, int64_t vl) {
+/// The pooling ops when the windows tile the input (stride = kernel, no padding), VL windows of a row at a
+/// time: each window row's KW * VL inputs are read as KW vectors and split by shuffles into KW vectors of
+/// one window column each; max_pool2d finds the maximum (the first one, NaN beating any number) lane by
+/// lane, avg_pool2d sums them in row-major order; the gradients are written back through the inverse
+/// shuffle: max's zero off each window's maximum, avg's the window's share everywhere.
+int64_t lowerPoolTiledVector(KernelEmitter& k, NodeId id, int64_t vl) {
   const Graph& g = k.graph();
   const Node& n = g[id];
+  llvm::IRBuilder<>& b = k.b();
   auto& a = std::get<PoolAttrs>(n.attrs);
-  bool grad = n.op == Op::MaxPool2dGrad;
-  NodeId X = n.inputs[0];
-  NodeId Y = grad ? n.inputs[1] : id;  // the pooled side: the output, or the gradient flowing in
-  const Shape& xs = g[X].type.shape;
+  bool grad = n.op == Op::MaxPool2dGrad || n.op == Op::AvgPool2dGrad, avg = n.op == Op::AvgPool2d || n.op == Op::AvgPool2dGrad;
+  NodeId X = n.inputs[0];  // the input (avg_pool2d_grad reads none)
+  NodeId Y = n.op == Op::MaxPool2dGrad ? n.inputs[1] : n.op == Op::AvgPool2dGrad ? n.inputs[0] : id;  // the pooled side
+  const Shape& xs = grad ? n.type.shape : g[X].type.shape;
   const Shape& ys = g[Y].type.shape;
   int64_t H = xs[2], W = xs[3], OH = ys[2], OW = ys[3], KH = a.kernel[0], KW = a.kernel[1];
-  llvm::IRBuilder<>& b = k.b();
-  llvm::Type* t = k.valueType(n.type.dtype);
-  auto* vt = llvm::FixedVectorType::get(t, unsigned(vl));
+  auto* vt = llvm::FixedVectorType::get(k.valueType(n.type.dtype), unsigned(vl));
   llvm::Align align(dtypeSize(n.type.dtype));
   llvm::Value* zero = llvm::ConstantFP::get(vt, 0.0);
   llvm::Value* lane = b.CreateStepVector(llvm::FixedVectorType::get(b.getInt64Ty(), unsigned(vl)));
   auto below = [&](llvm::Value* limit, int64_t first) {  // lanes first + l < limit
-    return b.CreateICmpSLT(b.CreateAdd(lane, b.CreateVectorSplat(unsigned(vl), k.c64(first))),
-                           b.CreateVectorSplat(unsigned(vl), limit));
+    return b.CreateICmpSLT(b.CreateAdd(lane, b.CreateVectorSplat(unsigned(vl), k.c64(first))), b.CreateVectorSplat(unsigned(vl), limit));
   };
   // The outer loop (the kernel's range) runs over the N x C planes, each independent of the others.
   k.loop(k.rangeBegin(), k.rangeEnd(), [&](llvm::Value* plane) {
     if (grad && (H != OH * KH || W != OW * KW))  // rows or columns no window covers
-      k.loop(H * W, [&](llvm::Value* i) { k.store(id, b.CreateAdd(b.CreateMul(plane, k.c64(H * W)), i), llvm::ConstantFP::get(t, 0.0)); });
+      k.loop(H * W, [&](llvm::Value* i) { k.store(id, b.CreateAdd(b.CreateMul(plane, k.c64(H * W)), i), k.constant(n.type.dtype, 0.0)); });
     k.loop(k.c64(0), k.c64(OH), [&](llvm::Value* oh) {
       std::vector<llvm::Value*> po{plane, oh};
       k.loop(k.c64(0), k.c64((OW + vl - 1) / vl), [&](llvm::Value* chunk) {
@@ -353,22 +352,25 @@ int64_t lowerMaxPoolTiledVector(KernelEmitter& k, NodeId id, int64_t vl) {
           llvm::Value* h = b.CreateAdd(b.CreateMul(po[1], k.c64(KH)), k.c64(kh));
           llvm::Value* base = b.CreateAdd(k.linear({po[0], h}, {H * W, W}), b.CreateMul(ow0, k.c64(KW)));
           rowBase.push_back(base);
+          if (n.op == Op::AvgPool2dGrad) continue;
           for (llvm::Value* column : loadWindowRow(k, X, base, rowMasks, vt, align)) cand.push_back(column);
         }
-        auto [cur, best] = firstMaximum(b, cand);
         llvm::Value* out = b.CreateAdd(k.linear(po, {OH * OW, OW}), ow0);
         llvm::Value* windows = below(left, 0);
+        llvm::Value* area = llvm::ConstantFP::get(vt, double(KH * KW));
         if (!grad) {
-          b.CreateMaskedStore(cur, k.address(id, out), align, windows);
+          llvm::Value* sum = zero;  // avg: 0 + the window's elements in row-major order, over the area (as the interpreter)
+          for (size_t c = 0; avg && c < cand.size(); ++c) sum = b.CreateFAdd(sum, cand[c]);
+          b.CreateMaskedStore(avg ? b.CreateFDiv(sum, area) : firstMaximum(b, cand).first, k.address(id, out), align, windows);
           return;
         }
         llvm::Value* gy = b.CreateMaskedLoad(vt, k.address(Y, out), align, windows, zero);
+        llvm::Value* share = avg ? b.CreateFAdd(zero, b.CreateFDiv(gy, area)) : nullptr;  // 0 + gy / area, as the interpreter
+        llvm::Value* best = avg ? nullptr : firstMaximum(b, cand).second;
         for (int64_t kh = 0; kh < KH; ++kh) {
-          std::vector<llvm::Value*> cols;  // window column kw of each lane: gy where it is the maximum
-          for (int64_t kw = 0; kw < KW; ++kw) {
-            llvm::Value* here = b.CreateICmpEQ(best, llvm::ConstantInt::get(best->getType(), uint64_t(kh * KW + kw)));
-            cols.push_back(b.CreateSelect(here, gy, zero));
-          }
+          std::vector<llvm::Value*> cols;  // window column kw of each lane: max's gy where it is the maximum, avg's share
+          for (int64_t kw = 0; kw < KW; ++kw)
+            cols.push_back(avg ? share : b.CreateSelect(b.CreateICmpEQ(best, llvm::ConstantInt::get(best->getType(), uint64_t(kh * KW + kw))), gy, zero));
           storeWindowRow(k, id, rowBase[size_t(kh)], cols, rowMasks, align);
         }
       }, true);
@@ -381,8 +383,8 @@ int64_t lowerPool(KernelEmitter& k, NodeId id) {
   const Node& n = k.graph()[id];
   auto& a = std::get<PoolAttrs>(n.attrs);
   bool tiled = a.stride == a.kernel && a.padding == std::vector<int64_t>{0, 0};
-  if ((n.op == Op::MaxPool2d || n.op == Op::MaxPool2dGrad) && tiled && a.kernel[0] * a.kernel[1] <= 16)
-    return lowerMaxPoolTiledVector(k, id, (hostTarget().avx512 ? 64 : 32) / dtypeSize(n.type.dtype));
+  if (tiled && a.kernel[0] * a.kernel[1] <= 16)
+    return lowerPoolTiledVector(k, id, (hostTarget().avx512 ? 64 : 32) / dtypeSize(n.type.dtype));
   if (n.op == Op::MaxPool2dGrad && tiled) return lowerMaxPoolGradTiled(k, id);
   bool isGrad = n.op == Op::MaxPool2dGrad || n.op == Op::AvgPool2dGrad;
   bool isMax = n.op == Op::MaxPool2d || n.op == Op::MaxPool2dGrad;

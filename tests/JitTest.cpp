@@ -260,7 +260,7 @@ TEST_CASE("JIT: kernels that differ only in their arena offsets share one body, 
   std::filesystem::remove_all(dir);
 }
 
-TEST_CASE("JIT: max_pool2d and its gradient on windows that tile the input, vectorised, agree exactly with the interpreter") {
+TEST_CASE("JIT: max_pool2d, avg_pool2d and their gradients on windows that tile the input, vectorised, agree exactly with the interpreter") {
   struct PoolCase {
     int64_t kh, kw, oh, ow, extraH, extraW;
     DType dtype;
@@ -280,10 +280,15 @@ TEST_CASE("JIT: max_pool2d and its gradient on windows that tile the input, vect
     b.output(fmt::format("y{}", i), y);
     Value gy = b.input(fmt::format("g{}", i), y.type());
     b.output(fmt::format("dx{}", i), b.add(Op::MaxPool2dGrad, {x, gy}, a, Site::current()));
+    Value avg = b.add(Op::AvgPool2d, {x}, a, Site::current());
+    b.output(fmt::format("avg{}", i), avg);
+    b.output(fmt::format("davg{}", i), b.add(Op::AvgPool2dGrad, {gy}, a, x.type(), Site::current()));
   }
   Graph g = b.finish();
   TensorMap feeds = randomInputs(g, 8);
-  for (auto& [name, t] : feeds)  // few distinct values, so windows have ties; and a NaN now and then
+  // Few distinct values (halves: avg's sums are exact in any order), so windows have ties; and a NaN now
+  // and then.
+  for (auto& [name, t] : feeds)
     for (size_t e = 0; e < t.data.size(); ++e) t.data[e] = e % 37 == 5 ? NAN : std::round(t.data[e] * 2) / 2;
   TensorMap want = evaluate(g, feeds), got = test::runJit(g, feeds);
   for (const auto& [name, t] : want) {
