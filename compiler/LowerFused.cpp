@@ -40,12 +40,15 @@ int laneStride(const Graph& g, const Node& n, size_t laneDims) {
 }
 
 /// The first expression member of `kernel` but `host` that cannot compute on vectors of consecutive
-/// elements within the last `laneDims` dims (vector mode below); none when all can.
+/// elements within the last `laneDims` dims of the host's index (vector mode below); none when all can. A
+/// broadcast must have the host's shape: in another (a reshaped view) a run of lanes may cross its rows.
 NodeId firstScalarMember(const Graph& g, const FusedKernel& kernel, NodeId host, size_t laneDims) {
   for (NodeId m : kernel.nodes) {
     if (m == host || !isExpressionMember(g, kernel, m)) continue;
-    if (g[m].op == Op::Broadcast ? laneStride(g, g[m], laneDims) < 0 : isElementwise(g[m].op) && !emitsOnVectors(g, g[m]))
-      return m;
+    bool scalar = g[m].op == Op::Broadcast
+                      ? g[m].type.shape != g[host].type.shape || laneStride(g, g[m], laneDims) < 0
+                      : isElementwise(g[m].op) && !emitsOnVectors(g, g[m]);
+    if (scalar) return m;
   }
   return {};
 }
