@@ -152,7 +152,7 @@ llvm::Value* KernelEmitter::loadVector(NodeId id, llvm::Value* index, llvm::Valu
 
 void KernelEmitter::storeVector(NodeId id, llvm::Value* index, llvm::Value* v, llvm::Value* mask) {
   DType t = g_[id].type.dtype;
-  if (t == DType::Bool) v = b_.CreateZExt(v, llvm::FixedVectorType::get(b_.getInt8Ty(), llvm::cast<llvm::FixedVectorType>(v->getType())->getNumElements()));
+  if (t == DType::Bool) v = b_.CreateZExt(v, llvm::VectorType::get(b_.getInt8Ty(), llvm::cast<llvm::VectorType>(v->getType())));
   accesses_.push_back({b_.CreateMaskedStore(v, address(id, index), llvm::Align(uint64_t(dtypeSize(t))), mask), buffer(id)});
 }
 

@@ -83,7 +83,6 @@ struct Evaluator {
     return mask ? k.loadVector(x, at, mask) : k.load(x, at);
   }
 
-
   llvm::Value* operand(NodeId x, llvm::Value* flat) {
     auto it = vals.find(x.v);
     return it != vals.end() ? it->second : immediateOrLoad(x, flat);
