@@ -48,6 +48,8 @@ struct GemmLowering {
   /// The epilogue runs on the register tile (else on the stored tile, element by element): when it
   /// computes on vectors, and the result is not a batch's scratch that finishBatch scatters.
   bool vectorEpilogue = epi && epi->applyVector && !spec.finishBatch;
+  /// B is read where it lies, its rows N apart, instead of packed (see readsBInPlace).
+  bool directB = readsBInPlace(spec, spec.bLayout == GemmSpec::AlongMN, p);
 
   /// Where a micro-kernel reads A: element (i, kk) of its panel at base + i * rowStride + kk * kStride.
   struct PanelA {
@@ -254,15 +256,16 @@ struct GemmLowering {
     return {spec.aAddress(k, b.CreateAdd(batch, b.CreateAdd(b.CreateMul(pc, k.c64(M)), row0))), 1, M};
   }
 
-  /// The accumulators of one tile: sum over kk < kcCur of A's panel `ap` times packed B panel `bp`.
+  /// The accumulators of one tile: sum over kk < kcCur of A's panel `ap` times B's panel at `bp` (packed:
+  /// rows NR apart; with directB, B itself: rows N apart).
   void microKernel(PanelA ap, llvm::Value* bp, llvm::Value* kcCur) {
     llvm::Value* zero = llvm::ConstantFP::get(vt, 0.0);
     for (llvm::Value* a : acc) b.CreateStore(zero, a);
     k.loop(k.c64(0), kcCur, [&](llvm::Value* kk) {
       std::vector<llvm::Value*> bv;
-      llvm::Value* brow = b.CreateMul(kk, k.c64(p.nr));
+      llvm::Value* brow = b.CreateMul(kk, k.c64(directB ? N : p.nr));
       for (int64_t v = 0; v < nv; ++v)
-        bv.push_back(b.CreateAlignedLoad(vt, elementPtr(bp, b.CreateAdd(brow, k.c64(v * p.vl))), llvm::Align(64)));
+        bv.push_back(b.CreateAlignedLoad(vt, elementPtr(bp, b.CreateAdd(brow, k.c64(v * p.vl))), llvm::Align(directB ? bytes : 64)));
       llvm::Value* arow = b.CreateMul(kk, k.c64(ap.kStride));
       for (int64_t i = 0; i < p.mr; ++i) {
         llvm::Value* a = b.CreateLoad(t, elementPtr(ap.base, b.CreateAdd(arow, k.c64(i * ap.rowStride))));
@@ -370,8 +373,9 @@ struct GemmLowering {
       last = b.CreateAnd(last, b.CreateICmpEQ(bi, runLast));
     }
     k.loop(k.c64(0), bPanels, [&](llvm::Value* jr) {  // kept rolled: each tile is hundreds of instructions
-      llvm::Value* bp = elementPtr(packB, b.CreateMul(jr, k.c64(p.kc * p.nr)));
       llvm::Value* col0 = b.CreateAdd(jc, b.CreateMul(jr, k.c64(p.nr)));
+      llvm::Value* bp = directB ? spec.bAddress(k, b.CreateAdd(b.CreateMul(bi, k.c64(spec.bBatchStride)), b.CreateAdd(b.CreateMul(pc, k.c64(N)), col0)))
+                                : elementPtr(packB, b.CreateMul(jr, k.c64(p.kc * p.nr)));
       k.loop(k.c64(0), aPanels, [&](llvm::Value* ir) {
         llvm::Value* row0 = b.CreateAdd(ic, b.CreateMul(ir, k.c64(p.mr)));
         prefetchTile(bi, row0, col0);
@@ -439,7 +443,7 @@ struct GemmLowering {
       if (spec.startBatch) spec.startBatch(k, bi, jc, b.CreateAdd(jc, ncCur));
       llvm::Value* bPanels = b.CreateSDiv(b.CreateAdd(ncCur, k.c64(p.nr - 1)), k.c64(p.nr));
       depthBlocks([&](llvm::Value* pb, llvm::Value* pc, llvm::Value* kcCur) {
-        packBlockB(bi, jc, pc, kcCur, bPanels);
+        if (!directB) packBlockB(bi, jc, pc, kcCur, bPanels);
         if (directA && mFull < M) packBlockA(packA, bi, k.c64(mFull), pc, kcCur, k.c64(1));  // the ragged last panel
         rowBlocks([&](llvm::Value* ib, llvm::Value* ic, llvm::Value* aPanels) {
           llvm::Value* block = aBlock(ib, pb);

@@ -55,6 +55,11 @@ struct GemmShape {
 };
 /// The plan of a GEMM shape on this host.
 GemmPlan planGemm(const GemmShape& s);
+/// Whether the engine reads B where it lies instead of packing it: a plain row-major B (`bRowMajor`)
+/// whose columns are whole panels (N a multiple of NR), in a batched product whose B is small (at most
+/// 128 kB: the attention's products, packed afresh for every batch, where copying B cost more than its
+/// reuse saved).
+bool readsBInPlace(const GemmShape& s, bool bRowMajor, const GemmPlan& p);
 /// The GEMM node `id` runs as on the engine: matmul (batch dims flattened), conv2d (per sample: O x OH*OW
 /// x C*KH*KW), conv2d_grad_input (per sample: C*KH*KW x OH*OW x O, then col2im) and conv2d_grad_weight
 /// (per sample, summed: O x C*KH*KW x OH*OW); nothing for other ops.

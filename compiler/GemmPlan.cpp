@@ -105,13 +105,21 @@ std::optional<GemmShape> gemmShapeOf(const Graph& g, NodeId id) {
   }
 }
 
+bool readsBInPlace(const GemmShape& s, bool bRowMajor, const GemmPlan& p) {
+  return bRowMajor && s.batch > 1 && !s.sumBatches && s.N % p.nr == 0 && s.K * s.N * dtypeSize(s.dtype) <= (128 << 10);
+}
+
 std::string describeGemm(const Graph& g, NodeId id) {
   std::optional<GemmShape> s = gemmShapeOf(g, id);
   if (!s) return "";
   GemmPlan p = planGemm(*s);
   std::string sum = !s->sumBatches ? "" : s->groups > 1 ? fmt::format("{} sums of ", s->groups) : "sum of ";
-  return fmt::format("gemm {}{} x [{} x {} x {}] {}: {}", sum, s->batch, s->M, s->N, s->K,
-                     dtypeName(s->dtype), p.str());
+  const Node& n = g[id];
+  // B is row-major but for a matmul's transposed B and conv2d_grad_weight's (whose batches are summed).
+  bool rowMajor = n.op == Op::Matmul ? !std::get<MatmulAttrs>(n.attrs).transpose_b : n.op != Op::Conv2dGradWeight;
+  bool inPlace = readsBInPlace(*s, rowMajor, p);
+  return fmt::format("gemm {}{} x [{} x {} x {}] {}: {}{}", sum, s->batch, s->M, s->N, s->K, dtypeName(s->dtype), p.str(),
+                     inPlace ? ", B read in place" : "");
 }
 
 std::string GemmPlan::str() const {

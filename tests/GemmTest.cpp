@@ -260,6 +260,13 @@ TEST_CASE("kiln kernels prints the GEMM every matmul and convolution runs as, wi
   CHECK(r.status == 0);
   CHECK(r.out.find("%2 gemm 2 x [4 x 36 x 9] f32: tile ") != std::string::npos);  // per sample: O x OH*OW x C*KH*KW
   CHECK(r.out.find("%5 gemm 1 x [5 x 9 x 7] f32: tile ") != std::string::npos);
+  CHECK(r.out.find("in place") == std::string::npos);  // one product, and a transposed B: packed
+  // Batched with a row-major B of whole panels: read in place (the sweep's batched cases check its values).
+  test::CliResult batched = test::runKiln("kernels -", "kiln 1\n%0 = input {name=\"a\"} : f32[3,5,7]\n"
+                                                       "%1 = input {name=\"b\"} : f32[3,7,64]\n%2 = matmul %0, %1 : f32[3,5,64]\n"
+                                                       "output \"y\" = %2\n");
+  CHECK(batched.out.find("%2 gemm 3 x [5 x 64 x 7] f32: tile ") != std::string::npos);
+  CHECK(batched.out.find(", B read in place") != std::string::npos);
   Graph g = test::kir(kir);
   std::optional<GemmShape> s = gemmShapeOf(g, NodeId{5});
   REQUIRE(s);
