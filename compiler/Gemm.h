@@ -55,6 +55,15 @@ struct GemmShape {
 };
 /// The plan of a GEMM shape on this host.
 GemmPlan planGemm(const GemmShape& s);
+/// At most this many rows of A take the dot-product path (see usesDotPath).
+constexpr int64_t kDotMaxRows = 4;
+/// Whether a GEMM runs as dot products instead of on the packed engine (compiler/GemmDot.cpp): at most
+/// kDotMaxRows rows of A, both operands contiguous along K (`aAlongK`: A row-major, or one row; `bAlongK`:
+/// B transposed, as a linear layer's weight), no summed batches. A GEMV reads each element of B once, so
+/// packing B (and transposing it) cost more than the product.
+bool usesDotPath(const GemmShape& s, bool aAlongK, bool bAlongK);
+/// The columns of C a chunk of the dot-product path computes: about 1 MFLOP, whole groups of four.
+int64_t dotBlockColumns(const GemmShape& s);
 /// Whether the engine reads B where it lies instead of packing it: a plain row-major B (`bRowMajor`)
 /// whose columns are whole panels (N a multiple of NR), in a batched product whose B is small (at most
 /// 128 kB: the attention's products, packed afresh for every batch, where copying B cost more than its

@@ -74,6 +74,8 @@ GemmSpec gemmSpecFor(const Graph& g, NodeId id);
 /// Emits the GEMM of `spec` into the kernel begun, applying `epilogue` (if any) to each finished element;
 /// returns the outer-loop extent (the batch).
 int64_t lowerGemm(KernelEmitter& k, const GemmSpec& spec, const Epilogue* epilogue = nullptr);
+/// A GEMM that usesDotPath, as dot products along K (compiler/GemmDot.cpp); lowerGemm calls it.
+int64_t lowerDotGemm(KernelEmitter& k, const GemmSpec& spec, const Epilogue* epilogue);
 /// A matmul on the GEMM engine (compiler/Gemm.cpp).
 int64_t lowerMatmul(KernelEmitter& k, NodeId id, const Epilogue* epilogue = nullptr);
 /// conv2d, conv2d_grad_input and conv2d_grad_weight, which share one loop nest; `epilogue` as for matmul.

@@ -267,6 +267,12 @@ TEST_CASE("kiln kernels prints the GEMM every matmul and convolution runs as, wi
                                                        "output \"y\" = %2\n");
   CHECK(batched.out.find("%2 gemm 3 x [5 x 64 x 7] f32: tile ") != std::string::npos);
   CHECK(batched.out.find(", B read in place") != std::string::npos);
+  // One row against a transposed B (a linear layer on one token): dot products, nothing packed (the
+  // sweep's M = 1, 2, 3 cases with B transposed check its values).
+  test::CliResult gemv = test::runKiln("kernels -", "kiln 1\n%0 = input {name=\"x\"} : f32[1,40]\n"
+                                                    "%1 = input {name=\"w\"} : f32[30,40]\n%2 = matmul %0, %1 {transpose_b} : f32[1,30]\n"
+                                                    "output \"y\" = %2\n");
+  CHECK(gemv.out.find("%2 gemm 1 x [1 x 30 x 40] f32: dot products along K (") != std::string::npos);
   Graph g = test::kir(kir);
   std::optional<GemmShape> s = gemmShapeOf(g, NodeId{5});
   REQUIRE(s);
