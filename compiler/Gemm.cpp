@@ -538,9 +538,9 @@ int64_t lowerGemm(KernelEmitter& k, const GemmSpec& spec, const Epilogue* epi) {
     });
     return 1;
   }
-  bool plain = spec.aAddress && spec.bAddress && !spec.startBatch && !spec.finishBatch;
-  bool aAlongK = spec.aLayout == GemmSpec::AlongK || (spec.M == 1 && spec.aLayout == GemmSpec::AlongMN);
-  if (plain && usesDotPath(spec, aAlongK, spec.bLayout == GemmSpec::AlongK)) return lowerDotGemm(k, spec, epi);
+  bool plain = spec.aAddress && spec.bAddress && !spec.startBatch && !spec.finishBatch && spec.aLayout != GemmSpec::Other &&
+               spec.bLayout != GemmSpec::Other;
+  if (plain && usesDotPath(spec, spec.aLayout == GemmSpec::AlongMN, spec.bLayout == GemmSpec::AlongK)) return lowerDotGemm(k, spec, epi);
   return GemmLowering{k, spec, epi}.lower();
 }
 

@@ -57,11 +57,11 @@ struct GemmShape {
 GemmPlan planGemm(const GemmShape& s);
 /// At most this many rows of A take the dot-product path (see usesDotPath).
 constexpr int64_t kDotMaxRows = 4;
-/// Whether a GEMM runs as dot products instead of on the packed engine (compiler/GemmDot.cpp): at most
-/// kDotMaxRows rows of A, both operands contiguous along K (`aAlongK`: A row-major, or one row; `bAlongK`:
-/// B transposed, as a linear layer's weight), no summed batches. A GEMV reads each element of B once, so
-/// packing B (and transposing it) cost more than the product.
-bool usesDotPath(const GemmShape& s, bool aAlongK, bool bAlongK);
+/// Whether a GEMM of plain operands runs as dot products instead of on the packed engine
+/// (compiler/GemmDot.cpp): at most kDotMaxRows rows of A, both operands contiguous along K (A not
+/// transposed, or one row; B transposed, as a linear layer's weight), no summed batches. A GEMV reads each
+/// element of B once, so packing B (and transposing it) cost more than the product.
+bool usesDotPath(const GemmShape& s, bool aTransposed, bool bTransposed);
 /// The columns of C a chunk of the dot-product path computes: about 1 MFLOP, whole groups of four.
 int64_t dotBlockColumns(const GemmShape& s);
 /// Whether the engine reads B where it lies instead of packing it: a plain row-major B (`bRowMajor`)

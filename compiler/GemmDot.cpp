@@ -95,8 +95,8 @@ struct DotLowering {
 
 }  // namespace
 
-bool usesDotPath(const GemmShape& s, bool aAlongK, bool bAlongK) {
-  return bAlongK && aAlongK && !s.sumBatches && s.M <= kDotMaxRows && s.K >= 16 && s.N >= kDotCols;
+bool usesDotPath(const GemmShape& s, bool aTransposed, bool bTransposed) {
+  return bTransposed && (!aTransposed || s.M == 1) && !s.sumBatches && s.M <= kDotMaxRows && s.K >= 16 && s.N >= kDotCols;
 }
 
 int64_t dotBlockColumns(const GemmShape& s) {

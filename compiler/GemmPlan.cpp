@@ -115,15 +115,15 @@ std::string describeGemm(const Graph& g, NodeId id) {
   GemmPlan p = planGemm(*s);
   std::string sum = !s->sumBatches ? "" : s->groups > 1 ? fmt::format("{} sums of ", s->groups) : "sum of ";
   const Node& n = g[id];
-  // B is row-major but for a matmul's transposed B and conv2d_grad_weight's (whose batches are summed).
-  bool rowMajor = n.op == Op::Matmul ? !std::get<MatmulAttrs>(n.attrs).transpose_b : n.op != Op::Conv2dGradWeight;
-  bool inPlace = readsBInPlace(*s, rowMajor, p);
   if (n.op == Op::Matmul) {
     const MatmulAttrs& m = std::get<MatmulAttrs>(n.attrs);
-    if (usesDotPath(*s, !m.transpose_a || s->M == 1, m.transpose_b))
+    if (usesDotPath(*s, m.transpose_a, m.transpose_b))
       return fmt::format("gemm {} x [{} x {} x {}] {}: dot products along K ({} lanes), 4 columns at a time, blocks of {} columns",
                          s->batch, s->M, s->N, s->K, dtypeName(s->dtype), p.vl, dotBlockColumns(*s));
   }
+  // B is row-major but for a matmul's transposed B and conv2d_grad_weight's (whose batches are summed).
+  bool rowMajor = n.op == Op::Matmul ? !std::get<MatmulAttrs>(n.attrs).transpose_b : n.op != Op::Conv2dGradWeight;
+  bool inPlace = readsBInPlace(*s, rowMajor, p);
   return fmt::format("gemm {}{} x [{} x {} x {}] {}: {}{}", sum, s->batch, s->M, s->N, s->K, dtypeName(s->dtype), p.str(),
                      inPlace ? ", B read in place" : "");
 }
