@@ -45,6 +45,10 @@ struct GemmLowering {
   /// apart); only the panel of the last M % MR rows is packed, zero-padded.
   bool directA = spec.aLayout != GemmSpec::Other && !prepackA;
   int64_t mFull = M / p.mr * p.mr;  // rows in whole panels
+  /// Packing A stores whole vectors where a panel's depth is MR < VL elements (a masked store is
+  /// microcoded on AMD's AVX2): the lanes past MR spill into the next depth or panel, which is written
+  /// after, and past the last into this slack at the end of A's scratch.
+  int64_t packSlack = p.vl;
   /// The epilogue runs on the register tile (else on the stored tile, element by element): when it
   /// computes on vectors, and the result is not a batch's scratch that finishBatch scatters.
   bool vectorEpilogue = epi && epi->applyVector && !spec.finishBatch;
@@ -203,7 +207,7 @@ struct GemmLowering {
     llvm::Value* src = b.CreateAdd(b.CreateMul(bi, k.c64(spec.aBatchStride)), b.CreateAdd(b.CreateMul(b.CreateAdd(pc, kk), k.c64(M)), row0));
     llvm::Value* v = b.CreateMaskedLoad(vt, spec.aAddress(k, src), llvm::Align(bytes), inside, llvm::ConstantFP::get(vt, 0.0));
     llvm::Value* dst = b.CreateMul(b.CreateAdd(b.CreateMul(panel, k.c64(p.kc)), kk), k.c64(p.mr));
-    b.CreateMaskedStore(v, elementPtr(into, dst), llvm::Align(bytes), inTile);
+    b.CreateAlignedStore(v, elementPtr(into, dst), llvm::Align(bytes));  // lanes past MR: see packSlack
   }
 
   /// One MR x VL block of a row-major A's panel: its rows' depths kb*VL.., transposed (padded to VL x VL)
@@ -220,10 +224,9 @@ struct GemmLowering {
       rows.push_back(rowAlongK(spec.aAddress, spec.aBatchStride, bi, row, M, pc, kk0));
     }
     transposeInRegisters(rows);
-    llvm::Value* mask = firstLanes(p.mr);
-    for (int64_t q = 0; q < p.vl; ++q) {  // row q: depth kk0 + q of the MR rows
+    for (int64_t q = 0; q < p.vl; ++q) {  // row q: depth kk0 + q of the MR rows (lanes past MR: see packSlack)
       llvm::Value* dst = b.CreateMul(b.CreateAdd(b.CreateMul(panel, k.c64(p.kc)), b.CreateAdd(kk0, k.c64(q))), k.c64(p.mr));
-      b.CreateMaskedStore(rows[size_t(q)], elementPtr(into, dst), llvm::Align(bytes), mask);
+      b.CreateAlignedStore(rows[size_t(q)], elementPtr(into, dst), llvm::Align(bytes));
     }
   }
 
@@ -304,20 +307,27 @@ struct GemmLowering {
                    const std::function<void(llvm::Value*, llvm::Value*, llvm::Value*, llvm::Value*)>& f) {
     llvm::Value* laneIndex = lanes([&](int64_t l) { return b.getInt64(uint64_t(l)); });
     llvm::Value* limit = b.CreateVectorSplat(unsigned(p.vl), k.c64(N));
-    for (int64_t i = 0; i < p.mr; ++i) {
-      llvm::Value* row = b.CreateAdd(row0, k.c64(i));
-      when(b.CreateICmpSLT(row, k.c64(M)), [&] {
-        for (int64_t v = 0; v < nv; ++v) {
-          llvm::Value* col = b.CreateAdd(col0, k.c64(v * p.vl));
-          auto one = [&] {
-            llvm::Value* mask = b.CreateICmpSLT(b.CreateAdd(b.CreateVectorSplat(unsigned(p.vl), col), laneIndex), limit);
-            f(acc[size_t(i * nv + v)], row, col, mask);
-          };
-          if (v == 0 || !skipEmpty) one();  // col0 < N
-          else when(b.CreateICmpSLT(col, k.c64(N)), one);
-        }
-      });
-    }
+    auto rows = [&](bool full) {  // full: every column of the tile within N, every mask a constant
+      for (int64_t i = 0; i < p.mr; ++i) {
+        llvm::Value* row = b.CreateAdd(row0, k.c64(i));
+        when(b.CreateICmpSLT(row, k.c64(M)), [&] {
+          for (int64_t v = 0; v < nv; ++v) {
+            llvm::Value* col = b.CreateAdd(col0, k.c64(v * p.vl));
+            auto one = [&] {
+              llvm::Value* mask = full ? firstLanes(p.vl)
+                                       : b.CreateICmpSLT(b.CreateAdd(b.CreateVectorSplat(unsigned(p.vl), col), laneIndex), limit);
+              f(acc[size_t(i * nv + v)], row, col, mask);
+            };
+            if (full || v == 0 || !skipEmpty) one();  // col0 < N
+            else when(b.CreateICmpSLT(col, k.c64(N)), one);
+          }
+        });
+      }
+    };
+    // Masked stores are slow where masks are not registers (AVX2: vmaskmovps is microcoded on AMD), so
+    // tiles within N (all of them when N is whole tiles) get plain loads and stores.
+    if (N % p.nr == 0) rows(true);
+    else ifElse(b.CreateICmpSLE(b.CreateAdd(col0, k.c64(p.nr)), k.c64(N)), [&] { rows(true); }, [&] { rows(false); });
   }
 
   /// Stores the tile at (row0, col0) of batch bi: C = acc (not `accumulate`: the first block of K, of the
@@ -423,7 +433,7 @@ struct GemmLowering {
   int64_t lower() {
     packB = k.scratch(p.kc * roundUp(p.nc, p.nr) * bytes);
     int64_t aBlocks = prepackA ? ceilDiv(M, p.mc) * ceilDiv(K, p.kc) : 1;
-    packA = k.scratch(directA ? p.mr * p.kc * bytes : aBlocks * aBlockElements() * bytes);
+    packA = k.scratch((directA ? p.mr * p.kc : aBlocks * aBlockElements()) * bytes + packSlack * bytes);
     for (int64_t i = 0; i < p.mr * nv; ++i) acc.push_back(k.local(vt));
     if (spec.finishBatch) result = k.scratch(M * N * bytes);
     if (prepackA)  // the same A for every batch: pack each of its blocks once
