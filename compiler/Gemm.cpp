@@ -41,9 +41,13 @@ struct GemmLowering {
   llvm::Value* result = nullptr;  // with finishBatch: the batch's result in scratch
   std::vector<llvm::Value*> acc = {};  // mr * nv accumulator slots, row-major
   bool prepackA = spec.aShared && spec.batch > 1;  // pack A's blocks once, before the batch loop
-  /// The micro-kernel reads a plain A where it lies (no packing; its panel's rows are a constant stride
-  /// apart); only the panel of the last M % MR rows is packed, zero-padded.
-  bool directA = spec.aLayout != GemmSpec::Other && !prepackA;
+  /// A row-major A is read where it lies (its panel's rows K apart: MR streams along K), only the panel of
+  /// the last M % MR rows packed, zero-padded. A transposed A is packed but where few columns would share
+  /// it (N at most 4 tiles wide) and its depths lie close (M at most 1 kB): read in place, each depth of a
+  /// panel is a line of its own, M apart (4 kB at M = 1024: one set of L1, a page each).
+  bool directA = !prepackA &&
+                 (spec.aLayout == GemmSpec::AlongK ||
+                  (spec.aLayout == GemmSpec::AlongMN && N <= 4 * p.nr && M * bytes <= 1024));
   int64_t mFull = M / p.mr * p.mr;  // rows in whole panels
   /// Packing A stores whole vectors where a panel's depth is MR < VL elements (a masked store is
   /// microcoded on AMD's AVX2): the lanes past MR spill into the next depth or panel, which is written
@@ -430,6 +434,36 @@ struct GemmLowering {
     });
   }
 
+  /// Calls f(jc, ncCur) for block jb of NC columns: its first column and its width.
+  void columns(llvm::Value* jb, const std::function<void(llvm::Value*, llvm::Value*)>& f) {
+    llvm::Value* jc = b.CreateMul(jb, k.c64(p.nc));
+    f(jc, min64(b.CreateSub(k.c64(N), jc), p.nc));
+  }
+  /// Blocks [jbBegin, jbEnd) of batch bi's columns (with splitRows, of its block of rows onlyRows alone):
+  /// K outermost, so each block of A is packed once for all of them, and each block of B as its tiles
+  /// start (in L2).
+  void columnGroup(llvm::Value* bi, llvm::Value* jbBegin, llvm::Value* jbEnd, llvm::Value* onlyRows) {
+    if (spec.startBatch)
+      k.loop(jbBegin, jbEnd, [&](llvm::Value* jb) {
+        columns(jb, [&](llvm::Value* jc, llvm::Value* ncCur) { spec.startBatch(k, bi, jc, b.CreateAdd(jc, ncCur)); });
+      }, true);
+    depthBlocks([&](llvm::Value* pb, llvm::Value* pc, llvm::Value* kcCur) {
+      if (directA && mFull < M) packBlockA(packA, bi, k.c64(mFull), pc, kcCur, k.c64(1));  // the ragged last panel
+      rowBlocks([&](llvm::Value* ib, llvm::Value* ic, llvm::Value* aPanels) {
+        llvm::Value* block = aBlock(ib, pb);
+        if (!prepackA && !directA) packBlockA(block, bi, ic, pc, kcCur, aPanels);
+        k.loop(jbBegin, jbEnd, [&](llvm::Value* jb) {
+          columns(jb, [&](llvm::Value* jc, llvm::Value* ncCur) {
+            llvm::Value* bPanels = b.CreateSDiv(b.CreateAdd(ncCur, k.c64(p.nr - 1)), k.c64(p.nr));
+            if (!directB) packBlockB(bi, jc, pc, kcCur, bPanels);
+            tiles(bi, block, ic, jc, pc, kcCur, aPanels, bPanels);
+          });
+        }, true);
+      }, onlyRows);
+    });
+    if (spec.finishBatch) spec.finishBatch(k, bi, result);  // blocks == 1: the batch's whole result
+  }
+
   int64_t lower() {
     packB = k.scratch(p.kc * roundUp(p.nc, p.nr) * bytes);
     int64_t aBlocks = prepackA ? ceilDiv(M, p.mc) * ceilDiv(K, p.kc) : 1;
@@ -444,25 +478,8 @@ struct GemmLowering {
       });
     // The outer loop runs over (batch, block of NC columns), or with splitRows (batch, block of MC rows,
     // block of NC columns): iterations independent of each other, so any split of the range gives the
-    // same bits (the threads' chunks).
+    // same bits (the threads' chunks). A range's consecutive blocks of one batch's columns run as a group.
     int64_t blocks = ceilDiv(N, p.nc), mBlocks = spec.splitRows ? ceilDiv(M, p.mc) : 1;
-    llvm::Value* onlyRows = nullptr;  // with splitRows: the iteration's block of rows
-    auto columnBlock = [&](llvm::Value* bi, llvm::Value* jb) {
-      llvm::Value* jc = b.CreateMul(jb, k.c64(p.nc));
-      llvm::Value* ncCur = min64(b.CreateSub(k.c64(N), jc), p.nc);
-      if (spec.startBatch) spec.startBatch(k, bi, jc, b.CreateAdd(jc, ncCur));
-      llvm::Value* bPanels = b.CreateSDiv(b.CreateAdd(ncCur, k.c64(p.nr - 1)), k.c64(p.nr));
-      depthBlocks([&](llvm::Value* pb, llvm::Value* pc, llvm::Value* kcCur) {
-        if (!directB) packBlockB(bi, jc, pc, kcCur, bPanels);
-        if (directA && mFull < M) packBlockA(packA, bi, k.c64(mFull), pc, kcCur, k.c64(1));  // the ragged last panel
-        rowBlocks([&](llvm::Value* ib, llvm::Value* ic, llvm::Value* aPanels) {
-          llvm::Value* block = aBlock(ib, pb);
-          if (!prepackA && !directA) packBlockA(block, bi, ic, pc, kcCur, aPanels);
-          tiles(bi, block, ic, jc, pc, kcCur, aPanels, bPanels);
-        }, onlyRows);
-      });
-      if (spec.finishBatch) spec.finishBatch(k, bi, result);  // blocks == 1: the batch's whole result
-    };
     if (spec.sumBatches) {  // one result per (run, column block): the run's batches in order inside it
       k.loop(k.rangeBegin(), k.rangeEnd(), [&](llvm::Value* t) {
         run = b.CreateSDiv(t, k.c64(blocks));
@@ -470,15 +487,20 @@ struct GemmLowering {
         llvm::Value* end = k.groupBegin(b.CreateAdd(run, k.c64(1)), spec.batch, spec.groups);
         runLast = b.CreateSub(end, k.c64(1));
         llvm::Value* jb = b.CreateSRem(t, k.c64(blocks));
-        k.loop(runFirst, end, [&](llvm::Value* bi) { columnBlock(bi, jb); }, true);
+        k.loop(runFirst, end, [&](llvm::Value* bi) { columnGroup(bi, jb, b.CreateAdd(jb, k.c64(1)), nullptr); }, true);
       });
       return spec.groups * blocks;
     }
-    k.loop(k.rangeBegin(), k.rangeEnd(), [&](llvm::Value* t) {
-      llvm::Value* rest = b.CreateSDiv(t, k.c64(blocks));
-      if (spec.splitRows) onlyRows = b.CreateSRem(rest, k.c64(mBlocks));
-      columnBlock(b.CreateSDiv(rest, k.c64(mBlocks)), b.CreateSRem(t, k.c64(blocks)));
-    });
+    llvm::Value* begin = k.rangeBegin();
+    llvm::Value* end = k.rangeEnd();
+    llvm::Value* groupsEnd = b.CreateSDiv(b.CreateAdd(end, k.c64(blocks - 1)), k.c64(blocks));
+    k.loop(b.CreateSDiv(begin, k.c64(blocks)), groupsEnd, [&](llvm::Value* rest) {
+      llvm::Value* first = b.CreateMul(rest, k.c64(blocks));
+      llvm::Value* jbBegin = b.CreateSub(b.CreateSelect(b.CreateICmpSGT(begin, first), begin, first), first);
+      llvm::Value* jbEnd = min64(b.CreateSub(end, first), blocks);
+      llvm::Value* onlyRows = spec.splitRows ? b.CreateSRem(rest, k.c64(mBlocks)) : nullptr;
+      when(b.CreateICmpSLT(jbBegin, jbEnd), [&] { columnGroup(b.CreateSDiv(rest, k.c64(mBlocks)), jbBegin, jbEnd, onlyRows); });
+    }, true);
     return spec.batch * mBlocks * blocks;
   }
 };
