@@ -12,6 +12,11 @@
 
 namespace kiln {
 
+/// a / b rounded up (b > 0): the engine's block arithmetic.
+inline int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+/// a rounded up to a multiple of b (b > 0).
+inline int64_t roundUp(int64_t a, int64_t b) { return ceilDiv(a, b) * b; }
+
 /// How one matmul is blocked: an MR x NR register tile of MR x NR/VL vector accumulators, and cache
 /// blocks of KC (the contracted dimension), MC rows of A and NC columns of B.
 struct GemmPlan {

@@ -14,8 +14,6 @@ namespace {
 
 constexpr int64_t kDotCols = 4;  ///< columns of C (rows of B) computed together
 
-int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
-
 /// The dot-product kernel of one GEMM spec.
 struct DotLowering {
   KernelEmitter& k;

@@ -14,9 +14,6 @@ namespace kiln {
 
 namespace {
 
-int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
-int64_t roundUp(int64_t a, int64_t b) { return ceilDiv(a, b) * b; }
-
 /// A cache size from the C library, or `fallback` when it does not know.
 int64_t cacheBytes(int name, int64_t fallback) {
   long v = sysconf(name);
