@@ -56,6 +56,14 @@ struct GemmLowering {
   /// B is read where it lies, its rows N apart, instead of packed (see readsBInPlace).
   bool directB = readsBInPlace(spec, spec.bLayout == GemmSpec::AlongMN, p);
 
+  /// Elements from one packed panel of A to the next: KC x MR rounded up to an odd number of cache lines.
+  /// At 6 x 128 floats a panel is 48 lines, so packColumnsA's stores of one depth to 86 panels fell in 4
+  /// sets of L1 and missed it every time (1024x256x2048 ta on Zen 5: 177 GFLOP/s, 216 with the odd stride).
+  int64_t aPanelStride = (roundUp(p.kc * p.mr * bytes, 128) + 64) / bytes;
+  /// Where depth kk of packed panel `panel` starts in A's block.
+  llvm::Value* aPanelAt(llvm::Value* panel, llvm::Value* kk) {
+    return b.CreateAdd(b.CreateMul(panel, k.c64(aPanelStride)), b.CreateMul(kk, k.c64(p.mr)));
+  }
   /// Where a micro-kernel reads A: element (i, kk) of its panel at base + i * rowStride + kk * kStride.
   struct PanelA { llvm::Value* base; int64_t rowStride, kStride; };
 
@@ -174,7 +182,7 @@ struct GemmLowering {
     if (spec.aLayout == GemmSpec::AlongMN && p.mr <= p.vl) return packColumnsA(into, bi, ic, pc, kcCur, panels);
     k.loop(k.c64(0), panels, [&](llvm::Value* panel) {
       auto element = [&](llvm::Value* kk, llvm::Value* i) {
-        llvm::Value* dst = b.CreateAdd(b.CreateMul(b.CreateAdd(b.CreateMul(panel, k.c64(p.kc)), kk), k.c64(p.mr)), i);
+        llvm::Value* dst = b.CreateAdd(aPanelAt(panel, kk), i);
         llvm::Value* row = b.CreateAdd(b.CreateAdd(ic, b.CreateMul(panel, k.c64(p.mr))), i);
         llvm::Value* inside = b.CreateICmpSLT(row, k.c64(M));
         llvm::Value* v = aAt(bi, b.CreateSelect(inside, row, k.c64(0)), b.CreateAdd(pc, kk));
@@ -192,37 +200,38 @@ struct GemmLowering {
     }, true);  // rolled: a fully unrolled packing of constant size is huge code
   }
 
-  /// A transposed A (op(A)'s columns are A's rows) packed 8 panels at a time, depth by depth across them:
-  /// each depth reads a run of A's row, where panel by panel read depths M apart (4 kB at M = 1024: one
-  /// set of L1, each line fetched again for the next panel). With columnA's plain loads, 1024x256x2048 ta
-  /// went from 89 to 93 GFLOP/s on Zen 4; either change alone gained nothing. A depth's vector spills into
+  /// A transposed A (op(A)'s columns are A's rows) packed depth by depth across all the block's panels:
+  /// each depth reads one run of MC elements of A's row, and the row 8 depths ahead is asked for
+  /// meanwhile (a row is a page of its own at M = 1024, where the hardware's prefetchers stop). Packed 8
+  /// panels at a time without the prefetch, A took 30% of 1024x256x2048 ta on Zen 5 (167 GFLOP/s; 238
+  /// with its packing skipped, timed only; 209-216 now, with aPanelStride). A depth's vector spills into
   /// the depths after it, written later; the last depths' would reach the next panel: they store MR lanes.
   void packColumnsA(llvm::Value* into, llvm::Value* bi, llvm::Value* ic, llvm::Value* pc, llvm::Value* kcCur, llvm::Value* panels) {
     llvm::Value* spillFrom = b.CreateSub(kcCur, k.c64(std::min<int64_t>(ceilDiv(p.vl - p.mr, p.mr), p.kc)));
     spillFrom = b.CreateSelect(b.CreateICmpSGT(spillFrom, k.c64(0)), spillFrom, k.c64(0));
-    k.loop(k.c64(0), b.CreateSDiv(b.CreateAdd(panels, k.c64(7)), k.c64(8)), [&](llvm::Value* g) {
-      llvm::Value* first = b.CreateMul(g, k.c64(8));
-      llvm::Value* last = b.CreateSelect(b.CreateICmpSLT(b.CreateAdd(first, k.c64(8)), panels), b.CreateAdd(first, k.c64(8)), panels);
-      for (bool masked : {false, true})
-        k.loop(masked ? spillFrom : k.c64(0), masked ? kcCur : spillFrom, [&](llvm::Value* kk) {
-          k.loop(first, last, [&](llvm::Value* panel) { columnA(into, bi, ic, pc, panel, kk, masked && p.mr < p.vl); }, true);
-        }, true);
-    }, true);
+    for (bool masked : {false, true})
+      k.loop(masked ? spillFrom : k.c64(0), masked ? kcCur : spillFrom, [&](llvm::Value* kk) {
+        llvm::Value* ahead = min64(b.CreateAdd(b.CreateAdd(pc, kk), k.c64(8)), K - 1);  // 4 to 16: the same
+        k.loop(k.c64(0), panels, [&](llvm::Value* panel) { columnA(into, bi, ic, pc, panel, kk, ahead, masked && p.mr < p.vl); }, true);
+      }, true);
   }
 
   /// Depth kk of a transposed A's panel: its MR rows are contiguous in A, read as one vector, a plain load
   /// where its VL rows lie in A (lanes past MR: A's next rows), else masked, rows past M read as zero; then
   /// stored whole (the lanes past MR spill forward, see packColumnsA) or, with `masked`, its MR lanes alone.
+  /// The same rows at depth `ahead` are prefetched.
   void columnA(llvm::Value* into, llvm::Value* bi, llvm::Value* ic, llvm::Value* pc, llvm::Value* panel, llvm::Value* kk,
-               bool masked) {
+               llvm::Value* ahead, bool masked) {
     llvm::Value* row0 = b.CreateAdd(ic, b.CreateMul(panel, k.c64(p.mr)));
-    llvm::Value* src = b.CreateAdd(b.CreateMul(bi, k.c64(spec.aBatchStride)), b.CreateAdd(b.CreateMul(b.CreateAdd(pc, kk), k.c64(M)), row0));
-    llvm::Value* at = spec.aAddress(k, src);
-    llvm::Value* to = elementPtr(into, b.CreateMul(b.CreateAdd(b.CreateMul(panel, k.c64(p.kc)), kk), k.c64(p.mr)));
+    llvm::Value* batch = b.CreateMul(bi, k.c64(spec.aBatchStride));
+    llvm::Value* at = spec.aAddress(k, b.CreateAdd(batch, b.CreateAdd(b.CreateMul(b.CreateAdd(pc, kk), k.c64(M)), row0)));
+    llvm::Value* next = spec.aAddress(k, b.CreateAdd(batch, b.CreateAdd(b.CreateMul(ahead, k.c64(M)), row0)));
+    k.intrinsic(llvm::Intrinsic::prefetch, b.getPtrTy(), {next, b.getInt32(0), b.getInt32(3), b.getInt32(1)});
+    llvm::Value* to = elementPtr(into, aPanelAt(panel, kk));
     auto store = [&](llvm::Value* v) {
       masked ? (void)b.CreateMaskedStore(v, to, llvm::Align(bytes), firstLanes(p.mr)) : (void)b.CreateAlignedStore(v, to, llvm::Align(bytes));
     };
-    ifElse(b.CreateICmpSLE(b.CreateAdd(row0, k.c64(p.vl)), k.c64(M)), [&] { store(b.CreateAlignedLoad(vt, at, llvm::Align(bytes))); },
+    k.ifElse(b.CreateICmpSLE(b.CreateAdd(row0, k.c64(p.vl)), k.c64(M)), [&] { store(b.CreateAlignedLoad(vt, at, llvm::Align(bytes))); },
            [&] {
              llvm::Value* rows = b.CreateAdd(b.CreateVectorSplat(unsigned(p.vl), row0), lanes([&](int64_t l) { return b.getInt64(uint64_t(l)); }));
              llvm::Value* inside = b.CreateAnd(b.CreateICmpSLT(rows, b.CreateVectorSplat(unsigned(p.vl), k.c64(M))), firstLanes(p.mr));
@@ -245,7 +254,7 @@ struct GemmLowering {
     }
     transposeInRegisters(rows);
     for (int64_t q = 0; q < p.vl; ++q) {  // row q: depth kk0 + q of the MR rows (lanes past MR: see packSlack)
-      llvm::Value* dst = b.CreateMul(b.CreateAdd(b.CreateMul(panel, k.c64(p.kc)), b.CreateAdd(kk0, k.c64(q))), k.c64(p.mr));
+      llvm::Value* dst = aPanelAt(panel, b.CreateAdd(kk0, k.c64(q)));
       b.CreateAlignedStore(rows[size_t(q)], elementPtr(into, dst), llvm::Align(bytes));
     }
   }
@@ -302,23 +311,6 @@ struct GemmLowering {
     });
   }
 
-  /// Runs `then` when `cond` holds and `otherwise` when not.
-  void ifElse(llvm::Value* cond, const std::function<void()>& then, const std::function<void()>& otherwise) {
-    llvm::Function* fn = b.GetInsertBlock()->getParent();
-    llvm::BasicBlock* yes = llvm::BasicBlock::Create(k.ctx(), "then", fn);
-    llvm::BasicBlock* no = llvm::BasicBlock::Create(k.ctx(), "else", fn);
-    llvm::BasicBlock* done = llvm::BasicBlock::Create(k.ctx(), "done", fn);
-    b.CreateCondBr(cond, yes, no);
-    b.SetInsertPoint(yes);
-    then();
-    b.CreateBr(done);
-    b.SetInsertPoint(no);
-    otherwise();
-    b.CreateBr(done);
-    b.SetInsertPoint(done);
-  }
-  /// Runs `body` when `cond` holds (an empty else, which LLVM folds away).
-  void when(llvm::Value* cond, const std::function<void()>& body) { ifElse(cond, body, [] {}); }
 
   /// Calls f(slot, row, col, mask) for each accumulator of the tile at (row0, col0): `slot` holds the
   /// accumulator of C's row `row`, columns col.., `mask` the lanes within N; rows past M are skipped, and
@@ -330,7 +322,7 @@ struct GemmLowering {
     auto rows = [&](bool full) {  // full: every column of the tile within N, every mask a constant
       for (int64_t i = 0; i < p.mr; ++i) {
         llvm::Value* row = b.CreateAdd(row0, k.c64(i));
-        when(b.CreateICmpSLT(row, k.c64(M)), [&] {
+        k.when(b.CreateICmpSLT(row, k.c64(M)), [&] {
           for (int64_t v = 0; v < nv; ++v) {
             llvm::Value* col = b.CreateAdd(col0, k.c64(v * p.vl));
             auto one = [&] {
@@ -339,7 +331,7 @@ struct GemmLowering {
               f(acc[size_t(i * nv + v)], row, col, mask);
             };
             if (full || v == 0 || !skipEmpty) one();  // col0 < N
-            else when(b.CreateICmpSLT(col, k.c64(N)), one);
+            else k.when(b.CreateICmpSLT(col, k.c64(N)), one);
           }
         });
       }
@@ -347,7 +339,7 @@ struct GemmLowering {
     // Masked stores are slow where masks are not registers (AVX2: vmaskmovps is microcoded on AMD), so
     // tiles within N (all of them when N is whole tiles) get plain loads and stores.
     if (N % p.nr == 0) rows(true);
-    else ifElse(b.CreateICmpSLE(b.CreateAdd(col0, k.c64(p.nr)), k.c64(N)), [&] { rows(true); }, [&] { rows(false); });
+    else k.ifElse(b.CreateICmpSLE(b.CreateAdd(col0, k.c64(p.nr)), k.c64(N)), [&] { rows(true); }, [&] { rows(false); });
   }
 
   /// Stores the tile at (row0, col0) of batch bi: C = acc (not `accumulate`: the first block of K, of the
@@ -380,7 +372,7 @@ struct GemmLowering {
   void epilogueTile(llvm::Value* bi, llvm::Value* row0, llvm::Value* col0) {
     k.loop(p.mr, [&](llvm::Value* i) {
       llvm::Value* row = b.CreateAdd(row0, i);
-      when(b.CreateICmpSLT(row, k.c64(M)), [&] {
+      k.when(b.CreateICmpSLT(row, k.c64(M)), [&] {
         llvm::Value* rowBase = b.CreateAdd(b.CreateMul(resultBatch(bi), k.c64(M * N)), b.CreateMul(row, k.c64(N)));
         k.loop(col0, b.CreateSelect(b.CreateICmpSLT(b.CreateAdd(col0, k.c64(p.nr)), k.c64(N)),
                                     b.CreateAdd(col0, k.c64(p.nr)), k.c64(N)),
@@ -409,23 +401,23 @@ struct GemmLowering {
       k.loop(k.c64(0), aPanels, [&](llvm::Value* ir) {
         llvm::Value* row0 = b.CreateAdd(ic, b.CreateMul(ir, k.c64(p.mr)));
         prefetchTile(bi, row0, col0);
-        PanelA packed{elementPtr(aBlock, directA ? k.c64(0) : b.CreateMul(ir, k.c64(p.kc * p.mr))), 1, p.mr};
+        PanelA packed{elementPtr(aBlock, directA ? k.c64(0) : b.CreateMul(ir, k.c64(aPanelStride))), 1, p.mr};
         if (!directA) microKernel(packed, bp, kcCur);
         else if (mFull == M) microKernel(directPanel(bi, row0, pc), bp, kcCur);
-        else ifElse(b.CreateICmpSLT(row0, k.c64(mFull)), [&] { microKernel(directPanel(bi, row0, pc), bp, kcCur); },
+        else k.ifElse(b.CreateICmpSLT(row0, k.c64(mFull)), [&] { microKernel(directPanel(bi, row0, pc), bp, kcCur); },
                     [&] { microKernel(packed, bp, kcCur); });
-        auto store = [&] { ifElse(first, [&] { storeTile(bi, row0, col0, false); }, [&] { storeTile(bi, row0, col0, true); }); };
+        auto store = [&] { k.ifElse(first, [&] { storeTile(bi, row0, col0, false); }, [&] { storeTile(bi, row0, col0, true); }); };
         if (vectorEpilogue) {
-          ifElse(last, [&] { epilogueRegisters(bi, row0, col0, first); }, store);
+          k.ifElse(last, [&] { epilogueRegisters(bi, row0, col0, first); }, store);
         } else {
           store();
-          if (epi) when(last, [&] { epilogueTile(bi, row0, col0); });
+          if (epi) k.when(last, [&] { epilogueTile(bi, row0, col0); });
         }
       }, true);
     }, true);
   }
 
-  int64_t aBlockElements() const { return roundUp(p.mc, p.mr) * p.kc; }
+  int64_t aBlockElements() const { return ceilDiv(p.mc, p.mr) * aPanelStride; }
   /// Where block (ib, pb) of A is packed: one block reused, or with prepackA every block in its own place.
   llvm::Value* aBlock(llvm::Value* ib, llvm::Value* pb) {
     if (!prepackA) return packA;
@@ -515,7 +507,7 @@ struct GemmLowering {
       llvm::Value* jbBegin = b.CreateSub(b.CreateSelect(b.CreateICmpSGT(begin, first), begin, first), first);
       llvm::Value* jbEnd = min64(b.CreateSub(end, first), blocks);
       llvm::Value* onlyRows = spec.splitRows ? b.CreateSRem(rest, k.c64(mBlocks)) : nullptr;
-      when(b.CreateICmpSLT(jbBegin, jbEnd), [&] { columnGroup(b.CreateSDiv(rest, k.c64(mBlocks)), jbBegin, jbEnd, onlyRows); });
+      k.when(b.CreateICmpSLT(jbBegin, jbEnd), [&] { columnGroup(b.CreateSDiv(rest, k.c64(mBlocks)), jbBegin, jbEnd, onlyRows); });
     }, true);
     return spec.batch * mBlocks * blocks;
   }

@@ -156,6 +156,20 @@ void KernelEmitter::storeVector(NodeId id, llvm::Value* index, llvm::Value* v, l
   accesses_.push_back({b_.CreateMaskedStore(v, address(id, index), llvm::Align(uint64_t(dtypeSize(t))), mask), buffer(id)});
 }
 
+void KernelEmitter::ifElse(llvm::Value* cond, const std::function<void()>& then, const std::function<void()>& otherwise) {
+  llvm::BasicBlock* yes = llvm::BasicBlock::Create(ctx(), "then", fn_);
+  llvm::BasicBlock* no = llvm::BasicBlock::Create(ctx(), "else", fn_);
+  llvm::BasicBlock* done = llvm::BasicBlock::Create(ctx(), "done", fn_);
+  b_.CreateCondBr(cond, yes, no);
+  b_.SetInsertPoint(yes);
+  then();
+  b_.CreateBr(done);
+  b_.SetInsertPoint(no);
+  otherwise();
+  b_.CreateBr(done);
+  b_.SetInsertPoint(done);
+}
+
 void KernelEmitter::loop(llvm::Value* lo, llvm::Value* hi, const std::function<void(llvm::Value*)>& body, bool keepRolled) {
   llvm::BasicBlock* pre = b_.GetInsertBlock();
   llvm::BasicBlock* header = llvm::BasicBlock::Create(ctx(), "loop", fn_);

@@ -91,6 +91,10 @@ class KernelEmitter {
                    bool keepRolled = false);
   /// The first of `rows` rows in run `g` of `groups` runs, g * rows / groups (groupBegin of ir/Attrs.h).
   llvm::Value* groupBegin(llvm::Value* g, int64_t rows, int64_t groups);
+  /// Emits `then` where `cond` (i1) holds and `otherwise` where it does not, joining after both.
+  void ifElse(llvm::Value* cond, const std::function<void()>& then, const std::function<void()>& otherwise);
+  /// Emits `body` where `cond` holds (an empty else, which LLVM folds away).
+  void when(llvm::Value* cond, const std::function<void()>& body) { ifElse(cond, body, [] {}); }
   /// If `cond` (i1) holds, the kernel returns `status` (the first failure wins; the loop carries on).
   void failIf(llvm::Value* cond, KernelStatus status);
   /// A local variable of type `t`, allocated in the entry block (so it becomes a register).
