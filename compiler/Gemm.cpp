@@ -37,6 +37,7 @@ struct GemmLowering {
   llvm::Value* packB = nullptr;
   llvm::Value* result = nullptr;  // with finishBatch: the batch's result in scratch
   std::vector<llvm::Value*> acc = {};  // mr * nv accumulator slots, row-major
+  llvm::Value* tileBuffer = nullptr;   // with vectorEpilogue: the accumulators copied for a loop over rows
   bool prepackA = spec.aShared && spec.batch > 1;  // pack A's blocks once, before the batch loop
   /// A row-major A is read where it lies (its panel's rows K apart: MR streams along K), only the panel of
   /// the last M % MR rows packed, zero-padded. A transposed A is packed but where few columns would share
@@ -99,7 +100,7 @@ struct GemmLowering {
       // element by element.
       llvm::Value* full = b.CreateMul(b.CreateSDiv(kcCur, k.c64(p.vl)), k.c64(p.vl));
       k.loop(k.c64(0), b.CreateSDiv(kcCur, k.c64(p.vl)), [&](llvm::Value* kb) {
-        for (int64_t g = 0; g < nv; ++g) transposedBlockB(bi, jc, pc, panel, kb, g);
+        k.loop(k.c64(0), k.c64(nv), [&](llvm::Value* g) { transposedBlockB(bi, jc, pc, panel, kb, g); }, true);
       });
       k.loop(p.nr, [&](llvm::Value* j) { k.loop(full, kcCur, [&](llvm::Value* kk) { element(kk, j); }); });
     }, true);  // rolled: a fully unrolled packing of constant size is huge code
@@ -142,17 +143,17 @@ struct GemmLowering {
   }
 
   /// One VL x VL block of a transposed B's panel: columns g*VL.. of the panel, depths kb*VL.. of the block.
-  void transposedBlockB(llvm::Value* bi, llvm::Value* jc, llvm::Value* pc, llvm::Value* panel, llvm::Value* kb, int64_t g) {
+  void transposedBlockB(llvm::Value* bi, llvm::Value* jc, llvm::Value* pc, llvm::Value* panel, llvm::Value* kb, llvm::Value* g) {
     llvm::Value* kk0 = b.CreateMul(kb, k.c64(p.vl));
     std::vector<llvm::Value*> rows;
     for (int64_t c = 0; c < p.vl; ++c) {  // row c: column col of op(B), depths kk0.. (contiguous in B)
-      llvm::Value* col = b.CreateAdd(b.CreateAdd(jc, b.CreateMul(panel, k.c64(p.nr))), k.c64(g * p.vl + c));
+      llvm::Value* col = b.CreateAdd(b.CreateAdd(jc, b.CreateMul(panel, k.c64(p.nr))), b.CreateAdd(b.CreateMul(g, k.c64(p.vl)), k.c64(c)));
       rows.push_back(rowAlongK(spec.bAddress, spec.bBatchStride, bi, col, N, pc, kk0));
     }
     transposeInRegisters(rows);
     for (int64_t q = 0; q < p.vl; ++q) {  // row q now holds depth kk0 + q of the VL columns
       llvm::Value* dst = b.CreateAdd(b.CreateMul(b.CreateAdd(b.CreateMul(panel, k.c64(p.kc)), b.CreateAdd(kk0, k.c64(q))), k.c64(p.nr)),
-                                     k.c64(g * p.vl));
+                                     b.CreateMul(g, k.c64(p.vl)));
       b.CreateAlignedStore(rows[size_t(q)], elementPtr(packB, dst), llvm::Align(64));
     }
   }
@@ -314,44 +315,61 @@ struct GemmLowering {
 
   /// Calls f(slot, row, col, mask) for each accumulator of the tile at (row0, col0): `slot` holds the
   /// accumulator of C's row `row`, columns col.., `mask` the lanes within N; rows past M are skipped, and
-  /// with `skipEmpty` so are vectors with no lane within N.
-  void tileVectors(llvm::Value* row0, llvm::Value* col0, bool skipEmpty,
+  /// with `skipEmpty` so are vectors with no lane within N. With `rolled`, the accumulators are first
+  /// copied to tileBuffer and the rows run as a loop over it: one copy of f's code, not MR (the epilogue,
+  /// once per tile; unrolled, a weight gradient's optimizer update was a third of its kernel's IR).
+  void tileVectors(llvm::Value* row0, llvm::Value* col0, bool skipEmpty, bool rolled,
                    const std::function<void(llvm::Value*, llvm::Value*, llvm::Value*, llvm::Value*)>& f) {
     llvm::Value* laneIndex = lanes([&](int64_t l) { return b.getInt64(uint64_t(l)); });
     llvm::Value* limit = b.CreateVectorSplat(unsigned(p.vl), k.c64(N));
-    auto rows = [&](bool full) {  // full: every column of the tile within N, every mask a constant
-      for (int64_t i = 0; i < p.mr; ++i) {
-        llvm::Value* row = b.CreateAdd(row0, k.c64(i));
-        k.when(b.CreateICmpSLT(row, k.c64(M)), [&] {
-          for (int64_t v = 0; v < nv; ++v) {
-            llvm::Value* col = b.CreateAdd(col0, k.c64(v * p.vl));
-            auto one = [&] {
-              llvm::Value* mask = full ? firstLanes(p.vl)
-                                       : b.CreateICmpSLT(b.CreateAdd(b.CreateVectorSplat(unsigned(p.vl), col), laneIndex), limit);
-              f(acc[size_t(i * nv + v)], row, col, mask);
-            };
-            if (full || v == 0 || !skipEmpty) one();  // col0 < N
-            else k.when(b.CreateICmpSLT(col, k.c64(N)), one);
-          }
-        });
+    auto vectors = [&](bool full, llvm::Value* row, const std::function<llvm::Value*(int64_t)>& slot) {
+      for (int64_t v = 0; v < nv; ++v) {
+        llvm::Value* col = b.CreateAdd(col0, k.c64(v * p.vl));
+        auto one = [&] {
+          llvm::Value* mask = full ? firstLanes(p.vl)
+                                   : b.CreateICmpSLT(b.CreateAdd(b.CreateVectorSplat(unsigned(p.vl), col), laneIndex), limit);
+          f(slot(v), row, col, mask);
+        };
+        if (full || v == 0 || !skipEmpty) one();  // col0 < N
+        else k.when(b.CreateICmpSLT(col, k.c64(N)), one);
       }
     };
+    auto rows = [&](bool full) {  // full: every column of the tile within N, every mask a constant
+      if (rolled) {
+        k.loop(k.c64(0), min64(b.CreateSub(k.c64(M), row0), p.mr), [&](llvm::Value* i) {
+          vectors(full, b.CreateAdd(row0, i), [&](int64_t v) { return b.CreateInBoundsGEP(vt, tileBuffer, b.CreateAdd(b.CreateMul(i, k.c64(nv)), k.c64(v))); });
+        }, true);
+        return;
+      }
+      for (int64_t i = 0; i < p.mr; ++i) {
+        llvm::Value* row = b.CreateAdd(row0, k.c64(i));
+        k.when(b.CreateICmpSLT(row, k.c64(M)), [&] { vectors(full, row, [&](int64_t v) { return acc[size_t(i * nv + v)]; }); });
+      }
+    };
+    if (rolled)
+      for (size_t i = 0; i < acc.size(); ++i) b.CreateStore(b.CreateLoad(vt, acc[i]), b.CreateConstInBoundsGEP1_64(vt, tileBuffer, i));
     // Masked stores are slow where masks are not registers (AVX2: vmaskmovps is microcoded on AMD), so
-    // tiles within N (all of them when N is whole tiles) get plain loads and stores.
+    // there tiles within N get plain loads and stores; AVX-512's masks are registers, and one variant of
+    // the code is less to compile.
     if (N % p.nr == 0) rows(true);
+    else if (p.vl * bytes == 64) rows(false);
     else k.ifElse(b.CreateICmpSLE(b.CreateAdd(col0, k.c64(p.nr)), k.c64(N)), [&] { rows(true); }, [&] { rows(false); });
   }
 
-  /// Stores the tile at (row0, col0) of batch bi: C = acc (not `accumulate`: the first block of K, of the
-  /// first batch when the batches are summed), else C += acc; masked past N, rows past M skipped.
-  void storeTile(llvm::Value* bi, llvm::Value* row0, llvm::Value* col0, bool accumulate) {
-    tileVectors(row0, col0, false, [&](llvm::Value* slot, llvm::Value* row, llvm::Value* col, llvm::Value* mask) {
+  /// Stores the tile at (row0, col0) of batch bi: C = acc where `first` holds (the first block of K, of
+  /// the first batch when the batches are summed), else C += acc; masked past N, rows past M skipped.
+  void storeTile(llvm::Value* bi, llvm::Value* row0, llvm::Value* col0, llvm::Value* first) {
+    llvm::Value* readC = b.CreateVectorSplat(unsigned(p.vl), b.CreateNot(first));
+    tileVectors(row0, col0, false, false, [&](llvm::Value* slot, llvm::Value* row, llvm::Value* col, llvm::Value* mask) {
       llvm::Value* ptr = resultPtr(bi, row, col);
-      llvm::Value* sum = b.CreateLoad(vt, slot);
-      if (accumulate)
-        sum = b.CreateFAdd(b.CreateMaskedLoad(vt, ptr, llvm::Align(bytes), mask, llvm::ConstantFP::get(vt, 0.0)), sum);
-      b.CreateMaskedStore(sum, ptr, llvm::Align(bytes), mask);
+      b.CreateMaskedStore(sumWithC(slot, ptr, mask, readC, first), ptr, llvm::Align(bytes), mask);
     });
+  }
+  /// The accumulator in `slot`, plus C's partial sum at `ptr` (the lanes of `mask`) unless `first`.
+  llvm::Value* sumWithC(llvm::Value* slot, llvm::Value* ptr, llvm::Value* mask, llvm::Value* readC, llvm::Value* first) {
+    llvm::Value* old = b.CreateMaskedLoad(vt, ptr, llvm::Align(bytes), b.CreateAnd(mask, readC), llvm::ConstantFP::get(vt, 0.0));
+    llvm::Value* sum = b.CreateLoad(vt, slot);
+    return b.CreateSelect(first, sum, b.CreateFAdd(old, sum));
   }
 
   /// The epilogue on the register tile at (row0, col0) after its last block of K, before anything is
@@ -359,10 +377,8 @@ struct GemmLowering {
   /// lanes past N masked, rows past M skipped; the partial sums are not stored.
   void epilogueRegisters(llvm::Value* bi, llvm::Value* row0, llvm::Value* col0, llvm::Value* first) {
     llvm::Value* readC = b.CreateVectorSplat(unsigned(p.vl), b.CreateNot(first));
-    tileVectors(row0, col0, true, [&](llvm::Value* slot, llvm::Value* row, llvm::Value* col, llvm::Value* mask) {
-      llvm::Value* old = b.CreateMaskedLoad(vt, resultPtr(bi, row, col), llvm::Align(bytes), b.CreateAnd(mask, readC),
-                                            llvm::ConstantFP::get(vt, 0.0));
-      llvm::Value* sum = b.CreateSelect(first, b.CreateLoad(vt, slot), b.CreateFAdd(old, b.CreateLoad(vt, slot)));
+    tileVectors(row0, col0, true, true, [&](llvm::Value* slot, llvm::Value* row, llvm::Value* col, llvm::Value* mask) {
+      llvm::Value* sum = sumWithC(slot, resultPtr(bi, row, col), mask, readC, first);
       llvm::Value* flat = b.CreateAdd(b.CreateMul(resultBatch(bi), k.c64(M * N)), b.CreateAdd(b.CreateMul(row, k.c64(N)), col));
       epi->applyVector(sum, flat, spec.indexOf(k, bi, row, col), mask);
     });
@@ -406,7 +422,7 @@ struct GemmLowering {
         else if (mFull == M) microKernel(directPanel(bi, row0, pc), bp, kcCur);
         else k.ifElse(b.CreateICmpSLT(row0, k.c64(mFull)), [&] { microKernel(directPanel(bi, row0, pc), bp, kcCur); },
                     [&] { microKernel(packed, bp, kcCur); });
-        auto store = [&] { k.ifElse(first, [&] { storeTile(bi, row0, col0, false); }, [&] { storeTile(bi, row0, col0, true); }); };
+        auto store = [&] { storeTile(bi, row0, col0, first); };
         if (vectorEpilogue) {
           k.ifElse(last, [&] { epilogueRegisters(bi, row0, col0, first); }, store);
         } else {
@@ -477,6 +493,7 @@ struct GemmLowering {
     int64_t aBlocks = prepackA ? ceilDiv(M, p.mc) * ceilDiv(K, p.kc) : 1;
     packA = k.scratch((directA ? p.mr * p.kc : aBlocks * aBlockElements()) * bytes + packSlack * bytes);
     for (int64_t i = 0; i < p.mr * nv; ++i) acc.push_back(k.local(vt));
+    if (vectorEpilogue) tileBuffer = k.local(llvm::ArrayType::get(vt, uint64_t(p.mr * nv)));
     if (spec.finishBatch) result = k.scratch(M * N * bytes);
     if (prepackA)  // the same A for every batch: pack each of its blocks once
       depthBlocks([&](llvm::Value* pb, llvm::Value* pc, llvm::Value* kcCur) {
@@ -523,49 +540,6 @@ GemmSpec gemmSpecFor(const Graph& g, NodeId id) {
   return s;
 }
 
-namespace {
-
-/// A matmul node as a GEMM: op(A) and op(B) read through their transposes, batch dims flattened.
-GemmSpec matmulSpec(const Graph& g, NodeId id, const Epilogue* epi) {
-  const Node& n = g[id];
-  const MatmulAttrs a = std::get<MatmulAttrs>(n.attrs);
-  const Shape& out = n.type.shape;
-  Shape batchShape(out.begin(), out.end() - 2);
-  GemmSpec s = gemmSpecFor(g, id);
-  int64_t M = s.M, N = s.N, K = s.K;
-  NodeId A = n.inputs[0], B = n.inputs[1];
-  s.aAddress = [=](KernelEmitter& k, llvm::Value* i) { return k.address(A, i); };
-  s.bAddress = [=](KernelEmitter& k, llvm::Value* i) { return k.address(B, i); };
-  s.c = epi ? epi->target : id;
-  s.aLayout = a.transpose_a ? GemmSpec::AlongMN : GemmSpec::AlongK;
-  s.bLayout = a.transpose_b ? GemmSpec::AlongK : GemmSpec::AlongMN;
-  s.aBatchStride = M * K, s.bBatchStride = K * N;
-  s.a = [=](KernelEmitter& k, llvm::Value* bi, llvm::Value* m, llvm::Value* kk) {
-    llvm::IRBuilder<>& b = k.b();
-    llvm::Value* inner = a.transpose_a ? b.CreateAdd(b.CreateMul(kk, k.c64(M)), m) : b.CreateAdd(b.CreateMul(m, k.c64(K)), kk);
-    return k.load(A, b.CreateAdd(b.CreateMul(bi, k.c64(M * K)), inner));
-  };
-  s.b = [=](KernelEmitter& k, llvm::Value* bi, llvm::Value* kk, llvm::Value* col) {
-    llvm::IRBuilder<>& b = k.b();
-    llvm::Value* inner = a.transpose_b ? b.CreateAdd(b.CreateMul(col, k.c64(K)), kk) : b.CreateAdd(b.CreateMul(kk, k.c64(N)), col);
-    return k.load(B, b.CreateAdd(b.CreateMul(bi, k.c64(K * N)), inner));
-  };
-  s.indexOf = [=](KernelEmitter& k, llvm::Value* bi, llvm::Value* row, llvm::Value* col) {
-    std::vector<llvm::Value*> idx;  // batch dims of bi, then row, col
-    llvm::Value* rest = bi;
-    for (size_t d = batchShape.size(); d-- > 0;) {
-      idx.insert(idx.begin(), k.b().CreateSRem(rest, k.c64(batchShape[d])));
-      rest = k.b().CreateSDiv(rest, k.c64(batchShape[d]));
-    }
-    idx.push_back(row);
-    idx.push_back(col);
-    return idx;
-  };
-  return s;
-}
-
-}  // namespace
-
 int64_t lowerGemm(KernelEmitter& k, const GemmSpec& spec, const Epilogue* epi) {
   int64_t results = spec.sumBatches ? spec.groups : spec.batch;
   if (results * spec.M * spec.N == 0) return 0;  // nothing to compute
@@ -582,11 +556,6 @@ int64_t lowerGemm(KernelEmitter& k, const GemmSpec& spec, const Epilogue* epi) {
                spec.bLayout != GemmSpec::Other;
   if (plain && usesDotPath(spec, spec.aLayout == GemmSpec::AlongMN, spec.bLayout == GemmSpec::AlongK)) return lowerDotGemm(k, spec, epi);
   return GemmLowering{k, spec, epi}.lower();
-}
-
-int64_t lowerMatmul(KernelEmitter& k, NodeId id, const Epilogue* epi) {
-  GemmSpec spec = matmulSpec(k.graph(), id, epi);
-  return lowerGemm(k, spec, epi);
 }
 
 }  // namespace kiln

@@ -1,4 +1,4 @@
-// The conv2d family as GEMMs on the engine (compiler/Gemm.cpp), and the poolings.
+// matmul and the conv2d family as GEMMs on the engine (compiler/Gemm.cpp), and the poolings.
 #include <limits>
 
 #include <llvm/IR/Intrinsics.h>
@@ -189,7 +189,51 @@ int64_t convGradWeight(KernelEmitter& k, NodeId id, const ConvDims d) {
   return lowerGemm(k, s);
 }
 
+/// A matmul node as a GEMM: op(A) and op(B) read through their transposes, batch dims flattened.
+GemmSpec matmulSpec(const Graph& g, NodeId id, const Epilogue* epi) {
+  const Node& n = g[id];
+  const MatmulAttrs a = std::get<MatmulAttrs>(n.attrs);
+  const Shape& out = n.type.shape;
+  Shape batchShape(out.begin(), out.end() - 2);
+  GemmSpec s = gemmSpecFor(g, id);
+  int64_t M = s.M, N = s.N, K = s.K;
+  NodeId A = n.inputs[0], B = n.inputs[1];
+  s.aAddress = [=](KernelEmitter& k, llvm::Value* i) { return k.address(A, i); };
+  s.bAddress = [=](KernelEmitter& k, llvm::Value* i) { return k.address(B, i); };
+  s.c = epi ? epi->target : id;
+  s.aLayout = a.transpose_a ? GemmSpec::AlongMN : GemmSpec::AlongK;
+  s.bLayout = a.transpose_b ? GemmSpec::AlongK : GemmSpec::AlongMN;
+  s.aBatchStride = M * K, s.bBatchStride = K * N;
+  s.a = [=](KernelEmitter& k, llvm::Value* bi, llvm::Value* m, llvm::Value* kk) {
+    llvm::IRBuilder<>& b = k.b();
+    llvm::Value* inner = a.transpose_a ? b.CreateAdd(b.CreateMul(kk, k.c64(M)), m) : b.CreateAdd(b.CreateMul(m, k.c64(K)), kk);
+    return k.load(A, b.CreateAdd(b.CreateMul(bi, k.c64(M * K)), inner));
+  };
+  s.b = [=](KernelEmitter& k, llvm::Value* bi, llvm::Value* kk, llvm::Value* col) {
+    llvm::IRBuilder<>& b = k.b();
+    llvm::Value* inner = a.transpose_b ? b.CreateAdd(b.CreateMul(col, k.c64(K)), kk) : b.CreateAdd(b.CreateMul(kk, k.c64(N)), col);
+    return k.load(B, b.CreateAdd(b.CreateMul(bi, k.c64(K * N)), inner));
+  };
+  s.indexOf = [=](KernelEmitter& k, llvm::Value* bi, llvm::Value* row, llvm::Value* col) {
+    std::vector<llvm::Value*> idx;  // batch dims of bi, then row, col
+    llvm::Value* rest = bi;
+    for (size_t d = batchShape.size(); d-- > 0;) {
+      idx.insert(idx.begin(), k.b().CreateSRem(rest, k.c64(batchShape[d])));
+      rest = k.b().CreateSDiv(rest, k.c64(batchShape[d]));
+    }
+    idx.push_back(row);
+    idx.push_back(col);
+    return idx;
+  };
+  return s;
+}
+
 }  // namespace
+
+int64_t lowerMatmul(KernelEmitter& k, NodeId id, const Epilogue* epi) {
+  GemmSpec spec = matmulSpec(k.graph(), id, epi);
+  return lowerGemm(k, spec, epi);
+}
 
 int64_t lowerConv(KernelEmitter& k, NodeId id, const Epilogue* epi) {
   const Graph& g = k.graph();
