@@ -146,9 +146,18 @@ struct GemmLowering {
   void transposedBlockB(llvm::Value* bi, llvm::Value* jc, llvm::Value* pc, llvm::Value* panel, llvm::Value* kb, llvm::Value* g) {
     llvm::Value* kk0 = b.CreateMul(kb, k.c64(p.vl));
     std::vector<llvm::Value*> rows;
-    for (int64_t c = 0; c < p.vl; ++c) {  // row c: column col of op(B), depths kk0.. (contiguous in B)
-      llvm::Value* col = b.CreateAdd(b.CreateAdd(jc, b.CreateMul(panel, k.c64(p.nr))), b.CreateAdd(b.CreateMul(g, k.c64(p.vl)), k.c64(c)));
-      rows.push_back(rowAlongK(spec.bAddress, spec.bBatchStride, bi, col, N, pc, kk0));
+    llvm::Value* col0 = b.CreateAdd(b.CreateAdd(jc, b.CreateMul(panel, k.c64(p.nr))), b.CreateMul(g, k.c64(p.vl)));
+    // With N whole vectors, the VL columns lie inside N or outside it together: one test, one address.
+    llvm::Value* inside = b.CreateICmpSLT(col0, k.c64(N));
+    llvm::Value* first = b.CreateAdd(b.CreateMul(bi, k.c64(spec.bBatchStride)),
+                                     b.CreateAdd(b.CreateMul(b.CreateSelect(inside, col0, k.c64(0)), k.c64(K)), b.CreateAdd(pc, kk0)));
+    for (int64_t c = 0; c < p.vl; ++c) {  // row c: column col0 + c of op(B), depths kk0.. (contiguous in B)
+      if (N % p.vl == 0) {
+        llvm::Value* v = b.CreateAlignedLoad(vt, spec.bAddress(k, b.CreateAdd(first, k.c64(c * K))), llvm::Align(bytes));
+        rows.push_back(b.CreateSelect(inside, v, llvm::ConstantFP::get(vt, 0.0)));
+      } else {
+        rows.push_back(rowAlongK(spec.bAddress, spec.bBatchStride, bi, b.CreateAdd(col0, k.c64(c)), N, pc, kk0));
+      }
     }
     transposeInRegisters(rows);
     for (int64_t q = 0; q < p.vl; ++q) {  // row q now holds depth kk0 + q of the VL columns
@@ -267,18 +276,17 @@ struct GemmLowering {
   }
 
   /// Asks for the cache lines of the tile at (row0, col0) before its micro-kernel runs, so that the loads
-  /// and stores after it hit L1 instead of waiting on L3 or memory (rows and columns clamped into C).
+  /// and stores after it hit L1 instead of waiting on L3 or memory (rows and columns clamped into C). A
+  /// loop over the rows: unrolled, its MR x NR/16 prefetches were a tenth of a kernel's IR.
   void prefetchTile(llvm::Value* bi, llvm::Value* row0, llvm::Value* col0) {
-    int64_t step = 64 / bytes;
-    for (int64_t i = 0; i < p.mr; ++i) {
-      llvm::Value* row = b.CreateAdd(row0, k.c64(i));
+    k.loop(row0, b.CreateAdd(row0, k.c64(p.mr)), [&](llvm::Value* row) {
       row = b.CreateSelect(b.CreateICmpSLT(row, k.c64(M)), row, k.c64(M - 1));
-      for (int64_t c = 0; c < p.nr; c += step) {
+      for (int64_t c = 0; c < p.nr; c += 64 / bytes) {
         llvm::Value* col = b.CreateAdd(col0, k.c64(c));
         col = b.CreateSelect(b.CreateICmpSLT(col, k.c64(N)), col, k.c64(N - 1));
         k.intrinsic(llvm::Intrinsic::prefetch, b.getPtrTy(), {resultPtr(bi, row, col), b.getInt32(1), b.getInt32(3), b.getInt32(1)});
       }
-    }
+    }, true);
   }
 
   /// The panel of A at rows row0.., depths pc.. read in place (directA).
