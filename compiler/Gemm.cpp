@@ -39,14 +39,13 @@ struct GemmLowering {
   std::vector<llvm::Value*> acc = {};  // mr * nv accumulator slots, row-major
   llvm::Value* tileBuffer = nullptr;   // with vectorEpilogue: the accumulators copied for a loop over rows
   bool prepackA = spec.aShared && spec.batch > 1;  // pack A's blocks once, before the batch loop
-  /// A row-major A is read where it lies (its panel's rows K apart: MR streams along K), only the panel of
-  /// the last M % MR rows packed, zero-padded. A transposed A is packed but where few columns would share
+  /// A row-major A is read where it lies (its panel's rows K apart: MR streams along K; see directPanel
+  /// for the last panel). A transposed A is packed but where few columns would share
   /// it (N at most 4 tiles wide) and its depths lie close (M at most 1 kB): read in place, each depth of a
   /// panel is a line of its own, M apart (4 kB at M = 1024: one set of L1, a page each).
   bool directA = !prepackA &&
                  (spec.aLayout == GemmSpec::AlongK ||
                   (spec.aLayout == GemmSpec::AlongMN && N <= 4 * p.nr && M * bytes <= 1024));
-  int64_t mFull = M / p.mr * p.mr;  // rows in whole panels
   /// Packing A stores whole vectors where a panel's depth is MR < VL elements (a masked store is
   /// microcoded on AMD's AVX2): the lanes past MR spill into the next depth or panel, which is written
   /// after, and past the last into this slack at the end of A's scratch.
@@ -65,8 +64,8 @@ struct GemmLowering {
   llvm::Value* aPanelAt(llvm::Value* panel, llvm::Value* kk) {
     return b.CreateAdd(b.CreateMul(panel, k.c64(aPanelStride)), b.CreateMul(kk, k.c64(p.mr)));
   }
-  /// Where a micro-kernel reads A: element (i, kk) of its panel at base + i * rowStride + kk * kStride.
-  struct PanelA { llvm::Value* base; int64_t rowStride, kStride; };
+  /// Where a micro-kernel reads A: element (i, kk) of its panel at rows[i] + kk * kStride.
+  struct PanelA { std::vector<llvm::Value*> rows; int64_t kStride; };
 
   /// The batch whose result the products of batch bi go to: bi, or its run's when the batches are summed.
   llvm::Value* resultBatch(llvm::Value* bi) { return spec.sumBatches ? run : bi; }
@@ -289,12 +288,18 @@ struct GemmLowering {
     }, true);
   }
 
-  /// The panel of A at rows row0.., depths pc.. read in place (directA).
+  /// The panel of A at rows row0.., depths pc.. read in place (directA). Rows past M read row M-1: their
+  /// accumulators are never stored, and the last panel needs no packed copy nor a micro-kernel of its own.
   PanelA directPanel(llvm::Value* bi, llvm::Value* row0, llvm::Value* pc) {
     llvm::Value* batch = b.CreateMul(bi, k.c64(spec.aBatchStride));
-    if (spec.aLayout == GemmSpec::AlongK)
-      return {spec.aAddress(k, b.CreateAdd(batch, b.CreateAdd(b.CreateMul(row0, k.c64(K)), pc))), K, 1};
-    return {spec.aAddress(k, b.CreateAdd(batch, b.CreateAdd(b.CreateMul(pc, k.c64(M)), row0))), 1, M};
+    PanelA panel{{}, spec.aLayout == GemmSpec::AlongK ? 1 : M};
+    for (int64_t i = 0; i < p.mr; ++i) {
+      llvm::Value* row = b.CreateAdd(row0, k.c64(i));
+      if (M % p.mr != 0) row = b.CreateSelect(b.CreateICmpSLT(row, k.c64(M)), row, k.c64(M - 1));
+      llvm::Value* at = spec.aLayout == GemmSpec::AlongK ? b.CreateAdd(b.CreateMul(row, k.c64(K)), pc) : b.CreateAdd(b.CreateMul(pc, k.c64(M)), row);
+      panel.rows.push_back(spec.aAddress(k, b.CreateAdd(batch, at)));
+    }
+    return panel;
   }
 
   /// The accumulators of one tile: sum over kk < kcCur of A's panel `ap` times B's panel at `bp` (packed:
@@ -309,7 +314,7 @@ struct GemmLowering {
         bv.push_back(b.CreateAlignedLoad(vt, elementPtr(bp, b.CreateAdd(brow, k.c64(v * p.vl))), llvm::Align(directB ? bytes : 64)));
       llvm::Value* arow = b.CreateMul(kk, k.c64(ap.kStride));
       for (int64_t i = 0; i < p.mr; ++i) {
-        llvm::Value* a = b.CreateLoad(t, elementPtr(ap.base, b.CreateAdd(arow, k.c64(i * ap.rowStride))));
+        llvm::Value* a = b.CreateLoad(t, elementPtr(ap.rows[size_t(i)], arow));
         llvm::Value* splat = b.CreateVectorSplat(unsigned(p.vl), a);
         for (int64_t v = 0; v < nv; ++v) {
           llvm::Value* slot = acc[size_t(i * nv + v)];
@@ -425,11 +430,14 @@ struct GemmLowering {
       k.loop(k.c64(0), aPanels, [&](llvm::Value* ir) {
         llvm::Value* row0 = b.CreateAdd(ic, b.CreateMul(ir, k.c64(p.mr)));
         prefetchTile(bi, row0, col0);
-        PanelA packed{elementPtr(aBlock, directA ? k.c64(0) : b.CreateMul(ir, k.c64(aPanelStride))), 1, p.mr};
-        if (!directA) microKernel(packed, bp, kcCur);
-        else if (mFull == M) microKernel(directPanel(bi, row0, pc), bp, kcCur);
-        else k.ifElse(b.CreateICmpSLT(row0, k.c64(mFull)), [&] { microKernel(directPanel(bi, row0, pc), bp, kcCur); },
-                    [&] { microKernel(packed, bp, kcCur); });
+        if (directA) {
+          microKernel(directPanel(bi, row0, pc), bp, kcCur);
+        } else {
+          PanelA packed{{}, p.mr};
+          llvm::Value* panel = elementPtr(aBlock, b.CreateMul(ir, k.c64(aPanelStride)));
+          for (int64_t i = 0; i < p.mr; ++i) packed.rows.push_back(elementPtr(panel, k.c64(i)));
+          microKernel(packed, bp, kcCur);
+        }
         auto store = [&] { storeTile(bi, row0, col0, first); };
         if (vectorEpilogue) {
           k.ifElse(last, [&] { epilogueRegisters(bi, row0, col0, first); }, store);
@@ -480,7 +488,6 @@ struct GemmLowering {
         columns(jb, [&](llvm::Value* jc, llvm::Value* ncCur) { spec.startBatch(k, bi, jc, b.CreateAdd(jc, ncCur)); });
       }, true);
     depthBlocks([&](llvm::Value* pb, llvm::Value* pc, llvm::Value* kcCur) {
-      if (directA && mFull < M) packBlockA(packA, bi, k.c64(mFull), pc, kcCur, k.c64(1));  // the ragged last panel
       rowBlocks([&](llvm::Value* ib, llvm::Value* ic, llvm::Value* aPanels) {
         llvm::Value* block = aBlock(ib, pb);
         if (!prepackA && !directA) packBlockA(block, bi, ic, pc, kcCur, aPanels);
@@ -499,7 +506,7 @@ struct GemmLowering {
   int64_t lower() {
     packB = k.scratch(p.kc * roundUp(p.nc, p.nr) * bytes);
     int64_t aBlocks = prepackA ? ceilDiv(M, p.mc) * ceilDiv(K, p.kc) : 1;
-    packA = k.scratch((directA ? p.mr * p.kc : aBlocks * aBlockElements()) * bytes + packSlack * bytes);
+    if (!directA) packA = k.scratch(aBlocks * aBlockElements() * bytes + packSlack * bytes);
     for (int64_t i = 0; i < p.mr * nv; ++i) acc.push_back(k.local(vt));
     if (vectorEpilogue) tileBuffer = k.local(llvm::ArrayType::get(vt, uint64_t(p.mr * nv)));
     if (spec.finishBatch) result = k.scratch(M * N * bytes);
