@@ -76,6 +76,9 @@ Buffer bufferOf(const Graph& g, NodeId id, const std::string& name, const std::v
 /// shape alone, so the chunks are the same at any thread count. A reduction split over its outputs, or a
 /// scatter_add over its columns, gives each chunk at least 256 bytes of them (chunks that add into one
 /// cache line would fight over it).
+/// Columns of C a chunk of a conv's GEMM computes at least (see chunksFor).
+constexpr int64_t kSharedAColumns = 512;
+
 int64_t chunksFor(const Graph& g, const FusedKernel& kernel, int64_t extent, bool finest) {
   if (extent <= 1) return 1;
   if (finest) return std::min<int64_t>(extent, 64);
@@ -85,7 +88,15 @@ int64_t chunksFor(const Graph& g, const FusedKernel& kernel, int64_t extent, boo
   for (NodeId m : kernel.nodes) {
     work = std::max(work, elements(m));
     if (opInfo(g[m].op).cls == OpClass::Reduction) work = std::max(work, elements(g[m].inputs[0]));
-    if (std::optional<GemmShape> s = gemmShapeOf(g, m)) work = std::max(work, s->flops() / 4e6);
+    if (std::optional<GemmShape> s = gemmShapeOf(g, m)) {
+      work = std::max(work, s->flops() / 4e6);
+      // A conv's weights (op(A), shared by every sample) are packed once per call, so once per chunk on
+      // several threads: a chunk takes samples of at least 512 columns of C in all, for the packing to
+      // cost little beside them (the CNN's second conv, 64 columns a sample: 8 chunks, where 64 were
+      // slowed by a third on 2 threads).
+      if (g[m].op == Op::Conv2d || g[m].op == Op::Conv2dGradInput)
+        limit = std::min(limit, std::max<int64_t>(1, s->batch * s->N / kSharedAColumns));
+    }
   }
   const Node& root = g[kernel.root];
   if (kernel.kind == KernelKind::Reduction && std::get<ReduceAttrs>(root.attrs).groups.n == 1)
