@@ -146,17 +146,17 @@ struct GemmLowering {
     llvm::Value* kk0 = b.CreateMul(kb, k.c64(p.vl));
     std::vector<llvm::Value*> rows;
     llvm::Value* col0 = b.CreateAdd(b.CreateAdd(jc, b.CreateMul(panel, k.c64(p.nr))), b.CreateMul(g, k.c64(p.vl)));
-    // With N whole vectors, the VL columns lie inside N or outside it together: one test, one address.
-    llvm::Value* inside = b.CreateICmpSLT(col0, k.c64(N));
-    llvm::Value* first = b.CreateAdd(b.CreateMul(bi, k.c64(spec.bBatchStride)),
-                                     b.CreateAdd(b.CreateMul(b.CreateSelect(inside, col0, k.c64(0)), k.c64(K)), b.CreateAdd(pc, kk0)));
-    for (int64_t c = 0; c < p.vl; ++c) {  // row c: column col0 + c of op(B), depths kk0.. (contiguous in B)
-      if (N % p.vl == 0) {
+    if (N % p.vl == 0) {  // the VL columns lie inside N or outside it together: one test, one address
+      llvm::Value* inside = b.CreateICmpSLT(col0, k.c64(N));
+      llvm::Value* first = b.CreateAdd(b.CreateMul(bi, k.c64(spec.bBatchStride)),
+                                       b.CreateAdd(b.CreateMul(b.CreateSelect(inside, col0, k.c64(0)), k.c64(K)), b.CreateAdd(pc, kk0)));
+      for (int64_t c = 0; c < p.vl; ++c) {  // row c: column col0 + c of op(B), depths kk0.. (contiguous in B)
         llvm::Value* v = b.CreateAlignedLoad(vt, spec.bAddress(k, b.CreateAdd(first, k.c64(c * K))), llvm::Align(bytes));
         rows.push_back(b.CreateSelect(inside, v, llvm::ConstantFP::get(vt, 0.0)));
-      } else {
-        rows.push_back(rowAlongK(spec.bAddress, spec.bBatchStride, bi, b.CreateAdd(col0, k.c64(c)), N, pc, kk0));
       }
+    } else {
+      for (int64_t c = 0; c < p.vl; ++c)
+        rows.push_back(rowAlongK(spec.bAddress, spec.bBatchStride, bi, b.CreateAdd(col0, k.c64(c)), N, pc, kk0));
     }
     transposeInRegisters(rows);
     for (int64_t q = 0; q < p.vl; ++q) {  // row q now holds depth kk0 + q of the VL columns
@@ -324,7 +324,6 @@ struct GemmLowering {
       }
     });
   }
-
 
   /// Calls f(slot, row, col, mask) for each accumulator of the tile at (row0, col0): `slot` holds the
   /// accumulator of C's row `row`, columns col.., `mask` the lanes within N; rows past M are skipped, and

@@ -52,6 +52,9 @@ struct GemmShape {
   /// With sumBatches: the batches are summed in this many runs, run g being batches [g*batch/groups,
   /// (g+1)*batch/groups), each its own M x N result (a split conv2d_grad_weight's partials).
   int64_t groups = 1;
+  /// op(A) is the same for every batch (a conv's weights): the engine packs it once per call of the kernel,
+  /// so once per chunk on several threads (see chunksFor in compiler/Pipeline.cpp).
+  bool aShared = false;
   /// The blocks of columns wanted: about one per 4 MFLOP of a run, at most 8; 1 without splitColumns. From
   /// the shape alone, never from the thread count, so results do not depend on it.
   int64_t columnBlocks() const;

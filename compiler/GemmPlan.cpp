@@ -84,13 +84,17 @@ std::optional<GemmShape> gemmShapeOf(const Graph& g, NodeId id) {
       return GemmShape{batch, out[r - 2], out[r - 1], g[n.inputs[0]].type.shape[r - (ta ? 2 : 1)], t, false, batch < 4,
                        batch < 4};
     }
-    case Op::Conv2d: {
+    case Op::Conv2d: {  // the weights are op(A), the same for every sample
       auto [N, C, O, KK, P, a, b, c] = dims(g[n.inputs[0]].type.shape, g[n.inputs[1]].type.shape, n.type.shape);
-      return GemmShape{N, O, P, C * KK, t, false, N < 4};
+      GemmShape s{N, O, P, C * KK, t, false, N < 4};
+      s.aShared = true;
+      return s;
     }
-    case Op::Conv2dGradInput: {
+    case Op::Conv2dGradInput: {  // W^T is op(A), the same for every sample
       auto [N, C, O, KK, P, a, b, c] = dims(n.type.shape, g[n.inputs[1]].type.shape, g[n.inputs[0]].type.shape);
-      return GemmShape{N, C * KK, P, O, t};
+      GemmShape s{N, C * KK, P, O, t};
+      s.aShared = true;
+      return s;
     }
     case Op::Conv2dGradWeight: {  // with groups, the result is [G, O, C, KH, KW]
       int64_t groups = std::get<ConvAttrs>(n.attrs).groups.n;

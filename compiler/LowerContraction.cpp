@@ -50,7 +50,7 @@ GemmSpec convForward(KernelEmitter& k, NodeId id, const ConvDims d, const Epilog
   NodeId X = g[id].inputs[0], W = g[id].inputs[1];
   GemmSpec s = gemmSpecFor(g, id);  // per sample: O x OH*OW x C*KH*KW
   s.aAddress = [=](KernelEmitter& k, llvm::Value* i) { return k.address(W, i); };
-  s.aLayout = GemmSpec::AlongK, s.aShared = true, s.c = epi ? epi->target : id;
+  s.aLayout = GemmSpec::AlongK, s.c = epi ? epi->target : id;
   int64_t K = s.K, N = s.N;
   llvm::Type* t = k.valueType(s.dtype);
   llvm::Value* cols = k.scratch(K * N * dtypeSize(s.dtype));
@@ -97,7 +97,7 @@ GemmSpec convGradInput(const Graph& g, NodeId id, const ConvDims d) {
   DType dtype = s.dtype;
   s.aAddress = [=](KernelEmitter& k, llvm::Value* i) { return k.address(W, i); };
   s.bAddress = [=](KernelEmitter& k, llvm::Value* i) { return k.address(GY, i); };
-  s.aLayout = GemmSpec::AlongMN, s.aShared = true;
+  s.aLayout = GemmSpec::AlongMN;
   s.bLayout = GemmSpec::AlongMN, s.bBatchStride = d.O * N, s.c = id;
   s.a = [=](KernelEmitter& k, llvm::Value*, llvm::Value* m, llvm::Value* o) {
     return k.load(W, k.b().CreateAdd(k.b().CreateMul(o, k.c64(M)), m));

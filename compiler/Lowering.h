@@ -56,7 +56,6 @@ struct GemmSpec : GemmShape {
   std::function<llvm::Value*(KernelEmitter&, llvm::Value* index)> aAddress, bAddress;
   Layout aLayout = Other, bLayout = Other;
   int64_t aBatchStride = 0, bBatchStride = 0;  ///< elements between batches of a plain operand
-  bool aShared = false;                ///< op(A) is the same for every batch (a conv's weights): packed once
   NodeId c;                            ///< where the result is stored
   /// When set, runs at the start of each batch's block of op(B)'s columns [colBegin, colEnd), before its
   /// operands are packed (a conv fills its im2col, or the rows of it the block reads).

@@ -71,14 +71,15 @@ Buffer bufferOf(const Graph& g, NodeId id, const std::string& name, const std::v
   return {name, storedDtype(t.dtype), t.shape, offsets[size_t(id.v)], t.bytes()};
 }
 
+/// Columns of C a chunk of a GEMM with a shared op(A) computes at least (see chunksFor).
+constexpr int64_t kSharedAColumns = 512;
+
 /// How many chunks threads may split a kernel's outer loop into: about one per 20 microseconds of work
 /// (16K elements read or written, or 4 MFLOP of a contraction), at most 64 and at most the extent. From the
 /// shape alone, so the chunks are the same at any thread count. A reduction split over its outputs, or a
 /// scatter_add over its columns, gives each chunk at least 256 bytes of them (chunks that add into one
-/// cache line would fight over it).
-/// Columns of C a chunk of a conv's GEMM computes at least (see chunksFor).
-constexpr int64_t kSharedAColumns = 512;
-
+/// cache line would fight over it). A GEMM whose op(A) every batch shares (a conv's) gives each chunk
+/// batches of at least kSharedAColumns columns of C, since each chunk packs that A again.
 int64_t chunksFor(const Graph& g, const FusedKernel& kernel, int64_t extent, bool finest) {
   if (extent <= 1) return 1;
   if (finest) return std::min<int64_t>(extent, 64);
@@ -90,11 +91,9 @@ int64_t chunksFor(const Graph& g, const FusedKernel& kernel, int64_t extent, boo
     if (opInfo(g[m].op).cls == OpClass::Reduction) work = std::max(work, elements(g[m].inputs[0]));
     if (std::optional<GemmShape> s = gemmShapeOf(g, m)) {
       work = std::max(work, s->flops() / 4e6);
-      // A conv's weights (op(A), shared by every sample) are packed once per call, so once per chunk on
-      // several threads: a chunk takes samples of at least 512 columns of C in all, for the packing to
-      // cost little beside them (the CNN's second conv, 64 columns a sample: 8 chunks, where 64 were
-      // slowed by a third on 2 threads).
-      if (g[m].op == Op::Conv2d || g[m].op == Op::Conv2dGradInput)
+      // The CNN's second conv, 64 columns a sample: 8 chunks, where 64 one-sample chunks each packing
+      // the weights were slowed by a third on 2 threads.
+      if (s->aShared)
         limit = std::min(limit, std::max<int64_t>(1, s->batch * s->N / kSharedAColumns));
     }
   }
