@@ -42,8 +42,12 @@ GemmPlan planGemm(int64_t M, int64_t N, int64_t K, DType dtype, bool avx512, int
       if (best == 0 || score < best) best = score, p.mr = mr, p.nr = nr;
     }
   int64_t l1 = cacheBytes(_SC_LEVEL1_DCACHE_SIZE, 32 << 10), l2 = cacheBytes(_SC_LEVEL2_CACHE_SIZE, 512 << 10);
-  // KC: an MR x KC panel of A and a KC x NR panel of B fill most of L1; MC x KC of A half of L2.
-  p.kc = std::clamp<int64_t>(int64_t(0.75 * double(l1)) / ((p.mr + p.nr) * bytes) / 8 * 8, 32, 512);
+  // KC: an MR x KC panel of A and a KC x NR panel of B fill most of L1, but at least 256 depths; MC x KC
+  // of A half of L2. A tile's fixed cost (zeroing its accumulators, adding and storing C's partial sums,
+  // prefetching C) is paid once per block of K, and AVX-512's 64 columns of B leave L1 room for only 80
+  // depths at 32 kB: on Zen 4 the 23 training shapes ran 4.7% faster (geometric mean) at 256 than at 80,
+  // with B's panel streaming from L2 (128: +2.4%, 192: +1.2%; 7 interleaved rounds).
+  p.kc = std::clamp<int64_t>(int64_t(0.75 * double(l1)) / ((p.mr + p.nr) * bytes) / 8 * 8, 256, 512);
   if (K <= p.kc + p.kc / 4) p.kc = K;
   else p.kc = roundUp(ceilDiv(K, ceilDiv(K, p.kc)), p.vl);  // blocks of one depth, not a shallow last one
   p.mc = std::clamp<int64_t>(l2 / 2 / (p.kc * bytes) / p.mr * p.mr, p.mr, 1024 / p.mr * p.mr);
