@@ -455,15 +455,14 @@ struct GemmLowering {
     llvm::Value* index = b.CreateAdd(b.CreateMul(pb, k.c64(ceilDiv(M, p.mc))), ib);
     return elementPtr(packA, b.CreateMul(index, k.c64(aBlockElements())));
   }
-  /// Calls f(ib, ic, aPanels) for each block of MC rows, or for block `only` alone when it is set.
-  void rowBlocks(const std::function<void(llvm::Value*, llvm::Value*, llvm::Value*)>& f, llvm::Value* only = nullptr) {
-    auto block = [&](llvm::Value* ib) {
+  /// Calls f(ib, ic, aPanels) for each block of MC rows, or for blocks [from, to) when they are set.
+  void rowBlocks(const std::function<void(llvm::Value*, llvm::Value*, llvm::Value*)>& f, llvm::Value* from = nullptr,
+                 llvm::Value* to = nullptr) {
+    k.loop(from ? from : k.c64(0), to ? to : k.c64(ceilDiv(M, p.mc)), [&](llvm::Value* ib) {
       llvm::Value* ic = b.CreateMul(ib, k.c64(p.mc));
       llvm::Value* mcCur = min64(b.CreateSub(k.c64(M), ic), p.mc);
       f(ib, ic, b.CreateSDiv(b.CreateAdd(mcCur, k.c64(p.mr - 1)), k.c64(p.mr)));
-    };
-    if (only) block(only);
-    else k.loop(ceilDiv(M, p.mc), block);
+    });
   }
   /// Calls f(pb, pc, kcCur) for each block of KC depths.
   void depthBlocks(const std::function<void(llvm::Value*, llvm::Value*, llvm::Value*)>& f) {
@@ -497,9 +496,21 @@ struct GemmLowering {
             tiles(bi, block, ic, jc, pc, kcCur, aPanels, bPanels);
           });
         }, true);
-      }, onlyRows);
+      }, onlyRows, onlyRows ? b.CreateAdd(onlyRows, k.c64(1)) : nullptr);
     });
     if (spec.finishBatch) spec.finishBatch(k, bi, result);  // blocks == 1: the batch's whole result
+  }
+  /// Row blocks [ibBegin, ibEnd) of batch bi's column block jb, A read in place (rowsInner): each block
+  /// of B is packed once for all of them, where columnGroup packs it again for every block of rows.
+  void rowGroup(llvm::Value* bi, llvm::Value* jb, llvm::Value* ibBegin, llvm::Value* ibEnd) {
+    depthBlocks([&](llvm::Value*, llvm::Value* pc, llvm::Value* kcCur) {
+      columns(jb, [&](llvm::Value* jc, llvm::Value* ncCur) {
+        llvm::Value* bPanels = b.CreateSDiv(b.CreateAdd(ncCur, k.c64(p.nr - 1)), k.c64(p.nr));
+        if (!directB) packBlockB(bi, jc, pc, kcCur, bPanels);
+        rowBlocks([&](llvm::Value*, llvm::Value* ic, llvm::Value* aPanels) { tiles(bi, nullptr, ic, jc, pc, kcCur, aPanels, bPanels); },
+                  ibBegin, ibEnd);
+      });
+    });
   }
 
   int64_t lower() {
@@ -516,8 +527,9 @@ struct GemmLowering {
         });
       });
     // The outer loop runs over (batch, block of NC columns), or with splitRows (batch, block of MC rows,
-    // block of NC columns): iterations independent of each other, so any split of the range gives the
-    // same bits (the threads' chunks). A range's consecutive blocks of one batch's columns run as a group.
+    // block of NC columns), or (batch, block of NC columns, block of MC rows) when rowsInner: iterations
+    // independent of each other, so any split of the range gives the same bits (the threads' chunks). A
+    // range's consecutive blocks of the innermost kind run as a group.
     int64_t blocks = ceilDiv(N, p.nc), mBlocks = spec.splitRows ? ceilDiv(M, p.mc) : 1;
     if (spec.sumBatches) {  // one result per (run, column block): the run's batches in order inside it
       k.loop(k.rangeBegin(), k.rangeEnd(), [&](llvm::Value* t) {
@@ -530,15 +542,24 @@ struct GemmLowering {
       });
       return spec.groups * blocks;
     }
+    // With A read in place and M split, the blocks of rows run innermost (rowGroup), so a range packs each
+    // block of B once for all its blocks of rows (96x256x2048 ta, 8 blocks of 48 rows x 64 columns: B was
+    // packed for every 48 rows). Else the blocks of columns (columnGroup: a packed A, once for all).
+    bool rowsInner = spec.splitRows && directA && !spec.startBatch && !spec.finishBatch;
+    int64_t inner = rowsInner ? mBlocks : blocks, outer = rowsInner ? blocks : mBlocks;
     llvm::Value* begin = k.rangeBegin();
     llvm::Value* end = k.rangeEnd();
-    llvm::Value* groupsEnd = b.CreateSDiv(b.CreateAdd(end, k.c64(blocks - 1)), k.c64(blocks));
-    k.loop(b.CreateSDiv(begin, k.c64(blocks)), groupsEnd, [&](llvm::Value* rest) {
-      llvm::Value* first = b.CreateMul(rest, k.c64(blocks));
-      llvm::Value* jbBegin = b.CreateSub(b.CreateSelect(b.CreateICmpSGT(begin, first), begin, first), first);
-      llvm::Value* jbEnd = min64(b.CreateSub(end, first), blocks);
-      llvm::Value* onlyRows = spec.splitRows ? b.CreateSRem(rest, k.c64(mBlocks)) : nullptr;
-      k.when(b.CreateICmpSLT(jbBegin, jbEnd), [&] { columnGroup(b.CreateSDiv(rest, k.c64(mBlocks)), jbBegin, jbEnd, onlyRows); });
+    llvm::Value* groupsEnd = b.CreateSDiv(b.CreateAdd(end, k.c64(inner - 1)), k.c64(inner));
+    k.loop(b.CreateSDiv(begin, k.c64(inner)), groupsEnd, [&](llvm::Value* rest) {
+      llvm::Value* first = b.CreateMul(rest, k.c64(inner));
+      llvm::Value* from = b.CreateSub(b.CreateSelect(b.CreateICmpSGT(begin, first), begin, first), first);
+      llvm::Value* to = min64(b.CreateSub(end, first), inner);
+      llvm::Value* bi = b.CreateSDiv(rest, k.c64(outer));
+      llvm::Value* o = b.CreateSRem(rest, k.c64(outer));
+      k.when(b.CreateICmpSLT(from, to), [&] {
+        if (rowsInner) rowGroup(bi, o, from, to);
+        else columnGroup(bi, from, to, spec.splitRows ? o : nullptr);
+      });
     }, true);
     return spec.batch * mBlocks * blocks;
   }
