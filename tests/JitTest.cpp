@@ -106,6 +106,7 @@ std::pair<Graph, TensorMap> structuralGraph() {
   b.output("slice", slice(x4, {1, 0, 2, 3}, {2, 3, 5, 6}));
   b.output("concat", concat({x4, sliceAxis(x4, 2, 1, 3)}, 2));
   b.output("pad", pad(x4, {0, 1, 2, 0}, {1, 0, 1, 3}, -2.5));
+  b.output("pad_outer", pad(x4, {2, 0, 1, 1}, {1, 2, 0, 0}, 0.5));  // rows of pad before and after the input's
   b.output("broadcast", broadcastTo(reshape(sliceAxis(x4, 1, 0, 1), {2, 1, 5, 7}), {3, 2, 4, 5, 7}));
   Value idx = b.constant({3, 0, 3, 1, 2, 3}, {DType::I32, {2, 3}});
   b.output("gather", gather(reshape(x4, {6, 35}), idx));
