@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <iostream>
 #include <optional>
 #include <set>
@@ -169,26 +170,22 @@ void benchShape(const Peers& peers, const GemmShape& s, int repeats, double peak
   // On several threads, each library's workers spin for a while after its calls (OpenBLAS's for up to
   // 2^28 cycles, OpenMP's for oneDNN, kiln's for 200 us) and would take cores from the next library timed:
   // a pause before each lets them fall asleep.
-  auto settle = [&] {
-    if (threads > 1) std::this_thread::sleep_for(std::chrono::milliseconds(150));
+  // Then one untimed call wakes them again: a worker asleep on these virtual machines took over 10 ms to
+  // wake (its core idle at the host), longer than a whole run of the training shapes, and such rounds
+  // timed one thread (2048x1024x256 on 2 threads: 80-90 GFLOP/s in most rounds, 120-150 in the rest).
+  auto timed = [&](std::vector<double>& into, const std::function<void()>& call) {
+    if (threads > 1) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(150));
+      call();
+    }
+    auto t0 = Clock::now();
+    for (int i = 0; i < inner; ++i) call();
+    into.push_back(s.flops() * inner / secondsSince(t0) / 1e9);
   };
   for (int r = 0; r < repeats; ++r) {
-    settle();
-    auto t0 = Clock::now();
-    for (int i = 0; i < inner; ++i) exe->run();
-    kiln.push_back(s.flops() * inner / secondsSince(t0) / 1e9);
-    settle();
-    if (peers.openblas) {
-      t0 = Clock::now();
-      for (int i = 0; i < inner; ++i) peerGemm(peers, false, s, A, B, C);
-      openblas.push_back(s.flops() * inner / secondsSince(t0) / 1e9);
-    }
-    settle();
-    if (peers.dnnl) {
-      t0 = Clock::now();
-      for (int i = 0; i < inner; ++i) peerGemm(peers, true, s, A, B, C);
-      dnnl.push_back(s.flops() * inner / secondsSince(t0) / 1e9);
-    }
+    timed(kiln, [&] { exe->run(); });
+    if (peers.openblas) timed(openblas, [&] { peerGemm(peers, false, s, A, B, C); });
+    if (peers.dnnl) timed(dnnl, [&] { peerGemm(peers, true, s, A, B, C); });
   }
   double worst = 0, scale = 0;
   if (peers.openblas) {
