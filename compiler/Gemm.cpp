@@ -158,31 +158,12 @@ struct GemmLowering {
       for (int64_t c = 0; c < p.vl; ++c)
         rows.push_back(rowAlongK(spec.bAddress, spec.bBatchStride, bi, b.CreateAdd(col0, k.c64(c)), N, pc, kk0));
     }
-    transposeInRegisters(rows);
+    k.transposeInRegisters(rows);
     for (int64_t q = 0; q < p.vl; ++q) {  // row q now holds depth kk0 + q of the VL columns
       llvm::Value* dst = b.CreateAdd(b.CreateMul(b.CreateAdd(b.CreateMul(panel, k.c64(p.kc)), b.CreateAdd(kk0, k.c64(q))), k.c64(p.nr)),
                                      b.CreateMul(g, k.c64(p.vl)));
       b.CreateAlignedStore(rows[size_t(q)], elementPtr(packB, dst), llvm::Align(64));
     }
-  }
-
-  /// Transposes the VL x VL matrix whose rows are `r` (VL vectors): log2(VL) rounds, each swapping the
-  /// off-diagonal h x h blocks of every 2h x 2h block (h = VL/2, ..., 1) with two shuffles per row pair.
-  void transposeInRegisters(std::vector<llvm::Value*>& r) {
-    int n = int(p.vl);
-    for (int h = n / 2; h >= 1; h /= 2)
-      for (int i = 0; i < n; ++i) {
-        if (i & h) continue;
-        std::vector<int> lo, hi;
-        for (int l = 0; l < n; ++l) {
-          lo.push_back((l & h) == 0 ? l : n + l - h);
-          hi.push_back((l & h) == 0 ? l + h : n + l);
-        }
-        llvm::Value* a = r[size_t(i)];
-        llvm::Value* c = r[size_t(i + h)];
-        r[size_t(i)] = b.CreateShuffleVector(a, c, lo);
-        r[size_t(i + h)] = b.CreateShuffleVector(a, c, hi);
-      }
   }
 
   /// A[ic.., pc..] into panels of MR rows: packA[(panel * KC + kk) * MR + i], zero past M. The loop that
@@ -261,7 +242,7 @@ struct GemmLowering {
       llvm::Value* row = b.CreateAdd(b.CreateAdd(ic, b.CreateMul(panel, k.c64(p.mr))), k.c64(i));
       rows.push_back(rowAlongK(spec.aAddress, spec.aBatchStride, bi, row, M, pc, kk0));
     }
-    transposeInRegisters(rows);
+    k.transposeInRegisters(rows);
     for (int64_t q = 0; q < p.vl; ++q) {  // row q: depth kk0 + q of the MR rows (lanes past MR: see packSlack)
       llvm::Value* dst = aPanelAt(panel, b.CreateAdd(kk0, k.c64(q)));
       b.CreateAlignedStore(rows[size_t(q)], elementPtr(into, dst), llvm::Align(bytes));
@@ -271,21 +252,31 @@ struct GemmLowering {
   /// Where element (row, col) of batch bi's result is stored: C, or the batch's scratch with finishBatch.
   llvm::Value* resultPtr(llvm::Value* bi, llvm::Value* row, llvm::Value* col) {
     if (result) return elementPtr(result, b.CreateAdd(b.CreateMul(row, k.c64(N)), col));
-    return k.address(C, b.CreateAdd(b.CreateAdd(b.CreateMul(resultBatch(bi), k.c64(M * N)), b.CreateMul(row, k.c64(N))), col));
+    return k.address(C, flatIndex(bi, row, col));
   }
 
-  /// Asks for the cache lines of the tile at (row0, col0) before its micro-kernel runs, so that the loads
-  /// and stores after it hit L1 instead of waiting on L3 or memory (rows and columns clamped into C). A
-  /// loop over the rows: unrolled, its MR x NR/16 prefetches were a tenth of a kernel's IR.
-  void prefetchTile(llvm::Value* bi, llvm::Value* row0, llvm::Value* col0) {
-    k.loop(row0, b.CreateAdd(row0, k.c64(p.mr)), [&](llvm::Value* row) {
-      row = b.CreateSelect(b.CreateICmpSLT(row, k.c64(M)), row, k.c64(M - 1));
-      for (int64_t c = 0; c < p.nr; c += 64 / bytes) {
-        llvm::Value* col = b.CreateAdd(col0, k.c64(c));
-        col = b.CreateSelect(b.CreateICmpSLT(col, k.c64(N)), col, k.c64(N - 1));
-        k.intrinsic(llvm::Intrinsic::prefetch, b.getPtrTy(), {resultPtr(bi, row, col), b.getInt32(1), b.getInt32(3), b.getInt32(1)});
-      }
-    }, true);
+  /// Asks for what the tile at (row0, col0) touches after its micro-kernel, so that it hits L1 instead
+  /// of waiting on L3 or memory: C's lines unless it neither reads nor stores C (its only block of K, the
+  /// epilogue on the register tile), and in the last block of K the epilogue's operands and results (a
+  /// weight gradient's parameter and momentum, cold since the last step). A loop over the tile's rows.
+  void prefetchTile(llvm::Value* bi, llvm::Value* row0, llvm::Value* col0, llvm::Value* first, llvm::Value* last) {
+    auto lines = [&](const std::function<void(llvm::Value*, llvm::Value*)>& f) {  // f(row, col) per line
+      k.loop(row0, b.CreateAdd(row0, k.c64(p.mr)), [&](llvm::Value* row) {
+        row = b.CreateSelect(b.CreateICmpSLT(row, k.c64(M)), row, k.c64(M - 1));
+        for (int64_t c = 0; c < p.nr; c += 64 / bytes)
+          f(row, min64(b.CreateAdd(col0, k.c64(c)), N - 1));
+      }, true);
+    };
+    auto lineOfC = [&](llvm::Value* row, llvm::Value* col) {
+      k.intrinsic(llvm::Intrinsic::prefetch, b.getPtrTy(), {resultPtr(bi, row, col), b.getInt32(1), b.getInt32(3), b.getInt32(1)});
+    };
+    if (!vectorEpilogue) lines(lineOfC);
+    else k.when(b.CreateNot(b.CreateAnd(first, last)), [&] { lines(lineOfC); });
+    if (epi && epi->prefetch) k.when(last, [&] { lines([&](llvm::Value* row, llvm::Value* col) { epi->prefetch(flatIndex(bi, row, col)); }); });
+  }
+  /// The row-major index of element (row, col) of batch bi's result in the contraction's node.
+  llvm::Value* flatIndex(llvm::Value* bi, llvm::Value* row, llvm::Value* col) {
+    return b.CreateAdd(b.CreateMul(resultBatch(bi), k.c64(M * N)), b.CreateAdd(b.CreateMul(row, k.c64(N)), col));
   }
 
   /// The panel of A at rows row0.., depths pc.. read in place (directA). Rows past M read row M-1: their
@@ -391,8 +382,7 @@ struct GemmLowering {
     llvm::Value* readC = b.CreateVectorSplat(unsigned(p.vl), b.CreateNot(first));
     tileVectors(row0, col0, true, true, [&](llvm::Value* slot, llvm::Value* row, llvm::Value* col, llvm::Value* mask) {
       llvm::Value* sum = sumWithC(slot, resultPtr(bi, row, col), mask, readC, first);
-      llvm::Value* flat = b.CreateAdd(b.CreateMul(resultBatch(bi), k.c64(M * N)), b.CreateAdd(b.CreateMul(row, k.c64(N)), col));
-      epi->applyVector(sum, flat, spec.indexOf(k, bi, row, col), mask);
+      epi->applyVector(sum, flatIndex(bi, row, col), spec.indexOf(k, bi, row, col), mask);
     });
   }
 
@@ -401,11 +391,10 @@ struct GemmLowering {
     k.loop(p.mr, [&](llvm::Value* i) {
       llvm::Value* row = b.CreateAdd(row0, i);
       k.when(b.CreateICmpSLT(row, k.c64(M)), [&] {
-        llvm::Value* rowBase = b.CreateAdd(b.CreateMul(resultBatch(bi), k.c64(M * N)), b.CreateMul(row, k.c64(N)));
         k.loop(col0, b.CreateSelect(b.CreateICmpSLT(b.CreateAdd(col0, k.c64(p.nr)), k.c64(N)),
                                     b.CreateAdd(col0, k.c64(p.nr)), k.c64(N)),
                [&](llvm::Value* col) {
-                 llvm::Value* flat = b.CreateAdd(rowBase, col);
+                 llvm::Value* flat = flatIndex(bi, row, col);
                  std::vector<llvm::Value*> idx = spec.indexOf(k, bi, row, col);
                  epi->apply(k.load(C, flat), flat, idx);
                });
@@ -428,7 +417,7 @@ struct GemmLowering {
                                 : elementPtr(packB, b.CreateMul(jr, k.c64(p.kc * p.nr)));
       k.loop(k.c64(0), aPanels, [&](llvm::Value* ir) {
         llvm::Value* row0 = b.CreateAdd(ic, b.CreateMul(ir, k.c64(p.mr)));
-        prefetchTile(bi, row0, col0);
+        prefetchTile(bi, row0, col0, first, last);
         if (directA) {
           microKernel(directPanel(bi, row0, pc), bp, kcCur);
         } else {

@@ -2,6 +2,7 @@
 #include "compiler/KernelEmitter.h"
 
 #include <map>
+#include <set>
 
 #include <llvm/IR/Intrinsics.h>
 #include <llvm/IR/MDBuilder.h>
@@ -125,6 +126,31 @@ size_t KernelEmitter::buffer(NodeId id) {
 llvm::Value* KernelEmitter::address(NodeId id, llvm::Value* index) {
   llvm::Instruction* base = buffers_[buffer(id)].second;
   return b_.CreateInBoundsGEP(storageType(g_[id].type.dtype), base, index);
+}
+
+void KernelEmitter::transposeInRegisters(std::vector<llvm::Value*>& r) {
+  int n = int(r.size());
+  for (int h = n / 2; h >= 1; h /= 2)
+    for (int i = 0; i < n; ++i) {
+      if (i & h) continue;
+      std::vector<int> lo, hi;
+      for (int l = 0; l < n; ++l) {
+        lo.push_back((l & h) == 0 ? l : n + l - h);
+        hi.push_back((l & h) == 0 ? l + h : n + l);
+      }
+      llvm::Value* a = r[size_t(i)];
+      llvm::Value* c = r[size_t(i + h)];
+      r[size_t(i)] = b_.CreateShuffleVector(a, c, lo);
+      r[size_t(i + h)] = b_.CreateShuffleVector(a, c, hi);
+    }
+}
+
+void KernelEmitter::prefetch(const std::vector<NodeId>& reads, const std::vector<NodeId>& writes, llvm::Value* index) {
+  std::set<int64_t> asked;
+  for (bool write : {true, false})
+    for (NodeId id : write ? writes : reads)
+      if (asked.insert(offsets_[size_t(id.v)]).second)
+        intrinsic(llvm::Intrinsic::prefetch, b_.getPtrTy(), {address(id, index), b_.getInt32(write), b_.getInt32(3), b_.getInt32(1)});
 }
 
 llvm::Value* KernelEmitter::load(NodeId id, llvm::Value* index) {

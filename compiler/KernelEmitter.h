@@ -74,6 +74,9 @@ class KernelEmitter {
   llvm::Value* loadVector(NodeId id, llvm::Value* index, llvm::Value* mask);
   /// Stores the lanes of vector `v` that `mask` holds at elements index.. of node `id`'s buffer.
   void storeVector(NodeId id, llvm::Value* index, llvm::Value* v, llvm::Value* mask);
+  /// Asks for the cache line of element `index` of each distinct buffer of `reads` and `writes` (nodes
+  /// sharing a buffer, as a parameter and its update, ask once), those of `writes` for writing.
+  void prefetch(const std::vector<NodeId>& reads, const std::vector<NodeId>& writes, llvm::Value* index);
 
   /// for (i = lo; i < hi; ++i) body(i), with i64 bounds. With `keepRolled`, LLVM may not unroll it (a loop
   /// over GEMM tiles whose body is already large: fully unrolled, codegen takes seconds).
@@ -97,6 +100,10 @@ class KernelEmitter {
   void when(llvm::Value* cond, const std::function<void()>& body) { ifElse(cond, body, [] {}); }
   /// If `cond` (i1) holds, the kernel returns `status` (the first failure wins; the loop carries on).
   void failIf(llvm::Value* cond, KernelStatus status);
+  /// Transposes in registers the n x n matrix whose rows are the n vectors `rows` (n a power of two): log2(n)
+  /// rounds, each swapping the off-diagonal h x h blocks of every 2h x 2h block (h = n/2, ..., 1) with two
+  /// shuffles per pair of rows.
+  void transposeInRegisters(std::vector<llvm::Value*>& rows);
   /// A local variable of type `t`, allocated in the entry block (so it becomes a register).
   llvm::Value* local(llvm::Type* t);
   /// A call of an LLVM intrinsic overloaded on `t`.

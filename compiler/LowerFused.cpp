@@ -269,6 +269,18 @@ int64_t lowerContractionKernel(KernelEmitter& k, const FusedKernel& kernel) {
       e.evaluate(flat, idx);
       e.store(flat, true);
     };
+  // The epilogue's operands and results at the host's own index (a parameter and its momentum, their
+  // updates; not a broadcast bias, which stays in cache): cold lines that the tile would wait for.
+  std::vector<NodeId> reads, writes;
+  const Shape& at = g[host].type.shape;
+  for (NodeId m : kernel.nodes)
+    if (m != host && isExpressionMember(g, kernel, m) && isElementwise(g[m].op))
+      for (NodeId in : g[m].inputs)
+        if (!std::count(kernel.nodes.begin(), kernel.nodes.end(), in) && !isSplatConstant(g, in) && g[in].type.shape == at)
+          reads.push_back(in);
+  for (NodeId s : kernel.stores)
+    if (s != host && g[s].type.shape == at) writes.push_back(s);
+  if (!reads.empty() || !writes.empty()) epi.prefetch = [&, reads, writes](llvm::Value* flat) { k.prefetch(reads, writes, flat); };
   return g[host].op == Op::Matmul ? lowerMatmul(k, host, &epi) : lowerConv(k, host, &epi);
 }
 

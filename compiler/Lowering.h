@@ -22,6 +22,10 @@ struct Epilogue {
   /// lanes `mask` holds; `idx` is the first one's index.
   std::function<void(llvm::Value* value, llvm::Value* flat, const std::vector<llvm::Value*>& idx, llvm::Value* mask)>
       applyVector = {};
+  /// When set, asks for the cache lines the epilogue reads and writes at row-major index `flat` (the
+  /// operands it loads there and the members it stores), so that a GEMM can fetch them while its last
+  /// block of K computes the tile.
+  std::function<void(llvm::Value* flat)> prefetch = {};
 };
 
 /// The scalar computation of element-wise node `n` over operand values `args` (value types), or of each
