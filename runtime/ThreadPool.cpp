@@ -3,7 +3,10 @@
 // the job itself.
 #include "runtime/ThreadPool.h"
 
+#include <pthread.h>
 #include <sched.h>
+
+#include <algorithm>
 
 #include <charconv>
 #include <chrono>
@@ -28,6 +31,15 @@ void pause() {
 #if defined(__x86_64__)
   __builtin_ia32_pause();
 #endif
+}
+
+/// The set of `cpus`, less `except`.
+cpu_set_t cpuSet(const std::vector<int>& cpus, int except = -1) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  for (int c : cpus)
+    if (c != except) CPU_SET(c, &set);
+  return set;
 }
 
 }  // namespace
@@ -61,6 +73,14 @@ ThreadPool::~ThreadPool() {
 }
 
 void ThreadPool::grow(int workers) {
+  if (cpus_.empty()) {
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0)
+      for (int c = 0; c < CPU_SETSIZE; ++c)
+        if (CPU_ISSET(c, &set)) cpus_.push_back(c);
+  }
+  std::lock_guard<std::mutex> l(mutex_);
+  asleep_.resize(size_t(workers)), steered_.resize(size_t(workers));
   while (int(workers_.size()) < workers) {
     int index = int(workers_.size()) + 1;  // worker 0 is the caller of run
     uint64_t seen = generation_.load();  // before the job that needs it is published
@@ -85,9 +105,17 @@ void ThreadPool::workerLoop(int index, uint64_t seen) {
     if (generation_.load() == seen) {
       std::unique_lock<std::mutex> l(mutex_);
       sleeping_.fetch_add(1);
+      asleep_[size_t(index - 1)] = true;
       wake_.wait(l, [&] { return stop_ || generation_.load() != seen; });
+      asleep_[size_t(index - 1)] = false;
       sleeping_.fetch_sub(1);
       if (stop_) return;
+      if (steered_[size_t(index - 1)]) {  // placed away from the caller's core: free to move again
+        steered_[size_t(index - 1)] = false;
+        l.unlock();
+        cpu_set_t all = cpuSet(cpus_);
+        sched_setaffinity(0, sizeof all, &all);
+      }
     }
     uint64_t word = generation_.load();
     seen = word;
@@ -95,6 +123,13 @@ void ThreadPool::workerLoop(int index, uint64_t seen) {
     takeChunks(index);
     checkedOut_.fetch_add(1);
   }
+}
+
+void ThreadPool::steerSleepers(int cpu) {
+  if (cpu < 0 || std::find(cpus_.begin(), cpus_.end(), cpu) == cpus_.end() || cpus_.size() < 2) return;
+  cpu_set_t others = cpuSet(cpus_, cpu);
+  for (size_t i = 0; i < workers_.size(); ++i)
+    if (asleep_[i] && pthread_setaffinity_np(workers_[i].native_handle(), sizeof others, &others) == 0) steered_[i] = true;
 }
 
 void ThreadPool::run(int threads, int64_t chunks, const std::function<void(int64_t, int)>& fn) {
@@ -110,7 +145,10 @@ void ThreadPool::run(int threads, int64_t chunks, const std::function<void(int64
   checkedOut_.store(0);
   generation_.store(jobWord((generation_.load() >> kThreadBits) + 1, threads));
   if (sleeping_.load() > 0) {
-    { std::lock_guard<std::mutex> l(mutex_); }  // a worker between its check and its wait gets the notify
+    {
+      std::lock_guard<std::mutex> l(mutex_);  // a worker between its check and its wait gets the notify
+      steerSleepers(sched_getcpu());
+    }
     wake_.notify_all();
   }
   takeChunks(0);

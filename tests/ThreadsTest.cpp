@@ -3,9 +3,13 @@
 // models over 20 steps, the contractions and window ops with their gradients, and a kernel's failure.
 #include <doctest/doctest.h>
 
+#include <sched.h>
+
 #include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <thread>
 
 #include "compiler/DiffTest.h"
 #include "compiler/HostTensor.h"
@@ -64,6 +68,27 @@ TEST_CASE("threads: the pool runs every chunk exactly once, on a worker below th
       CHECK(wrong == 0);
       CHECK(!badWorker);
     }
+}
+
+TEST_CASE("threads: a worker woken from sleep runs each chunk once and free to use every core the process may") {
+  cpu_set_t mine;
+  REQUIRE(sched_getaffinity(0, sizeof mine, &mine) == 0);
+  for (int job = 0; job < 5; ++job) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));  // past the workers' spin: they sleep
+    std::vector<std::atomic<int>> ran(64);
+    std::atomic<int> narrowed{0};
+    ThreadPool::shared().run(2, 64, [&](int64_t c, int) {
+      cpu_set_t now;
+      if (sched_getaffinity(0, sizeof now, &now) != 0 || CPU_COUNT(&now) != CPU_COUNT(&mine)) narrowed.fetch_add(1);
+      ran[size_t(c)].fetch_add(1);
+      for (auto t0 = std::chrono::steady_clock::now(); std::chrono::steady_clock::now() - t0 < std::chrono::microseconds(50);) {
+      }
+    });
+    int64_t wrong = 0;
+    for (auto& r : ran) wrong += r.load() != 1;
+    CHECK(wrong == 0);
+    CHECK(narrowed.load() == 0);
+  }
 }
 
 TEST_CASE("threads: KILN_THREADS sets the default, and a malformed value is an error naming it") {
