@@ -268,6 +268,14 @@ TEST_CASE("kiln kernels prints the GEMM every matmul and convolution runs as, wi
                                                        "output \"y\" = %2\n");
   CHECK(batched.out.find("%2 gemm 3 x [5 x 64 x 7] f32: tile ") != std::string::npos);
   CHECK(batched.out.find(", B read in place") != std::string::npos);
+  // The attention's probs x v: with AVX2's 16 columns a panel's 128 depths, rows of 64 floats apart, fall
+  // in 16 sets of L1, 8 lines each (packed: 2), so B is packed; with AVX-512's 64 the panel is B itself.
+  GemmShape attention{64, 128, 64, 128};
+  GemmPlan avx2, avx512;
+  avx2.vl = 8, avx2.nr = 16, avx2.kc = 128, avx512.vl = 16, avx512.nr = 64, avx512.kc = 128;
+  CHECK(!readsBInPlace(attention, true, avx2));
+  CHECK(readsBInPlace(attention, true, avx512));
+  CHECK(!readsBInPlace(attention, false, avx512));  // a transposed B is packed
   // One row against a transposed B (a linear layer on one token): dot products, nothing packed (the
   // sweep's M = 1, 2, 3 cases with B transposed check its values).
   test::CliResult gemv = test::runKiln("kernels -", "kiln 1\n%0 = input {name=\"x\"} : f32[1,40]\n"
