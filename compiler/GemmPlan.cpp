@@ -125,11 +125,13 @@ int64_t busiestL1Set(int64_t rows, int64_t runBytes, int64_t strideBytes) {
 
 bool readsBInPlace(const GemmShape& s, bool bRowMajor, const GemmPlan& p) {
   if (!bRowMajor || s.batch == 1 || s.sumBatches || s.N % p.nr != 0 || s.K * s.N * dtypeSize(s.dtype) > (128 << 10)) return false;
-  // Only where the panel's rows spread over L1 as a packed panel's do: with AVX2's 16 columns, B's rows of
-  // 64 floats put a panel's 128 depths in 16 sets, 8 lines each, and 64 x 128x64x128 ran 7-8% slower
-  // beside oneDNN than packed (Zen 3); at AVX-512's 64 columns that panel is B itself.
+  // Only where the panel's rows spread over L1 about as a packed panel's do, at most half of an 8-way set
+  // where packing would hold fewer: with AVX2's 16 columns, B's rows of 64 floats put the attention's
+  // panel of 128 depths in 16 sets, 8 lines each (packed: 2), and 64 x 128x64x128 ran 7-8% slower beside
+  // oneDNN than packed (Zen 3), while conv2d_grad_input's 64 depths (4 lines each) ran 2% faster in place;
+  // at AVX-512's 64 columns the attention's panel is B itself.
   int64_t run = p.nr * dtypeSize(s.dtype), rows = std::min(s.K, p.kc);
-  return busiestL1Set(rows, run, s.N * dtypeSize(s.dtype)) <= busiestL1Set(rows, run, run);
+  return busiestL1Set(rows, run, s.N * dtypeSize(s.dtype)) <= std::max<int64_t>(busiestL1Set(rows, run, run), 4);
 }
 
 std::string describeGemm(const Graph& g, NodeId id) {
