@@ -170,9 +170,10 @@ void benchShape(const Peers& peers, const GemmShape& s, int repeats, double peak
   // On several threads, each library's workers spin for a while after its calls (OpenBLAS's for up to
   // 2^28 cycles, OpenMP's for oneDNN, kiln's for 200 us) and would take cores from the next library timed:
   // a pause before each lets them fall asleep.
-  // Then one untimed call wakes them again: a worker asleep on these virtual machines took over 10 ms to
-  // wake (its core idle at the host), longer than a whole run of the training shapes, and such rounds
-  // timed one thread (2048x1024x256 on 2 threads: 80-90 GFLOP/s in most rounds, 120-150 in the rest).
+  // Then one untimed call wakes them again, so that a round times the library at work rather than its
+  // wake-up: kiln's worker, woken after the pause, was placed on the core of the thread that woke it and
+  // shared that core for most of a run (see ThreadPool::steerSleepers), and a round was one run of the
+  // training shapes (2048x1024x256 on 2 threads: 80-90 GFLOP/s in most rounds, 120-150 in the rest).
   auto timed = [&](std::vector<double>& into, const std::function<void()>& call) {
     if (threads > 1) {
       std::this_thread::sleep_for(std::chrono::milliseconds(150));
