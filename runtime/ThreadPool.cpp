@@ -7,7 +7,6 @@
 #include <sched.h>
 
 #include <algorithm>
-
 #include <charconv>
 #include <chrono>
 #include <cstdlib>
