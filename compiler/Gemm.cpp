@@ -579,6 +579,7 @@ int64_t lowerGemm(KernelEmitter& k, const GemmSpec& spec, const Epilogue* epi) {
   bool plain = spec.aAddress && spec.bAddress && !spec.startBatch && !spec.finishBatch && spec.aLayout != GemmSpec::Other &&
                spec.bLayout != GemmSpec::Other;
   if (plain && usesDotPath(spec, spec.aLayout == GemmSpec::AlongMN, spec.bLayout == GemmSpec::AlongK)) return lowerDotGemm(k, spec, epi);
+  if (plain && usesNarrowPath(spec)) return lowerNarrowGemm(k, spec, epi);
   return GemmLowering{k, spec, epi}.lower();
 }
 

@@ -66,12 +66,38 @@ GemmPlan planGemm(const GemmShape& s);
 /// At most this many rows of A take the dot-product path (see usesDotPath).
 constexpr int64_t kDotMaxRows = 4;
 /// Whether a GEMM of plain operands runs as dot products instead of on the packed engine
-/// (compiler/GemmDot.cpp): at most kDotMaxRows rows of A, both operands contiguous along K (A not
-/// transposed, or one row; B transposed, as a linear layer's weight), no summed batches. A GEMV reads each
-/// element of B once, so packing B (and transposing it) cost more than the product.
+/// (compiler/GemmDot.cpp): both operands contiguous along K (A not transposed, or one row; B transposed,
+/// as a linear layer's weight), at least 16 depths, no summed batches, and either at most kDotMaxRows rows
+/// of A (a GEMV reads each element of B once, so packing B, and transposing it, cost more than the
+/// product) or a narrow C (usesNarrowPath: a classifier's head, where vectors along M would need A
+/// transposed into scratch).
 bool usesDotPath(const GemmShape& s, bool aTransposed, bool bTransposed);
-/// The columns of C a chunk of the dot-product path computes: about 1 MFLOP, whole groups of four.
+/// The rows x columns of C the dot-product path computes at once: all of at most kDotMaxRows rows by four
+/// columns, or (a narrow C) a few rows by all the columns.
+struct DotTile {
+  int64_t rows = 1, cols = 1;  ///< rows of A and columns of B (rows of op(B)) computed together
+};
+/// The dot-product path's tile for a shape it takes.
+DotTile dotTile(const GemmShape& s);
+/// The columns of C a chunk of the dot-product path computes: about 1 MFLOP in whole tiles, or all N for
+/// a narrow C.
 int64_t dotBlockColumns(const GemmShape& s);
+/// The rows of C a chunk of the dot-product path computes: all of at most kDotMaxRows, else about 1 MFLOP
+/// in whole tiles.
+int64_t dotBlockRows(const GemmShape& s);
+/// At most this many columns of C take the narrow path (see usesNarrowPath).
+constexpr int64_t kNarrowMaxColumns = 12;
+/// Whether a GEMM of plain operands (not one usesDotPath takes) runs on the narrow path, its vectors along
+/// M and each element of B broadcast (compiler/GemmNarrow.cpp): N of at most kNarrowMaxColumns, not a
+/// multiple of the host's vector (on the general engine its tiles would be padded to whole vectors), at
+/// least a vector of rows, no summed batches. A classifier's head: C[128, 10] on AVX2's 8 lanes.
+bool usesNarrowPath(const GemmShape& s);
+/// The rows of a narrow tile, whole vectors: as many as N accumulators a vector leave registers for.
+int64_t narrowTileRows(const GemmShape& s);
+/// The rows of C a chunk of the narrow path computes: about 1 MFLOP, whole tiles.
+int64_t narrowBlockRows(const GemmShape& s);
+/// "gemm 1 x [128 x 10 x 512] f32: narrow, vectors along M (8 lanes), tile 8x10, ...", as describeGemm.
+std::string describeNarrow(const GemmShape& s);
 /// Whether the engine reads B where it lies instead of packing it: a plain row-major B (`bRowMajor`)
 /// whose columns are whole panels (N a multiple of NR), in a batched product whose B is small (at most
 /// 128 kB: the attention's products, packed afresh for every batch, where copying B cost more than its

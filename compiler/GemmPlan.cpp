@@ -143,8 +143,10 @@ std::string describeGemm(const Graph& g, NodeId id) {
   if (n.op == Op::Matmul) {
     const MatmulAttrs& m = std::get<MatmulAttrs>(n.attrs);
     if (usesDotPath(*s, m.transpose_a, m.transpose_b))
-      return fmt::format("gemm {} x [{} x {} x {}] {}: dot products along K ({} lanes), 4 columns at a time, blocks of {} columns",
-                         s->batch, s->M, s->N, s->K, dtypeName(s->dtype), p.vl, dotBlockColumns(*s));
+      return fmt::format("gemm {} x [{} x {} x {}] {}: dot products along K ({} lanes), {}x{} at a time, blocks of {} rows x {} columns",
+                         s->batch, s->M, s->N, s->K, dtypeName(s->dtype), p.vl, dotTile(*s).rows, dotTile(*s).cols,
+                         dotBlockRows(*s), dotBlockColumns(*s));
+    if (usesNarrowPath(*s)) return describeNarrow(*s);
   }
   // B is row-major but for a matmul's transposed B and conv2d_grad_weight's (whose batches are summed).
   bool rowMajor = n.op == Op::Matmul ? !std::get<MatmulAttrs>(n.attrs).transpose_b : n.op != Op::Conv2dGradWeight;

@@ -79,6 +79,8 @@ GemmSpec gemmSpecFor(const Graph& g, NodeId id);
 int64_t lowerGemm(KernelEmitter& k, const GemmSpec& spec, const Epilogue* epilogue = nullptr);
 /// A GEMM that usesDotPath, as dot products along K (compiler/GemmDot.cpp); lowerGemm calls it.
 int64_t lowerDotGemm(KernelEmitter& k, const GemmSpec& spec, const Epilogue* epilogue);
+/// A GEMM that usesNarrowPath, with vectors along M (compiler/GemmNarrow.cpp); lowerGemm calls it.
+int64_t lowerNarrowGemm(KernelEmitter& k, const GemmSpec& spec, const Epilogue* epilogue);
 /// A matmul on the GEMM engine (compiler/Gemm.cpp).
 int64_t lowerMatmul(KernelEmitter& k, NodeId id, const Epilogue* epilogue = nullptr);
 /// conv2d, conv2d_grad_input and conv2d_grad_weight, which share one loop nest; `epilogue` as for matmul.
