@@ -9,8 +9,9 @@
 //                                                   the arena: peak, lower bound, no reuse
 //   kiln_bench soak MODEL [--steps N]               trains N steps (default 10,000) sampling resident memory;
 //                                                   fails unless it stays within 2% after the first tenth
-//   kiln_bench elementwise [--steps N]              y = relu(a*b + c)*0.5 + d over 16M floats: kiln's fused
-//                                                   kernel against a C loop built with -O3 -march=native
+//   kiln_bench elementwise [--steps N] [--threads N] y = relu(a*b + c)*0.5 + d over 16M floats: kiln's fused
+//                                                   kernel on N threads (default 1) against a C loop built
+//                                                   with -O3 -march=native -fno-trapping-math (1 thread)
 //   kiln_bench gemm [MODEL|SHAPE ...] [--repeats N] [--threads N]
 //                                                   kiln's matmuls at the models' training shapes (or at
 //                                                   shapes [BATCHx]MxNxK[:ta][:tb]) beside OpenBLAS and
@@ -140,7 +141,7 @@ int planBench(const ModelSpec& m, const ModelConfig& c, int64_t batch) {
   return 0;
 }
 
-int elementwiseBench(int64_t repeats) {
+int elementwiseBench(int64_t repeats, int threads) {
   const int64_t n = int64_t(1) << 24;
   Builder b("elementwise");
   Type t{DType::F32, {n}};
@@ -149,6 +150,7 @@ int elementwiseBench(int64_t repeats) {
   Graph g = b.finish();
   CompileStats stats;
   auto exe = compileGraph(g, {}, &stats);
+  exe->setThreads(threads);  // the C loop runs on one
   std::vector<float> in[4];
   std::vector<float> out(static_cast<size_t>(n));
   Rng rng(1);
@@ -202,8 +204,8 @@ int compileBench(const ModelSpec& m, const ModelConfig& c, int64_t batch) {
 int main(int argc, char** argv) {
   try {
     if (argc >= 2 && std::string(argv[1]) == "elementwise") {
-      Args args("bench", std::vector<std::string>(argv + 2, argv + argc), {{"steps"}, {}});
-      return elementwiseBench(args.integer("steps", 20, 1, 10000));
+      Args args("bench", std::vector<std::string>(argv + 2, argv + argc), {{"steps", "threads"}, {}});
+      return elementwiseBench(args.integer("steps", 20, 1, 10000), int(args.integer("threads", 1, 1, 256)));
     }
     if (argc >= 2 && std::string(argv[1]) == "gemm") {
       Args args("bench", std::vector<std::string>(argv + 2, argv + argc), {{"repeats", "threads"}, {}});
@@ -216,7 +218,7 @@ int main(int argc, char** argv) {
       return gemmBench({}, 1, int(args.integer("threads", 1, 1, 256)));
     }
     if (argc < 3)
-      throw Error("usage: kiln_bench step|compile|plan|soak MODEL [--batch N] [--set KEY=N,...] [--steps N] [--threads N] | elementwise [--steps N] | gemm [MODEL|SHAPE...] | peak [--threads N]");
+      throw Error("usage: kiln_bench step|compile|plan|soak MODEL [--batch N] [--set KEY=N,...] [--steps N] [--threads N] | elementwise [--steps N] [--threads N] | gemm [MODEL|SHAPE...] | peak [--threads N]");
     std::string what = argv[1];
     Args args("bench", std::vector<std::string>(argv + 3, argv + argc), {{"batch", "steps", "threads", "set"}, {"unfused"}});
     const ModelSpec& m = findModel(argv[2]);
