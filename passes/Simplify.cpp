@@ -1,6 +1,7 @@
 // Simplification in two sweeps: rewrite (rules, then CSE) while copying nodes, then drop dead nodes.
 #include "passes/Simplify.h"
 
+#include <algorithm>
 #include <map>
 
 #include <fmt/format.h>
@@ -62,6 +63,7 @@ struct Rewriter {
       case Op::Add:
         if (splatOf(1) == 0.0) return fired("x + 0 -> x", operand(0));
         if (splatOf(0) == 0.0) return fired("0 + x -> x", operand(1));
+        if (NodeId r = adjacentPads(n); r.valid()) return r;
         break;
       case Op::Sub:
         if (splatOf(1) == 0.0) return fired("x - 0 -> x", operand(0));
@@ -97,10 +99,78 @@ struct Rewriter {
         }
         break;
       }
+      case Op::Pad:
+      case Op::Concat:
+        if (NodeId r = padsAndConcats(n); r.valid()) return r;
+        break;
       default:
         break;
     }
     return foldConstant(n);
+  }
+
+  /// pad(x) adding nothing -> x; concat(.., concat(a, b), ..) along one axis -> concat(.., a, b, ..).
+  NodeId padsAndConcats(const Node& n) {
+    if (n.op == Op::Pad) {
+      auto& a = std::get<PadAttrs>(n.attrs);
+      auto none = [](const std::vector<int64_t>& w) { return std::all_of(w.begin(), w.end(), [](int64_t x) { return x == 0; }); };
+      if (none(a.lo) && none(a.hi)) return fired("pad(x) adding nothing -> x", n.inputs[0]);
+      return {};
+    }
+    int64_t axis = std::get<AxisAttrs>(n.attrs).axis;
+    std::vector<NodeId> flat;
+    for (NodeId x : n.inputs) {
+      const Node& xn = at(x);
+      if (xn.op == Op::Concat && std::get<AxisAttrs>(xn.attrs).axis == axis) flat.insert(flat.end(), xn.inputs.begin(), xn.inputs.end());
+      else flat.push_back(x);
+    }
+    if (flat.size() == n.inputs.size()) return {};
+    return fired("concat(concat(a, b), c) -> concat(a, b, c)", made(Node{Op::Concat, n.type, flat, n.attrs, n.origin, 0}));
+  }
+
+  /// A sum of zero pads, pad(x1) + pad(x2) + ... in any order and grouping (the adds' operands gathered),
+  /// alike but along one axis where their regions lie side by side -> pad(concat(x1, x2, ...)) in the
+  /// regions' order: each element is one x's or 0 + 0 (the backward of slicing q, k and v out of one
+  /// projection summed three zero-padded copies of it). Invalid if the sum is not such.
+  NodeId adjacentPads(const Node& n) {
+    std::vector<NodeId> leaves;
+    std::vector<NodeId> todo(n.inputs.rbegin(), n.inputs.rend());
+    while (!todo.empty() && leaves.size() <= 16) {
+      NodeId x = todo.back();
+      todo.pop_back();
+      if (at(x).op == Op::Add) todo.insert(todo.end(), at(x).inputs.rbegin(), at(x).inputs.rend());
+      else leaves.push_back(x);
+    }
+    if (!todo.empty()) return {};
+    int64_t axis = -1;
+    const PadAttrs* base = nullptr;
+    for (NodeId x : leaves) {
+      if (at(x).op != Op::Pad) return {};
+      auto& a = std::get<PadAttrs>(at(x).attrs);
+      if (a.value != 0.0) return {};
+      if (!base) base = &a;
+      for (size_t d = 0; d < a.lo.size(); ++d) {
+        if (a.lo[d] == base->lo[d] && a.hi[d] == base->hi[d]) continue;
+        if (axis >= 0 && axis != int64_t(d)) return {};  // they differ along two axes
+        axis = int64_t(d);
+      }
+    }
+    if (axis < 0) return {};
+    size_t d = size_t(axis);
+    auto lo = [&](NodeId x) { return std::get<PadAttrs>(at(x).attrs).lo[d]; };
+    std::sort(leaves.begin(), leaves.end(), [&](NodeId a, NodeId b) { return lo(a) < lo(b); });
+    std::vector<NodeId> pieces;
+    Shape joined = at(at(leaves[0]).inputs[0]).type.shape;
+    joined[d] = 0;
+    for (NodeId x : leaves) {
+      if (lo(x) != lo(leaves[0]) + joined[d]) return {};  // a gap or an overlap
+      pieces.push_back(at(x).inputs[0]);
+      joined[d] += at(pieces.back()).type.shape[d];
+    }
+    NodeId cat = made(Node{Op::Concat, Type{n.type.dtype, joined}, pieces, AxisAttrs{axis}, n.origin, 0});
+    PadAttrs widths = std::get<PadAttrs>(at(leaves[0]).attrs);
+    widths.hi[d] = std::get<PadAttrs>(at(leaves.back()).attrs).hi[d];
+    return fired("pad(x) + pad(y) + ..., side by side -> pad(concat(x, y, ...))", made(Node{Op::Pad, n.type, {cat}, widths, n.origin, 0}));
   }
 
   /// Element-wise ops and broadcasts of splat constants fold to splat constants (no data grows).

@@ -324,6 +324,55 @@ output "y" = %5
   CHECK(once.size() == 2);  // the parameter and one broadcast
 }
 
+TEST_CASE("simplify sums zero pads side by side into one concat (the backward of slicing q, k, v), and only those") {
+  // x[2,3,9] cut into three along the last axis, each padded back to its place with zeros and summed in
+  // another order: one concat of the three pieces, the same values bit for bit (each element is a piece's
+  // or 0 + 0). Pads with a gap between them, of another fill, or differing along two axes stay as they are.
+  Graph g = test::kir(R"(kiln 1
+%0 = input {name="x"} : f32[2,3,9]
+%1 = slice %0 {start=[0,0,0], stop=[2,3,3]} : f32[2,3,3]
+%2 = slice %0 {start=[0,0,3], stop=[2,3,5]} : f32[2,3,2]
+%3 = slice %0 {start=[0,0,5], stop=[2,3,9]} : f32[2,3,4]
+%4 = pad %1 {lo=[0,0,0], hi=[0,0,6], value=0} : f32[2,3,9]
+%5 = pad %2 {lo=[0,0,3], hi=[0,0,4], value=0} : f32[2,3,9]
+%6 = pad %3 {lo=[0,0,5], hi=[0,0,0], value=0} : f32[2,3,9]
+%7 = add %6, %4 : f32[2,3,9]
+%8 = add %5, %7 : f32[2,3,9]
+%9 = add %4, %6 : f32[2,3,9]
+%10 = pad %2 {lo=[0,0,3], hi=[0,0,4], value=1} : f32[2,3,9]
+%11 = add %4, %10 : f32[2,3,9]
+%12 = pad %1 {lo=[0,1,0], hi=[0,0,6], value=0} : f32[2,4,9]
+%13 = pad %2 {lo=[0,0,3], hi=[0,1,4], value=0} : f32[2,4,9]
+%14 = add %12, %13 : f32[2,4,9]
+%15 = add %4, %5 : f32[2,3,9]
+%16 = add %15, %6 : f32[2,3,9]
+output "whole" = %8
+output "gap" = %9
+output "fill" = %11
+output "two-axes" = %14
+output "grouped" = %16
+)");
+  SimplifyStats stats;
+  Graph s = simplify(g, &stats);
+  // %8 (%7 alone has a gap), %15 and %16, whose concat(concat(x1, x2), x3) is flattened.
+  CHECK(stats["pad(x) + pad(y) + ..., side by side -> pad(concat(x, y, ...))"] == 3);
+  CHECK(stats["concat(concat(a, b), c) -> concat(a, b, c)"] == 1);
+  CHECK(stats["pad(x) adding nothing -> x"] == 2);
+  CHECK(s.outputs()[4].node == s.outputs()[0].node);  // the same concat
+  const Node& whole = s[s.outputs()[0].node];
+  REQUIRE(whole.op == Op::Concat);
+  CHECK(whole.inputs.size() == 3);
+  for (size_t i = 1; i < 4; ++i) CHECK(s[s.outputs()[i].node].op == Op::Add);
+  TensorMap feeds = randomInputs(g, 3);
+  feeds.at("x").data[4] = -0.0;  // x + 0 -> x keeps a negative zero where the sum gave +0: equal values
+  TensorMap before = evaluate(g, feeds), after = evaluate(s, feeds);
+  for (const char* out : {"whole", "gap", "fill", "two-axes", "grouped"}) {
+    INFO(out);
+    CHECK(before.at(out).data == after.at(out).data);
+  }
+  CHECK(after.at("whole").data == feeds.at("x").data);
+}
+
 TEST_CASE("optimizers update f64 parameters (the scalars follow the parameter's dtype)") {
   Builder b;
   Value p = b.parameter("p", {3}, Init::Normal, 1.0, DType::F64);
