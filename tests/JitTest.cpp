@@ -159,6 +159,36 @@ TEST_CASE("JIT: every op of the table and the structural cases give the same bit
   CHECK(split >= 40);  // most ops' kernels really are split
 }
 
+TEST_CASE("JIT: concat along every axis, split over its output's rows, copies each input's elements at 1 and 3 threads") {
+  Graph g = parseKir(R"(kiln 1
+%0 = input {name="a"} : f32[3,2,4]
+%1 = input {name="b"} : f32[1,2,4]
+%2 = input {name="c"} : f32[2,2,4]
+%3 = concat %0, %1, %2 {axis=0} : f32[6,2,4]
+%4 = input {name="d"} : f32[3,1,4]
+%5 = concat %0, %4, %0 {axis=1} : f32[3,5,4]
+%6 = input {name="e"} : f32[3,2,3]
+%7 = concat %6, %0 {axis=2} : f32[3,2,7]
+output "rows" = %3
+output "middle" = %5
+output "inner" = %7
+)",
+                     "concat");
+  TensorMap feeds = randomInputs(g, 9);
+  TensorMap want = evaluate(g, feeds);
+  for (int threads : {1, 3}) {
+    CompileOptions o = test::cachedOptions();
+    o.threads = threads, o.finestChunks = true;
+    std::unique_ptr<Executable> exe = compileGraph(g, o);
+    for (const Kernel& k : exe->spec().kernels) CHECK(k.chunks > 1);
+    TensorMap got = runCompiled(g, feeds, o);
+    for (const char* out : {"rows", "middle", "inner"}) {
+      INFO(out, " at ", threads, " threads");
+      CHECK(got.at(out).data == want.at(out).data);
+    }
+  }
+}
+
 TEST_CASE("JIT: every model's forward pass and training step agree with the interpreter") {
   struct Case {
     std::string model;
