@@ -30,6 +30,9 @@ struct GemmPlan {
   std::string str() const;
 };
 
+/// Elements of `dtype` in one vector register of this host (AVX-512's 64 bytes, else AVX2's 32).
+int64_t hostLanes(DType dtype);
+
 /// The plan for C[M,N] = A[M,K] B[K,N] in `dtype` (f32 or f64), with AVX-512 vectors or else AVX2's: the
 /// tile with the least padded work per load, KC from L1, MC from L2, NC from a share of L3 and, with
 /// `columnBlocks` > 1, small enough that N splits into about that many blocks (the chunks threads share);

@@ -17,15 +17,7 @@ namespace {
 constexpr int64_t kDotCols = 4;  ///< columns of C (rows of B) computed together
 
 /// The dot-product kernel of one GEMM spec.
-struct DotLowering {
-  KernelEmitter& k;
-  const GemmSpec& s;
-  const Epilogue* epi;
-  llvm::IRBuilder<>& b = k.b();
-  int64_t bytes = dtypeSize(s.dtype);
-  int64_t vl = (hostTarget().avx512 ? 64 : 32) / bytes;
-  llvm::Type* t = k.valueType(s.dtype);
-  llvm::VectorType* vt = llvm::FixedVectorType::get(t, unsigned(vl));
+struct DotLowering : GemmPathLowering {
   DotTile tile = dotTile(s);
   int64_t blockCols = dotBlockColumns(s), blockRows = dotBlockRows(s);
 
@@ -137,6 +129,6 @@ int64_t dotBlockRows(const GemmShape& s) {
   return std::min(rows, ceilDiv(s.M, tile.rows) * tile.rows);
 }
 
-int64_t lowerDotGemm(KernelEmitter& k, const GemmSpec& spec, const Epilogue* epi) { return DotLowering{k, spec, epi}.lower(); }
+int64_t lowerDotGemm(KernelEmitter& k, const GemmSpec& spec, const Epilogue* epi) { return DotLowering{{k, spec, epi}}.lower(); }
 
 }  // namespace kiln

@@ -19,22 +19,11 @@ namespace kiln {
 
 namespace {
 
-/// Elements per vector register on this host for `dtype`.
-int64_t hostLanes(DType dtype) { return (hostTarget().avx512 ? 64 : 32) / dtypeSize(dtype); }
-
 /// The narrow kernel of one GEMM spec.
-struct NarrowLowering {
-  KernelEmitter& k;
-  const GemmSpec& s;
-  const Epilogue* epi;
-  llvm::IRBuilder<>& b = k.b();
-  int64_t bytes = dtypeSize(s.dtype);
-  int64_t vl = hostLanes(s.dtype);
+struct NarrowLowering : GemmPathLowering {
   int64_t rowsPerTile = narrowTileRows(s);
   int64_t nv = rowsPerTile / vl;  ///< vectors of rows in a tile
   int64_t kc = planGemm(s).kc;   ///< the general engine's blocks of K, for its order of sums
-  llvm::Type* t = k.valueType(s.dtype);
-  llvm::VectorType* vt = llvm::FixedVectorType::get(t, unsigned(vl));
   bool packA = s.aLayout == GemmSpec::AlongK;  ///< a row-major A: its tile's rows packed as [kc][rows]
   llvm::Value* packed = nullptr;
   llvm::Value* tileBuffer = nullptr;  ///< the accumulators, [N][rowsPerTile], for a rolled loop over them
@@ -199,6 +188,6 @@ std::string describeNarrow(const GemmShape& s) {
                      narrowBlockRows(s));
 }
 
-int64_t lowerNarrowGemm(KernelEmitter& k, const GemmSpec& spec, const Epilogue* epi) { return NarrowLowering{k, spec, epi}.lower(); }
+int64_t lowerNarrowGemm(KernelEmitter& k, const GemmSpec& spec, const Epilogue* epi) { return NarrowLowering{{k, spec, epi}}.lower(); }
 
 }  // namespace kiln

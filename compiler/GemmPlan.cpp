@@ -61,6 +61,8 @@ GemmPlan planGemm(int64_t M, int64_t N, int64_t K, DType dtype, bool avx512, int
   return p;
 }
 
+int64_t hostLanes(DType dtype) { return (hostTarget().avx512 ? 64 : 32) / dtypeSize(dtype); }
+
 int64_t GemmShape::columnBlocks() const {
   if (!splitColumns) return 1;
   return std::clamp<int64_t>(int64_t(flops() / double(groups) / 4e6), 1, 8);

@@ -3,7 +3,6 @@
 
 #include <llvm/IR/Intrinsics.h>
 
-#include "compiler/Jit.h"
 #include "compiler/Lowering.h"
 #include "ir/Error.h"
 
@@ -428,7 +427,7 @@ int64_t lowerPool(KernelEmitter& k, NodeId id) {
   auto& a = std::get<PoolAttrs>(n.attrs);
   bool tiled = a.stride == a.kernel && a.padding == std::vector<int64_t>{0, 0};
   if (tiled && a.kernel[0] * a.kernel[1] <= 16)
-    return lowerPoolTiledVector(k, id, (hostTarget().avx512 ? 64 : 32) / dtypeSize(n.type.dtype));
+    return lowerPoolTiledVector(k, id, hostLanes(n.type.dtype));
   if (n.op == Op::MaxPool2dGrad && tiled) return lowerMaxPoolGradTiled(k, id);
   bool isGrad = n.op == Op::MaxPool2dGrad || n.op == Op::AvgPool2dGrad;
   bool isMax = n.op == Op::MaxPool2d || n.op == Op::MaxPool2dGrad;

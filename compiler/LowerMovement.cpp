@@ -36,6 +36,18 @@ void stridedCopy(KernelEmitter& k, NodeId dst, int64_t dstBase, const std::vecto
 
 int64_t outerExtent(const Shape& s) { return s.empty() ? 1 : s[0]; }
 
+/// Copies one outer row of `src` (its elements from `from` on, row-major) into node `dst`'s buffer from
+/// `to` on, laid out in `dst`'s inner strides: a row of pad's or concat's input into its place in the output.
+void copyRow(KernelEmitter& k, NodeId dst, llvm::Value* to, NodeId src, llvm::Value* from) {
+  const Shape& in = k.graph()[src].type.shape;
+  std::vector<int64_t> outStrides = stridesOf(k.graph()[dst].type.shape), inStrides = stridesOf(in);
+  std::vector<int64_t> innerOut(outStrides.begin() + 1, outStrides.end()), innerIn(inStrides.begin() + 1, inStrides.end());
+  llvm::IRBuilder<>& b = k.b();
+  k.loopNest(Shape(in.begin() + 1, in.end()), [&](const Index& idx) {
+    k.store(dst, b.CreateAdd(to, k.linear(idx, innerOut)), k.load(src, b.CreateAdd(from, k.linear(idx, innerIn))));
+  });
+}
+
 /// Pad over the kernel's range of the output's outer rows: each row filled with the pad value, then the
 /// input's row that lands in it (if any) copied in. Split over rows like the kernels around it: run as one
 /// range on 2 threads, GPT's pads (the gradients of its slices) took twice their 1-thread time.
@@ -44,8 +56,6 @@ void padRows(KernelEmitter& k, NodeId id, const PadAttrs& a) {
   const Shape& out = n.type.shape;
   const Shape& in = k.graph()[n.inputs[0]].type.shape;
   std::vector<int64_t> outStrides = stridesOf(out), inStrides = stridesOf(in);
-  Shape inner(in.begin() + 1, in.end());
-  std::vector<int64_t> innerOut(outStrides.begin() + 1, outStrides.end()), innerIn(inStrides.begin() + 1, inStrides.end());
   int64_t base = 0;
   for (size_t d = 1; d < a.lo.size(); ++d) base += a.lo[d] * outStrides[d];
   llvm::IRBuilder<>& b = k.b();
@@ -55,11 +65,7 @@ void padRows(KernelEmitter& k, NodeId id, const PadAttrs& a) {
     k.loop(k.c64(0), k.c64(outStrides[0]), [&](llvm::Value* j) { k.store(id, b.CreateAdd(rowStart, j), value); });
     llvm::Value* src = b.CreateSub(row, k.c64(a.lo[0]));
     k.when(b.CreateAnd(b.CreateICmpSGE(src, k.c64(0)), b.CreateICmpSLT(src, k.c64(in[0]))), [&] {
-      llvm::Value* to = b.CreateAdd(rowStart, k.c64(base));
-      llvm::Value* from = b.CreateMul(src, k.c64(inStrides[0]));
-      k.loopNest(inner, [&](const Index& idx) {
-        k.store(id, b.CreateAdd(to, k.linear(idx, innerOut)), k.load(n.inputs[0], b.CreateAdd(from, k.linear(idx, innerIn))));
-      });
+      copyRow(k, id, b.CreateAdd(rowStart, k.c64(base)), n.inputs[0], b.CreateMul(src, k.c64(inStrides[0])));
     });
   });
 }
@@ -76,17 +82,9 @@ void concatRows(KernelEmitter& k, NodeId id) {
     int64_t at = 0;
     for (NodeId in : n.inputs) {
       const Shape& s = k.graph()[in].type.shape;
-      std::vector<int64_t> inStrides = stridesOf(s);
-      Shape inner(s.begin() + 1, s.end());
-      std::vector<int64_t> innerOut(outStrides.begin() + 1, outStrides.end()), innerIn(inStrides.begin() + 1, inStrides.end());
       llvm::Value* src = axis == 0 ? b.CreateSub(row, k.c64(at)) : row;
       llvm::Value* to = b.CreateAdd(b.CreateMul(row, k.c64(outStrides[0])), k.c64(axis == 0 ? 0 : at * outStrides[axis]));
-      auto copy = [&] {
-        llvm::Value* from = b.CreateMul(src, k.c64(inStrides[0]));
-        k.loopNest(inner, [&](const Index& idx) {
-          k.store(id, b.CreateAdd(to, k.linear(idx, innerOut)), k.load(in, b.CreateAdd(from, k.linear(idx, innerIn))));
-        });
-      };
+      auto copy = [&] { copyRow(k, id, to, in, b.CreateMul(src, k.c64(stridesOf(s)[0]))); };
       if (axis == 0) k.when(b.CreateAnd(b.CreateICmpSGE(src, k.c64(0)), b.CreateICmpSLT(src, k.c64(s[0]))), copy);
       else copy();
       at += s[axis];

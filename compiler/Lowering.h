@@ -79,6 +79,18 @@ GemmSpec gemmSpecFor(const Graph& g, NodeId id);
 int64_t lowerGemm(KernelEmitter& k, const GemmSpec& spec, const Epilogue* epilogue = nullptr);
 /// A GEMM that usesDotPath, as dot products along K (compiler/GemmDot.cpp); lowerGemm calls it.
 int64_t lowerDotGemm(KernelEmitter& k, const GemmSpec& spec, const Epilogue* epilogue);
+/// What the kernels of the engine's own paths (GemmDot.cpp, GemmNarrow.cpp) start from: the emitter, the
+/// spec and its epilogue, and vectors of the host's width in the spec's dtype.
+struct GemmPathLowering {
+  KernelEmitter& k;                   ///< emits the kernel's body
+  const GemmSpec& s;                  ///< the GEMM
+  const Epilogue* epi;                ///< applied to each finished element, or null
+  llvm::IRBuilder<>& b = k.b();       ///< the emitter's builder
+  int64_t bytes = dtypeSize(s.dtype);  ///< of an element
+  int64_t vl = hostLanes(s.dtype);    ///< elements per vector
+  llvm::Type* t = k.valueType(s.dtype);  ///< an element's value type
+  llvm::VectorType* vt = llvm::FixedVectorType::get(t, unsigned(vl));  ///< a vector of them
+};
 /// A GEMM that usesNarrowPath, with vectors along M (compiler/GemmNarrow.cpp); lowerGemm calls it.
 int64_t lowerNarrowGemm(KernelEmitter& k, const GemmSpec& spec, const Epilogue* epilogue);
 /// A matmul on the GEMM engine (compiler/Gemm.cpp).
